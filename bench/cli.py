@@ -1,0 +1,167 @@
+"""Command line: ``bench <command>``. Parsing only; each command's work lives in its module.
+
+Exit status: 0 done, 2 the user's input was wrong (one ``error:`` line on stderr), 1 an
+internal fault.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from bench import __version__
+from bench.errors import BenchError
+
+# command -> "module:function"; modules are imported only when their command runs.
+HANDLERS = {
+    "datasets": "bench.commands:datasets",
+    "models": "bench.commands:models",
+    "evaluate": "bench.commands:evaluate",
+    "spaces": "bench.spaces:cmd_spaces",
+    "train": "bench.train_cmd:cmd_train",
+    "run": "bench.runner:cmd_run",
+    "search": "bench.runner:cmd_search",
+    "leaderboard": "bench.leaderboard:cmd_leaderboard",
+    "report": "bench.reports:cmd_report",
+    "augment-preview": "bench.augment.preview:cmd_preview",
+    "peer": "bench.peers:cmd_peer",
+}
+
+
+def _data_args(p: argparse.ArgumentParser, *, dataset_required: bool = True) -> None:
+    p.add_argument("--dataset", required=dataset_required,
+                   help="catalog name (breastmnist, medical_mnist), folder:PATH or npz:PATH")
+    p.add_argument("--size", type=int, default=None,
+                   help="data size: which file to load (28/64/128/224; default 28)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder with the data files already on disk (or set BENCH_DATA_DIR)")
+
+
+def _common_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plugins", default="", help="comma-separated modules to import first")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--out", default="runs", help="folder for run artefacts (default runs/)")
+    p.add_argument("--quiet", action="store_true", help="plain log lines, no live display")
+
+
+def _search_args(p: argparse.ArgumentParser) -> None:
+    _data_args(p)
+    _common_args(p)
+    p.add_argument("--budget", required=True, help="wall-clock budget: 4h, 90m, 1h30m, 45s")
+    p.add_argument("--families", default="", help="families to search (default: all built-in)")
+    p.add_argument("--augment", default="", help="augmentation policies to search")
+    p.add_argument("--storage", default=None,
+                   help="Optuna storage URL: sqlite:///f.db, postgresql://..., or a journal "
+                        "file path (default: a journal file in the run folder)")
+    p.add_argument("--study", default=None, help="study name (default derived from the space)")
+    p.add_argument("--metric", default="auc", choices=["auc", "acc"])
+    p.add_argument("--sampler", default="tpe", choices=["tpe", "random"])
+    p.add_argument("--pruner", default="hyperband", choices=["hyperband", "median", "none"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--img-size", type=int, default=None,
+                   help="model input size (default: the data size)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench",
+        description="AutoML benchmark harness for medical image classification.",
+    )
+    parser.add_argument("--version", action="version", version=f"bench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("datasets", help="list every dataset, and which are on disk")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--plugins", default="")
+
+    p = sub.add_parser("models", help="list model families and augmentations")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--plugins", default="")
+
+    p = sub.add_parser("evaluate", help="re-score a prediction file in the medmnist format")
+    _data_args(p)
+    p.add_argument("--predictions", required=True, help="CSV of index,score... rows")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+
+    p = sub.add_parser("spaces", help="show or validate search_spaces/*.yaml")
+    p.add_argument("--check", action="store_true", help="validate every file")
+    p.add_argument("--dir", default=None, help="search space folder (default search_spaces/)")
+    p.add_argument("--plugins", default="")
+
+    p = sub.add_parser("train", help="train one fixed configuration over K seeds, no search")
+    _data_args(p)
+    _common_args(p)
+    p.add_argument("--model", required=True, help="family name, e.g. resnet18 or timm:NAME")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds (seed, seed+1, ...)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--protocol", default=None, choices=["medmnist-v2"],
+                   help="medmnist-v2: the paper's exact baseline recipe")
+    p.add_argument("--augment", default="none")
+    p.add_argument("--img-size", type=int, default=None,
+                   help="model input size (default: the data size)")
+    p.add_argument("--pretrained", default=None,
+                   help="timm models: 'hub' for timm's pretrained weights or a checkpoint file")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a model or training hyperparameter (repeatable)")
+
+    p = sub.add_parser("run", help="budgeted search, then a multi-seed final evaluation")
+    _search_args(p)
+    p.add_argument("--seeds", type=int, default=3, help="seeds of the final evaluation")
+
+    p = sub.add_parser("search", help="a worker that joins a study and only searches")
+    _search_args(p)
+
+    p = sub.add_parser("leaderboard", help="gather records and rebuild leaderboards/")
+    p.add_argument("--runs", nargs="*", default=[], help="run folders or record files")
+    p.add_argument("--out", default="leaderboards")
+
+    p = sub.add_parser("report", help="write the plots of one run")
+    p.add_argument("run_dir")
+
+    p = sub.add_parser("augment-preview", help="PNG grid of originals beside augmented images")
+    _data_args(p)
+    p.add_argument("--augment", required=True)
+    p.add_argument("--out", default=None, help="PNG path")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plugins", default="")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+    p = sub.add_parser("peer", help="run a peer AutoML system under the same budget")
+    p.add_argument("system", choices=["autogluon", "constant"])
+    _data_args(p)
+    p.add_argument("--budget", default="10m")
+    p.add_argument("--out", default="runs")
+    p.add_argument("--python", default=None, help="interpreter of AutoGluon's own venv")
+    p.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bench`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    module, func = HANDLERS[args.command].split(":")
+    try:
+        if getattr(args, "plugins", ""):
+            from bench.config import parse_list
+            from bench.registry import import_plugins
+
+            import_plugins(parse_list(args.plugins))
+        handler = getattr(importlib.import_module(module), func)
+        return int(handler(args) or 0)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

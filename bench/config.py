@@ -1,0 +1,62 @@
+"""Parsing of user-facing values: budgets, family lists, key=value hyperparameters."""
+
+from __future__ import annotations
+
+import re
+
+from bench.errors import ConfigError
+
+_BUDGET_RE = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_budget(text: str) -> int:
+    """``4h``, ``90m``, ``1h30m``, ``45s`` -> seconds; anything else is a ConfigError."""
+    m = _BUDGET_RE.match(text.strip().lower()) if text else None
+    if not m or not any(m.groups()):
+        raise ConfigError(
+            f"bad budget {text!r}: use hours/minutes/seconds like 4h, 90m, 1h30m or 45s"
+        )
+    h, mi, s = (int(g) if g else 0 for g in m.groups())
+    seconds = h * 3600 + mi * 60 + s
+    if seconds <= 0:
+        raise ConfigError(f"bad budget {text!r}: it must be more than zero, e.g. 10m")
+    return seconds
+
+
+def format_seconds(seconds: float) -> str:
+    """Seconds -> ``1h02m03s`` style."""
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def parse_list(text: str | None) -> list[str]:
+    """``a,b , c`` -> ``["a", "b", "c"]``; None or empty -> []."""
+    return [p.strip() for p in (text or "").split(",") if p.strip()]
+
+
+def parse_value(text: str):
+    """A ``--param`` value: int, float, bool, None or string, in that order."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_params(items: list[str] | None) -> dict:
+    """``["depth=3", "dropout=0.1"]`` -> ``{"depth": 3, "dropout": 0.1}``."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"bad --param {item!r}: use NAME=VALUE, e.g. --param depth=3")
+        out[key.strip()] = parse_value(value.strip())
+    return out

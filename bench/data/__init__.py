@@ -1,0 +1,1 @@
+"""Datasets: the catalog (what exists) and loading (uint8 splits on disk -> memory)."""

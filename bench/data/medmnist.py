@@ -1,0 +1,113 @@
+"""Load ``{flag}{size_flag}.npz`` through the medmnist package (download + MD5) or from
+``--data-dir`` / ``BENCH_DATA_DIR`` with the MD5 checked against ``medmnist.INFO``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from bench.data.catalog import DatasetSpec, check_size
+from bench.data.splits import Split, Splits
+from bench.errors import DataError
+
+DATA_DIR_ENV = "BENCH_DATA_DIR"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
+    """``--data-dir``, else ``$BENCH_DATA_DIR``, else None (use the medmnist package)."""
+    value = data_dir or os.environ.get(DATA_DIR_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def md5sum(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def local_file(spec: DatasetSpec, size: int, data_dir: Path) -> Path | None:
+    """The npz for ``spec``/``size`` in ``data_dir``, or None if absent."""
+    path = data_dir / spec.file_name(size)
+    return path if path.is_file() else None
+
+
+def verify_md5(spec: DatasetSpec, size: int, path: Path) -> None:
+    """Raise a one-line DataError if ``path`` does not have the MD5 medmnist.INFO gives."""
+    expected = spec.md5.get(size)
+    if expected is None:
+        return
+    actual = md5sum(path)
+    if actual != expected:
+        raise DataError(
+            f"{path}: MD5 mismatch (got {actual}, medmnist.INFO expects {expected}); "
+            "the file is corrupt or not the official release: delete it and fetch it again"
+        )
+
+
+def fetch_with_medmnist(spec: DatasetSpec, size: int) -> Path:
+    """Download (with the medmnist package's MD5 check) into its default root."""
+    import medmnist
+    from medmnist.info import DEFAULT_ROOT, INFO
+
+    cls = getattr(medmnist, INFO[spec.name]["python_class"])
+    try:
+        cls(split="train", download=True, size=size, root=DEFAULT_ROOT)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(
+            f"could not download {spec.file_name(size)} with the medmnist package ({first}); "
+            f"put the file in a folder and pass --data-dir DIR (or set {DATA_DIR_ENV})"
+        ) from None
+    return Path(DEFAULT_ROOT) / spec.file_name(size)
+
+
+def find_file(spec: DatasetSpec, size: int, data_dir: str | os.PathLike | None) -> Path:
+    """Path to a verified npz for ``spec``/``size`` (data dir first, else the package)."""
+    check_size(spec, size)
+    root = resolve_data_dir(data_dir)
+    if root is not None:
+        path = local_file(spec, size, root)
+        if path is None:
+            raise DataError(
+                f"{spec.file_name(size)} not found in {root}; put the official file there "
+                f"or drop --data-dir to download it with the medmnist package"
+            )
+        verify_md5(spec, size, path)
+        return path
+    return fetch_with_medmnist(spec, size)
+
+
+def read_npz(path: Path, spec: DatasetSpec, data_size: int, *, mmap: bool = False) -> Splits:
+    """Read a MedMNIST-layout npz into uint8 splits; a bad file is one DataError."""
+    try:
+        npz = np.load(path, mmap_mode="r" if mmap else None)
+        parts = {}
+        for split in ("train", "val", "test"):
+            images = npz[f"{split}_images"]
+            labels = npz[f"{split}_labels"]
+            if images.dtype != np.uint8:
+                raise DataError(f"{path}: {split}_images are {images.dtype}, expected uint8")
+            if labels.ndim == 1:
+                labels = labels[:, None]
+            parts[split] = Split(images=images, labels=np.asarray(labels, dtype=np.int64))
+    except DataError:
+        raise
+    except KeyError as exc:
+        raise DataError(
+            f"{path}: missing array {exc} (MedMNIST layout needs train/val/test _images and "
+            "_labels)"
+        ) from None
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read as npz ({type(exc).__name__}: {exc})") from None
+    return Splits(spec, data_size, parts["train"], parts["val"], parts["test"])
+
+
+def load_medmnist(spec: DatasetSpec, size: int, data_dir: str | os.PathLike | None) -> Splits:
+    """Load a MedMNIST subset; 224 px files are memory-mapped rather than read whole."""
+    path = find_file(spec, size, data_dir)
+    return read_npz(path, spec, size, mmap=size >= 224)

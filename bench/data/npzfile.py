@@ -1,0 +1,79 @@
+"""``npz:PATH``: any npz in MedMNIST layout. The task is read from an optional sidecar
+``PATH.json`` ({"task": ..., "class_names": [...]}) or inferred from the labels."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from bench.data.catalog import MULTI_LABEL, DatasetSpec
+from bench.data.splits import Splits
+from bench.errors import DataError
+
+TASKS = ("multi-class", "binary-class", MULTI_LABEL, "ordinal-regression")
+
+
+def _sidecar(path: Path) -> dict:
+    side = path.with_name(path.name + ".json")
+    if not side.is_file():
+        return {}
+    try:
+        meta = json.loads(side.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"{side}: not valid JSON ({exc})") from None
+    if meta.get("task", TASKS[0]) not in TASKS:
+        raise DataError(f"{side}: task {meta['task']!r} is not one of {', '.join(TASKS)}")
+    return meta
+
+
+@lru_cache(maxsize=16)
+def npz_spec(path: Path) -> DatasetSpec:
+    """Describe the npz at ``path`` from its arrays (and its sidecar JSON, if any)."""
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise DataError(f"npz dataset {path} does not exist; give the path of an .npz file")
+    try:
+        npz = np.load(path, mmap_mode="r")
+        images = npz["train_images"]
+        labels = np.concatenate([npz[f"{s}_labels"].reshape(len(npz[f"{s}_labels"]), -1)
+                                 for s in ("train", "val", "test")])
+        counts = {s: int(npz[f"{s}_images"].shape[0]) for s in ("train", "val", "test")}
+    except KeyError as exc:
+        raise DataError(
+            f"{path}: missing array {exc} (MedMNIST layout: train/val/test _images and _labels)"
+        ) from None
+    except Exception as exc:
+        raise DataError(f"{path}: cannot read as npz ({type(exc).__name__}: {exc})") from None
+    meta = _sidecar(path)
+    if labels.shape[1] > 1:
+        task, n = MULTI_LABEL, labels.shape[1]
+    else:
+        n = int(labels.max()) + 1
+        task = "binary-class" if n == 2 else "multi-class"
+    task = meta.get("task", task)
+    names = tuple(meta.get("class_names") or (str(i) for i in range(n)))
+    size = int(images.shape[1])
+    channels = int(images.shape[-1]) if images.ndim == 4 and images.shape[-1] in (1, 3) else 1
+    return DatasetSpec(
+        name=f"npz:{path}",
+        task=task,
+        n_channels=int(meta.get("n_channels", channels)),
+        class_names=names,
+        n_samples=counts,
+        sizes=(size,),
+        kind="npz",
+        ndim=int(meta.get("ndim", 2)),
+        path=str(path),
+    )
+
+
+def load_npz(spec: DatasetSpec, size: int) -> Splits:
+    """Read the npz behind an ``npz:`` spec."""
+    from bench.data.catalog import check_size
+    from bench.data.medmnist import read_npz
+
+    check_size(spec, size)
+    return read_npz(Path(spec.path), spec, size)

@@ -1,0 +1,109 @@
+"""The model-family registry: ``register_model`` decorator, ``create_model`` factory."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.errors import BenchError
+from bench.registry import Registry, current_source
+
+TIMM_PREFIX = "timm:"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model family.
+
+    Attributes:
+        name: registry name (lowercase), e.g. ``resnet18``.
+        build: ``build(*, num_classes, in_chans, img_size, **hp) -> nn.Module``.
+        sizes: input sizes the family supports.
+        search_space: path of its search-space YAML (None: ``search_spaces/<name>.yaml``).
+        label: table label, e.g. ``ResNet-18`` (shown as ``ResNet-18 (28)``).
+        source: ``built-in``, ``entry-point:<dist>``, ``plugin:<module>``.
+    """
+
+    name: str
+    build: Callable[..., Any]
+    sizes: tuple[int, ...] = (28, 64, 128, 224)
+    search_space: str | None = None
+    label: str = ""
+    source: str = "built-in"
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+    def accepted_kwargs(self) -> set[str] | None:
+        """Names of the builder's hyperparameters, or None if it takes ``**kwargs``."""
+        params = inspect.signature(self.build).parameters.values()
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        return {p.name for p in params} - {"num_classes", "in_chans", "img_size"}
+
+
+MODELS: Registry[ModelSpec] = Registry("model family", group="bench.models")
+_BUILTINS_LOADED = False
+
+
+def _load_builtins() -> None:
+    global _BUILTINS_LOADED
+    if not _BUILTINS_LOADED:
+        _BUILTINS_LOADED = True
+        import bench.models.families  # noqa: F401  (registers the built-in families)
+
+
+def register_model(
+    name: str | None = None,
+    *,
+    sizes: tuple[int, ...] = (28, 64, 128, 224),
+    search_space: str | None = None,
+    label: str | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering a family builder; the function name is the default name."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        key = name or fn.__name__
+        spec = ModelSpec(
+            name=key,
+            build=fn,
+            sizes=tuple(sizes),
+            search_space=search_space,
+            label=label or key,
+            source=current_source(fn.__module__),
+        )
+        MODELS.register(key, spec, origin=fn.__module__)
+        return fn
+
+    return deco
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """Spec of family ``name``; ``timm:<model>`` names resolve to the timm passthrough."""
+    _load_builtins()
+    if name.startswith(TIMM_PREFIX):
+        from bench.models.timm_models import timm_spec
+
+        return timm_spec(name[len(TIMM_PREFIX) :])
+    return MODELS.get(name)
+
+
+def create_model(name: str, *, num_classes: int, in_chans: int, img_size: int, **hp: Any):
+    """Build family ``name``; ``hp`` go to the builder unchanged (None values dropped)."""
+    spec = get_model_spec(name)
+    accepted = spec.accepted_kwargs()
+    hp = {k: v for k, v in hp.items() if v is not None}
+    if accepted is not None:
+        unknown = sorted(set(hp) - accepted)
+        if unknown:
+            raise BenchError(
+                f"model family {name!r} does not accept {', '.join(unknown)}; "
+                f"it takes: {', '.join(sorted(accepted)) or 'no hyperparameters'}"
+            )
+    return spec.build(num_classes=num_classes, in_chans=in_chans, img_size=img_size, **hp)
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered family names matching ``pattern`` (fnmatch)."""
+    _load_builtins()
+    return MODELS.list(pattern)

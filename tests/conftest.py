@@ -1,0 +1,77 @@
+"""Shared fixtures: tiny synthetic datasets in MedMNIST layout, the shared data folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+TASK_LABELS = {
+    "binary-class": 2,
+    "multi-class": 4,
+    "ordinal-regression": 5,
+    "multi-label, binary-class": 3,
+}
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+def make_npz(
+    path: Path,
+    *,
+    task: str = "binary-class",
+    n_channels: int = 1,
+    size: int = 28,
+    counts: tuple[int, int, int] = (48, 16, 16),
+    seed: int = 0,
+    signal: bool = True,
+) -> Path:
+    """Write a tiny npz in MedMNIST layout; with ``signal`` the label shifts brightness so a
+    model can learn it. A sidecar JSON names the task."""
+    rng = np.random.default_rng(seed)
+    n_out = TASK_LABELS[task]
+    arrays = {}
+    for split, n in zip(("train", "val", "test"), counts):
+        if task == "multi-label, binary-class":
+            labels = rng.integers(0, 2, size=(n, n_out))
+            level = labels[:, 0]
+        else:
+            labels = (np.arange(n) % n_out)[:, None]
+            rng.shuffle(labels)
+            level = labels[:, 0]
+        shape = (n, size, size) if n_channels == 1 else (n, size, size, n_channels)
+        images = rng.integers(0, 120, size=shape)
+        if signal:
+            bright = (level * (120 // max(1, n_out - 1))).reshape((n,) + (1,) * (len(shape) - 1))
+            images = images + bright
+        arrays[f"{split}_images"] = np.clip(images, 0, 255).astype(np.uint8)
+        arrays[f"{split}_labels"] = labels.astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+    path.with_name(path.name + ".json").write_text(json.dumps({"task": task}))
+    return path
+
+
+@pytest.fixture
+def tiny_npz(tmp_path):
+    """Factory: ``tiny_npz(task=..., n_channels=..., size=...)`` -> ``npz:PATH`` name."""
+
+    def factory(**kw) -> str:
+        name = f"tiny_{kw.get('task', 'binary-class').replace(', ', '_').replace('-', '_')}"
+        name += f"_{kw.get('n_channels', 1)}c_{kw.get('size', 28)}_{kw.get('seed', 0)}.npz"
+        return "npz:" + str(make_npz(tmp_path / name, **kw))
+
+    return factory
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real MedMNIST files in ../shared/data; skips when absent."""
+    if not (SHARED_DATA / "breastmnist.npz").is_file():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA
