@@ -1,0 +1,412 @@
+"""The one fit loop every family, search and baseline goes through.
+
+The whole train split lives on the device as one uint8 tensor; each epoch draws a seeded
+permutation and indexes batches out of it. Augmentation (optional) works on the uint8 batch,
+then one batched conversion does ``(x/255 - mean)/std`` and, when the model's input size
+differs from the data size, a nearest-neighbour resize. No DataLoader, no per-sample Python.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from bench.data.catalog import MULTI_LABEL
+from bench.errors import ConfigError
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("cosine", "step", "none")
+METRICS = ("auc", "acc")
+
+
+@dataclass
+class TrainHP:
+    """Training hyperparameters (model hyperparameters go to the builder instead)."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    batch_size: int = 128
+    epochs: int = 10
+    schedule: str = "cosine"
+    milestones: tuple[float, ...] = (0.5, 0.75)
+    gamma: float = 0.1
+    early_stop: int | None = None
+    metric: str = "auc"
+    mean: float = 0.5
+    std: float = 0.5
+    train_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.milestones = tuple(float(m) for m in self.milestones)
+        checks = [
+            (self.optimizer in OPTIMIZERS, f"optimizer {self.optimizer!r}: use {OPTIMIZERS}"),
+            (self.schedule in SCHEDULES, f"schedule {self.schedule!r}: use {SCHEDULES}"),
+            (self.metric in METRICS, f"metric {self.metric!r}: use auc or acc"),
+            (self.lr > 0, f"lr {self.lr}: it must be > 0"),
+            (int(self.batch_size) >= 1, f"batch_size {self.batch_size}: it must be >= 1"),
+            (int(self.epochs) >= 1, f"epochs {self.epochs}: it must be >= 1"),
+            (self.std > 0, f"std {self.std}: it must be > 0"),
+            (0 < self.train_fraction <= 1, f"train_fraction {self.train_fraction}: use (0, 1]"),
+            (all(0 < m < 1 for m in self.milestones), "milestones: fractions in (0, 1)"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(f"bad training hyperparameter {msg}")
+        self.batch_size, self.epochs = int(self.batch_size), int(self.epochs)
+
+    @classmethod
+    def split_params(cls, params: dict) -> tuple[TrainHP, dict]:
+        """Split ``params`` into (training hyperparameters, the rest: model kwargs etc.)."""
+        names = {f.name for f in fields(cls)}
+        hp = cls(**{k: v for k, v in params.items() if k in names})
+        return hp, {k: v for k, v in params.items() if k not in names}
+
+
+class Deadline:
+    """A wall-clock end point on the monotonic clock: ``Deadline(seconds)``."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + float(seconds)
+
+    @classmethod
+    def at(cls, monotonic_end: float) -> Deadline:
+        """A deadline ending at ``time.monotonic() == monotonic_end``."""
+        d = cls(0)
+        d.end = float(monotonic_end)
+        return d
+
+    def remaining(self) -> float:
+        """Seconds left (0 once expired)."""
+        return max(0.0, self.end - time.monotonic())
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.end
+
+
+class DivergedError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class EpochStats:
+    """One epoch: mean train loss, val AUC/ACC, the val score used for checkpointing."""
+
+    epoch: int
+    train_loss: float
+    val_auc: float
+    val_acc: float
+    val_score: float
+    lr: float
+    seconds: float
+
+
+@dataclass
+class FitResult:
+    """``best_state`` (CPU copy of the best-val weights), its epoch and score, the history,
+    why it stopped (``completed`` | ``deadline`` | ``early_stop``) and the fit's seconds."""
+
+    best_state: dict
+    best_epoch: int
+    best_val: float
+    history: list[EpochStats] = field(default_factory=list)
+    stopped: str = "completed"
+    seconds: float = 0.0
+
+    def history_dicts(self) -> list[dict]:
+        return [asdict(s) for s in self.history]
+
+
+def set_seed(seed: int) -> None:
+    """Seed python ``random``, numpy and torch (CPU and CUDA)."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def stratified_subsample(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded subsample keeping each label pattern's share (>= 1 each)."""
+    labels = np.asarray(labels).reshape(len(labels), -1)
+    if fraction >= 1:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    _, inverse = np.unique(labels, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    keep = []
+    for group in range(int(inverse.max()) + 1):
+        idx = np.flatnonzero(inverse == group)
+        n = max(1, int(round(fraction * len(idx))))
+        keep.append(rng.choice(idx, size=n, replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def make_loss(task: str):
+    """Cross-entropy (BCE-with-logits for multi-label)."""
+    import torch.nn as nn
+
+    return nn.BCEWithLogitsLoss() if task == MULTI_LABEL else nn.CrossEntropyLoss()
+
+
+def make_optimizer(model, hp: TrainHP):
+    """Adam, AdamW or SGD (with momentum) over the model's parameters."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    if hp.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay)
+    cls = torch.optim.AdamW if hp.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=hp.lr, weight_decay=hp.weight_decay)
+
+
+def make_scheduler(optimizer, hp: TrainHP):
+    """Per-epoch schedule: cosine over ``epochs``, multi-step at milestone fractions, or None."""
+    import torch
+
+    if hp.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=hp.epochs)
+    if hp.schedule == "step":
+        steps = sorted({max(1, int(round(m * hp.epochs))) for m in hp.milestones})
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=steps, gamma=hp.gamma)
+    return None
+
+
+def to_input(x, *, mean: float, std: float, img_size: int | None = None, device=None):
+    """uint8 batch (B,C,H,W) or (B,C,D,H,W) -> normalised float, resized (nearest) if needed.
+
+    ``device`` only chooses the memory format (channels_last on CUDA); ``x`` stays where it is.
+    """
+    import torch.nn.functional as F
+
+    from bench.device import memory_format
+
+    x = x.float().mul_(1.0 / (255.0 * std)).sub_(mean / std)
+    if img_size and x.shape[-1] != img_size:
+        x = F.interpolate(x, size=(img_size,) * (x.dim() - 2), mode="nearest")
+    if device is not None:
+        x = x.contiguous(memory_format=memory_format(device, x.dim()))
+    return x
+
+
+@dataclass
+class TrainState:
+    """What one epoch of training needs: model, optimiser, loss, the split on the device."""
+
+    model: Any
+    optimizer: Any
+    loss_fn: Any
+    x: Any  # uint8 (N,C,H,W) on the device
+    y: Any  # int64 (N,) or float (N,L) on the device
+    hp: TrainHP
+    device: Any
+    img_size: int | None = None
+    augment: Callable | None = None
+    perm_gen: Any = None  # CPU torch.Generator for the permutations
+    aug_gen: Any = None  # device torch.Generator handed to ``augment``
+
+
+def train_step(model, optimizer, loss_fn, x, y, device):
+    """One optimiser step on a ready float batch; returns the (detached) loss tensor."""
+    from bench.device import autocast
+
+    with autocast(device):
+        out = model(x)
+        loss = loss_fn(out.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def train_epoch(state: TrainState, deadline: Deadline | None = None) -> tuple[float, int, bool]:
+    """One pass over the split in seeded random batches.
+
+    Returns:
+        (mean train loss, samples seen, True if the epoch ran to its end).
+
+    Raises:
+        DivergedError: the loss became NaN or infinite.
+    """
+    import torch
+
+    hp, n = state.hp, state.x.shape[0]
+    perm = torch.randperm(n, generator=state.perm_gen).to(state.device)
+    bs = hp.batch_size
+    n_batches = n // bs + (1 if n % bs > 1 else 0)  # a last batch of 1 breaks BatchNorm
+    check_every = 1 if state.device.type == "cpu" else 25  # loss .item() syncs on CUDA
+    state.model.train()
+    loss_sum = torch.zeros((), device=state.device)
+    seen = 0
+    for i in range(n_batches):
+        if deadline is not None and deadline.expired():
+            return _mean_loss(loss_sum, seen), seen, False
+        idx = perm[i * bs : (i + 1) * bs]
+        xb, yb = state.x[idx], state.y[idx]
+        if state.augment is not None:
+            xb, yb = state.augment(xb, yb, state.aug_gen)
+        xb = to_input(xb, mean=hp.mean, std=hp.std, img_size=state.img_size, device=state.device)
+        loss = train_step(state.model, state.optimizer, state.loss_fn, xb, yb, state.device)
+        loss_sum += loss * xb.shape[0]
+        seen += int(xb.shape[0])
+        if (i + 1) % check_every == 0 or i + 1 == n_batches:
+            if not math.isfinite(float(loss_sum)):
+                raise DivergedError(f"training loss became {float(loss_sum)} (epoch batch {i})")
+    return _mean_loss(loss_sum, seen), seen, True
+
+
+def _mean_loss(loss_sum, seen: int) -> float:
+    return float(loss_sum) / seen if seen else float("nan")
+
+
+def predict_tensor(
+    model, x, *, task: str, device, img_size=None, mean=0.5, std=0.5, batch_size: int = 512
+) -> np.ndarray:
+    """Scores for a uint8 tensor already on the device (softmax, or sigmoid for multi-label)."""
+    import torch
+
+    from bench.device import autocast
+
+    model.eval()
+    outs = []
+    with torch.inference_mode(), autocast(device):
+        for i in range(0, x.shape[0], batch_size):
+            xb = to_input(
+                x[i : i + batch_size], mean=mean, std=std, img_size=img_size, device=device
+            )
+            logits = model(xb).float()
+            outs.append(torch.sigmoid(logits) if task == MULTI_LABEL else logits.softmax(1))
+    return torch.cat(outs).cpu().numpy().astype(np.float64)
+
+
+def predict(
+    model,
+    images: np.ndarray,
+    *,
+    spec,
+    device,
+    img_size=None,
+    mean=0.5,
+    std=0.5,
+    batch_size: int = 512,
+) -> np.ndarray:
+    """Scores of ``model`` on uint8 ``images`` as bench.metrics expects them."""
+    from bench.data.splits import images_to_tensor
+    from bench.device import resolve_device
+
+    device = resolve_device(device)
+    x = images_to_tensor(images, n_channels=spec.n_channels, ndim=spec.ndim, device=device)
+    return predict_tensor(
+        model,
+        x,
+        task=spec.task,
+        device=device,
+        img_size=img_size,
+        mean=mean,
+        std=std,
+        batch_size=batch_size,
+    )
+
+
+def fit(
+    model,
+    data,
+    hp: TrainHP,
+    *,
+    device,
+    seed: int,
+    img_size: int | None = None,
+    augment: Callable | None = None,
+    deadline: Deadline | None = None,
+    on_epoch: Callable[[EpochStats], None] | None = None,
+) -> FitResult:
+    """Train ``model`` on ``data.train`` and keep the weights with the best val score.
+
+    The model is moved to the device, and holds the best-val weights when ``fit`` returns.
+    When ``deadline`` expires mid-epoch the loop stops between batches; if no epoch has
+    been evaluated yet, val is evaluated on what was trained so the result is usable.
+    ``on_epoch`` is called after each completed epoch (it may raise ``optuna.TrialPruned``,
+    which propagates).
+
+    Raises:
+        DivergedError: NaN/inf training loss.
+    """
+    import torch
+
+    from bench import metrics
+    from bench.data.splits import images_to_tensor, labels_to_tensor
+    from bench.device import prepare_model, resolve_device
+
+    start = time.monotonic()
+    device = resolve_device(device)
+    set_seed(seed)
+    spec = data.spec
+    images, labels = data.train.images, data.train.labels
+    if hp.train_fraction < 1:
+        keep = stratified_subsample(labels, hp.train_fraction, seed)
+        images, labels = images[keep], labels[keep]
+    model = prepare_model(model, device)
+    optimizer = make_optimizer(model, hp)
+    scheduler = make_scheduler(optimizer, hp)
+    state = TrainState(
+        model=model,
+        optimizer=optimizer,
+        loss_fn=make_loss(spec.task),
+        x=images_to_tensor(images, n_channels=spec.n_channels, ndim=spec.ndim, device=device),
+        y=labels_to_tensor(labels, multilabel=spec.multilabel, device=device),
+        hp=hp,
+        device=device,
+        img_size=img_size,
+        augment=augment,
+        perm_gen=torch.Generator().manual_seed(seed),
+        aug_gen=torch.Generator(device=device).manual_seed(seed + 1),
+    )
+    x_val = images_to_tensor(
+        data.val.images, n_channels=spec.n_channels, ndim=spec.ndim, device=device
+    )
+    best_state, best_epoch, best_val, stale = None, 0, -math.inf, 0
+    history: list[EpochStats] = []
+    stopped = "completed"
+    for epoch in range(1, hp.epochs + 1):
+        t0 = time.monotonic()
+        lr = optimizer.param_groups[0]["lr"]
+        train_loss, _, complete = train_epoch(state, deadline)
+        if not complete:
+            stopped = "deadline"
+            if best_state is not None:
+                break  # an evaluated checkpoint exists; don't spend time past the deadline
+        if scheduler is not None and complete:
+            scheduler.step()
+        scores = predict_tensor(
+            model, x_val, task=spec.task, device=device, img_size=img_size, mean=hp.mean, std=hp.std
+        )
+        val_auc = metrics.auc(data.val.labels, scores, spec.task)
+        val_acc = metrics.acc(data.val.labels, scores, spec.task)
+        val_score = val_auc if hp.metric == "auc" else val_acc
+        stats = EpochStats(
+            epoch, train_loss, val_auc, val_acc, val_score, lr, time.monotonic() - t0
+        )
+        history.append(stats)
+        if best_state is None or val_score > best_val:
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best_epoch, best_val, stale = epoch, val_score, 0
+        else:
+            stale += 1
+        if not complete:
+            break
+        if on_epoch is not None:
+            on_epoch(stats)
+        if hp.early_stop and stale >= hp.early_stop:
+            stopped = "early_stop"
+            break
+    model.load_state_dict(best_state)
+    return FitResult(
+        best_state, best_epoch, float(best_val), history, stopped, time.monotonic() - start
+    )
