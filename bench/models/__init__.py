@@ -1,0 +1,1 @@
+"""Model families: the registry, the built-in families and the timm passthrough."""
