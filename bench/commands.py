@@ -8,18 +8,25 @@ import json
 from rich.console import Console
 from rich.table import Table
 
+from bench.errors import BenchError
+
+SAMPLE_COLS = ("train", "val", "test")
+
 
 def on_disk(spec, data_dir) -> list[int]:
-    """Data sizes of ``spec`` whose file is in ``data_dir`` (not MD5-checked here)."""
+    """Data sizes of ``spec`` on disk: in ``--data-dir`` / ``$BENCH_DATA_DIR``, else in the
+    medmnist package's download folder (not MD5-checked here)."""
+    from pathlib import Path
+
+    from bench.data.catalog import medmnist_info
     from bench.data.medmnist import local_file, resolve_data_dir
 
     root = resolve_data_dir(data_dir)
     if root is None:
-        from medmnist.info import DEFAULT_ROOT
-
-        root = __import__("pathlib").Path(DEFAULT_ROOT)
+        default = medmnist_info().DEFAULT_ROOT
+        root = Path(default) if default else None
     if spec.kind == "medmnist":
-        return [s for s in spec.sizes if local_file(spec, s, root) is not None]
+        return [s for s in spec.sizes if root and local_file(spec, s, root) is not None]
     if spec.kind == "folder":
         from bench.data.folder import folder_on_disk
 
@@ -28,6 +35,7 @@ def on_disk(spec, data_dir) -> list[int]:
 
 
 def datasets(args: argparse.Namespace) -> int:
+    """``bench datasets``: every catalog dataset and the data sizes found on disk."""
     from bench.data.catalog import list_datasets
 
     rows = []
@@ -38,21 +46,26 @@ def datasets(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    table = Table(title="datasets")
-    for col in ("name", "task", "ch", "classes", "train/val/test", "sizes", "on disk"):
-        table.add_column(col)
+    table = Table(title="datasets (on disk: data sizes found)")
+    for col in ("name", "dim", "task", "ch", "classes", "train", "val", "test", "sizes"):
+        table.add_column(col, no_wrap=True, justify="right" if col in SAMPLE_COLS else "left")
+    table.add_column("on disk", no_wrap=True)
     for r in rows:
         ns = r["n_samples"]
         table.add_row(
-            r["name"] + (" (3D)" if r["ndim"] == 3 else ""),
+            r["name"],
+            f"{r['ndim']}D",
             r["task"],
             str(r["n_channels"]),
             str(r["n_classes"]),
-            f"{ns.get('train', '?')}/{ns.get('val', '?')}/{ns.get('test', '?')}",
+            *(f"{ns[s]:,}" if s in ns else "?" for s in SAMPLE_COLS),
             ",".join(map(str, r["sizes"])),
             ",".join(map(str, r["on_disk"])) or "-",
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # piped: don't squeeze the table into 80 columns
+        console = Console(width=160)
+    console.print(table)
     return 0
 
 
@@ -62,8 +75,16 @@ def models(args: argparse.Namespace) -> int:
     rows = []
     for name in list_models():
         spec = get_model_spec(name)
-        rows.append({"kind": "model", "name": name, "label": spec.label, "source": spec.source,
-                     "sizes": list(spec.sizes), "search_space": spec_space_path(spec)})
+        rows.append(
+            {
+                "kind": "model",
+                "name": name,
+                "label": spec.label,
+                "source": spec.source,
+                "sizes": list(spec.sizes),
+                "search_space": spec_space_path(spec),
+            }
+        )
     try:
         from bench.augment.registry import get_augmentation, list_augmentations
     except ImportError:
@@ -71,8 +92,16 @@ def models(args: argparse.Namespace) -> int:
     if list_augmentations is not None:
         for name in list_augmentations():
             aspec = get_augmentation(name)
-            rows.append({"kind": "augmentation", "name": name, "label": name,
-                         "source": aspec.source, "sizes": [], "search_space": ""})
+            rows.append(
+                {
+                    "kind": "augmentation",
+                    "name": name,
+                    "label": name,
+                    "source": aspec.source,
+                    "sizes": [],
+                    "search_space": "",
+                }
+            )
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -90,22 +119,43 @@ def spec_space_path(spec) -> str:
     return spec.search_space or f"search_spaces/{spec.name}.yaml"
 
 
+def check_score_shape(path, scores, spec, split: str, n_rows: int) -> None:
+    """One-line BenchError unless ``scores`` has one row per sample and the task's columns."""
+    if scores.shape[0] != n_rows:
+        raise BenchError(
+            f"{path}: {scores.shape[0]} rows but the {split} split of {spec.name} has "
+            f"{n_rows} samples; give one row per sample of that split"
+        )
+    width = scores.shape[1]
+    ok = width in (1, 2) if spec.task == "binary-class" else width == spec.n_outputs
+    if not ok:
+        need = "1 or 2" if spec.task == "binary-class" else str(spec.n_outputs)
+        raise BenchError(
+            f"{path}: {width} score columns but {spec.name} ({spec.task}) needs {need}"
+        )
+
+
 def evaluate(args: argparse.Namespace) -> int:
+    """``bench evaluate``: re-score a medmnist-format prediction file on the official labels."""
     from bench.data.load import load_splits
-    from bench.errors import BenchError
     from bench.metrics import classification_report
     from bench.records import read_predictions
 
+    scores = read_predictions(args.predictions)
     splits = load_splits(args.dataset, args.size, args.data_dir)
     labels = getattr(splits, args.split).labels
-    scores = read_predictions(args.predictions)
-    if scores.shape[0] != labels.shape[0]:
-        raise BenchError(
-            f"{args.predictions}: {scores.shape[0]} rows but the {args.split} split of "
-            f"{splits.spec.name} has {labels.shape[0]} samples"
-        )
+    check_score_shape(args.predictions, scores, splits.spec, args.split, labels.shape[0])
     report = classification_report(labels, scores, splits.spec.task)
-    print(json.dumps({"dataset": splits.spec.name, "split": args.split,
-                      "auc": report["auc"], "acc": report["acc"],
-                      "f1_macro": report["f1_macro"]}, indent=1))
+    out = {
+        "dataset": splits.spec.name,
+        "data_size": splits.data_size,
+        "split": args.split,
+        "n": int(labels.shape[0]),
+        "auc": report["auc"],
+        "acc": report["acc"],
+        "precision_macro": report["precision_macro"],
+        "recall_macro": report["recall_macro"],
+        "f1_macro": report["f1_macro"],
+    }
+    print(json.dumps(out, indent=1))
     return 0

@@ -3,6 +3,7 @@ and ``folder:PATH`` / ``npz:PATH`` user datasets."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,9 @@ MEDMNIST_CITATION = (
 )
 MULTI_LABEL = "multi-label, binary-class"
 MEDICAL_MNIST_CLASSES = ("AbdomenCT", "BreastMRI", "CXR", "ChestCT", "Hand", "HeadCT")
+# Files per class folder in the Kaggle release (58,954 JPEGs); split sizes are computed
+# from these by bench.data.folder.split_counts, the same rule the loader applies.
+MEDICAL_MNIST_COUNTS = {c: 8954 if c == "BreastMRI" else 10000 for c in MEDICAL_MNIST_CLASSES}
 
 
 @dataclass(frozen=True)
@@ -87,11 +91,32 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     return DATASETS.register(spec.name, spec, origin=spec.kind)
 
 
-def _medmnist_specs() -> list[DatasetSpec]:
-    from medmnist.info import INFO
+def medmnist_info():
+    """The ``medmnist.info`` module (INFO, DEFAULT_ROOT) without importing torch.
 
+    ``import medmnist.info`` runs the package ``__init__``, which imports torch (seconds);
+    ``info.py`` itself only needs ``os``, so it is loaded on its own unless medmnist is
+    already imported.
+    """
+    import importlib.util
+
+    if "medmnist.info" in sys.modules:
+        return sys.modules["medmnist.info"]
+    if "bench._medmnist_info" not in sys.modules:
+        pkg = importlib.util.find_spec("medmnist")
+        if pkg is None or not pkg.submodule_search_locations:
+            raise DataError("the medmnist package is not installed; pip install medmnist")
+        path = Path(list(pkg.submodule_search_locations)[0]) / "info.py"
+        loader = importlib.util.spec_from_file_location("bench._medmnist_info", path)
+        module = importlib.util.module_from_spec(loader)
+        loader.loader.exec_module(module)
+        sys.modules["bench._medmnist_info"] = module
+    return sys.modules["bench._medmnist_info"]
+
+
+def _medmnist_specs() -> list[DatasetSpec]:
     specs = []
-    for flag, info in INFO.items():
+    for flag, info in medmnist_info().INFO.items():
         is3d = flag.endswith("3d")
         sizes = tuple(s for s in (28, 64, 128, 224) if s == 28 or f"MD5_{s}" in info)
         md5 = {s: info["MD5" if s == 28 else f"MD5_{s}"] for s in sizes}
@@ -119,6 +144,8 @@ def _load_builtins() -> None:
     if _BUILTINS_LOADED:
         return
     _BUILTINS_LOADED = True
+    from bench.data.folder import split_counts
+
     for spec in _medmnist_specs():
         register_dataset(spec)
     register_dataset(
@@ -127,7 +154,7 @@ def _load_builtins() -> None:
             task="multi-class",
             n_channels=1,
             class_names=MEDICAL_MNIST_CLASSES,
-            n_samples={"train": 41268, "val": 8843, "test": 8843},
+            n_samples=split_counts(MEDICAL_MNIST_COUNTS),
             sizes=(64,),
             license="see the Kaggle dataset page (andrewmvd/medical-mnist)",
             citation="Medical MNIST, Kaggle (apolo-analytics / andrewmvd)",
@@ -158,7 +185,14 @@ def list_datasets() -> list[DatasetSpec]:
 
 
 def check_size(spec: DatasetSpec, size: int) -> None:
-    """Raise a one-line DataError if ``spec`` has no data at ``size``."""
+    """Raise a one-line DataError if ``spec`` has no data at ``size``.
+
+    Folder datasets are resized on load, so any size in 8..1024 is fine for them.
+    """
+    if spec.kind == "folder":
+        if not 8 <= size <= 1024:
+            raise DataError(f"{spec.name}: size {size} is out of range; use 8 to 1024")
+        return
     if size not in spec.sizes:
         avail = ", ".join(str(s) for s in spec.sizes)
         raise DataError(f"{spec.name} has no size {size}; available sizes: {avail}")

@@ -29,6 +29,23 @@ def _sidecar(path: Path) -> dict:
     return meta
 
 
+def image_layout(shape: tuple[int, ...], path: Path) -> tuple[int, int]:
+    """(ndim, n_channels) from a train_images shape: (N,H,W) and (N,H,W,C) are 2D images,
+    (N,D,H,W) with D == H == W and (N,D,H,W,C) are 3D volumes."""
+    if len(shape) == 3:
+        return 2, 1
+    if len(shape) == 4 and shape[3] in (1, 3) and shape[1] == shape[2] != shape[3]:
+        return 2, int(shape[3])
+    if len(shape) == 4 and shape[1] == shape[2] == shape[3]:
+        return 3, 1
+    if len(shape) == 5 and shape[4] in (1, 3):
+        return 3, int(shape[4])
+    raise DataError(
+        f"{path}: train_images has shape {shape}; expected (N,H,W), (N,H,W,C), (N,D,H,W) or "
+        '(N,D,H,W,C), or give "ndim" and "n_channels" in a sidecar PATH.json'
+    )
+
+
 @lru_cache(maxsize=16)
 def npz_spec(path: Path) -> DatasetSpec:
     """Describe the npz at ``path`` from its arrays (and its sidecar JSON, if any)."""
@@ -38,8 +55,12 @@ def npz_spec(path: Path) -> DatasetSpec:
     try:
         npz = np.load(path, mmap_mode="r")
         images = npz["train_images"]
-        labels = np.concatenate([npz[f"{s}_labels"].reshape(len(npz[f"{s}_labels"]), -1)
-                                 for s in ("train", "val", "test")])
+        labels = np.concatenate(
+            [
+                npz[f"{s}_labels"].reshape(len(npz[f"{s}_labels"]), -1)
+                for s in ("train", "val", "test")
+            ]
+        )
         counts = {s: int(npz[f"{s}_images"].shape[0]) for s in ("train", "val", "test")}
     except KeyError as exc:
         raise DataError(
@@ -55,17 +76,21 @@ def npz_spec(path: Path) -> DatasetSpec:
         task = "binary-class" if n == 2 else "multi-class"
     task = meta.get("task", task)
     names = tuple(meta.get("class_names") or (str(i) for i in range(n)))
+    if "ndim" in meta and "n_channels" in meta:
+        ndim, channels = int(meta["ndim"]), int(meta["n_channels"])
+    else:
+        ndim, channels = image_layout(tuple(images.shape), path)
+        ndim, channels = int(meta.get("ndim", ndim)), int(meta.get("n_channels", channels))
     size = int(images.shape[1])
-    channels = int(images.shape[-1]) if images.ndim == 4 and images.shape[-1] in (1, 3) else 1
     return DatasetSpec(
         name=f"npz:{path}",
         task=task,
-        n_channels=int(meta.get("n_channels", channels)),
+        n_channels=channels,
         class_names=names,
         n_samples=counts,
         sizes=(size,),
         kind="npz",
-        ndim=int(meta.get("ndim", 2)),
+        ndim=ndim,
         path=str(path),
     )
 
