@@ -74,7 +74,7 @@ def build_timm(
         except (OSError, RuntimeError, ValueError) as exc:
             raise BenchError(
                 f"could not get timm's pretrained weights for {model_name} "
-                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                f"({type(exc).__name__}: {_line(exc)}); "
                 "pass --pretrained PATH with a local checkpoint file instead"
             ) from None
     return _create_from_file(Path(str(pretrained)), cfg, kwargs)
@@ -94,7 +94,7 @@ def _create_from_file(path: Path, cfg: Any, kwargs: dict[str, Any]):
         state = load_state_dict(str(path))
     except Exception as exc:  # torch/safetensors raise many types for a bad file
         raise BenchError(
-            f"cannot read checkpoint {path}: {type(exc).__name__}: {exc}; "
+            f"cannot read checkpoint {path}: {type(exc).__name__}: {_line(exc)}; "
             "pass a state-dict file saved with torch.save or safetensors"
         ) from None
     overlay: dict[str, Any] = {"state_dict": state, "source": "", "file": None, "url": None}
@@ -109,9 +109,10 @@ def _create_from_file(path: Path, cfg: Any, kwargs: dict[str, Any]):
     try:
         return timm.create_model(pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
     except (RuntimeError, KeyError, ValueError, AssertionError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        detail = " ".join(lines[:2]) or type(exc).__name__
         raise BenchError(
-            f"checkpoint {path} does not fit timm model {name}: {first_line[:300]}; "
+            f"checkpoint {path} does not fit timm model {name}: {detail[:300]}; "
             f"save it from timm.create_model({name!r}, ...)"
         ) from None
 
@@ -121,3 +122,9 @@ def _first(names: str | tuple[str, ...] | None) -> str | None:
     if isinstance(names, (tuple, list)):
         return names[0] if names else None
     return names
+
+
+def _line(exc: BaseException) -> str:
+    """The first sentence of an exception's message, for a one-line error."""
+    text = " ".join(str(exc).split())
+    return text.split(". ")[0][:200]
