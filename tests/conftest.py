@@ -36,7 +36,7 @@ def make_npz(
     rng = np.random.default_rng(seed)
     n_out = TASK_LABELS[task]
     arrays = {}
-    for split, n in zip(("train", "val", "test"), counts):
+    for split, n in zip(("train", "val", "test"), counts, strict=True):
         if task == "multi-label, binary-class":
             labels = rng.integers(0, 2, size=(n, n_out))
             level = labels[:, 0]
@@ -75,3 +75,43 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "breastmnist.npz").is_file():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+@pytest.fixture
+def run_bench(tmp_path):
+    """Run ``python -m bench ARGS`` in a subprocess (cache dir in tmp_path) ->
+    CompletedProcess with text stdout/stderr."""
+    import subprocess
+    import sys
+
+    def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        full_env = {k: v for k, v in os.environ.items() if k != "BENCH_DATA_DIR"}
+        full_env.update(BENCH_CACHE_DIR=str(tmp_path / "cache"), **(env or {}))
+        return subprocess.run(
+            [sys.executable, "-m", "bench", *map(str, args)],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=600,
+        )
+
+    return run
+
+
+@pytest.fixture
+def model_registry():
+    """The model registry, restored after the test so test registrations don't leak."""
+    from bench.models.registry import MODELS, list_models
+
+    list_models()  # built-ins and entry points loaded before the snapshot
+    saved = (dict(MODELS._entries), dict(MODELS._origin), list(MODELS.plugin_errors))
+    try:
+        yield MODELS
+    finally:
+        entries, origin, errors = saved
+        MODELS._entries.clear()
+        MODELS._entries.update(entries)
+        MODELS._origin.clear()
+        MODELS._origin.update(origin)
+        MODELS.plugin_errors[:] = errors
+        MODELS._plugins_loaded = True
