@@ -1,0 +1,301 @@
+"""``bench leaderboard``: hand-written records in tests/golden/records -> exact CSV and
+Markdown (tests/golden/leaderboard); published numbers equal the reference CSVs; malformed
+records are named and skipped; two processes at once leave valid, complete files.
+
+Regenerate the golden files after an intended change with
+``BENCH_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_leaderboard.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import leaderboard as lb
+from bench.cli import main
+
+GOLDEN = Path(__file__).parent / "golden"
+RECORDS = sorted((GOLDEN / "records").glob("*.json"))
+EXPECTED = GOLDEN / "leaderboard"
+UPDATE = os.environ.get("BENCH_UPDATE_GOLDEN") == "1"
+REPO = Path(__file__).resolve().parents[1]
+SHARED_REFERENCE = REPO.parent / "shared" / "reference"
+
+
+def run_board(out: Path, *runs, capsys=None) -> tuple[int, str]:
+    argv = ["leaderboard", "--out", str(out)]
+    if runs:
+        argv += ["--runs", *map(str, runs)]
+    code = main(argv)
+    err = capsys.readouterr().err if capsys is not None else ""
+    return code, err
+
+
+def generated(out: Path) -> dict[str, str]:
+    return {
+        p.name: p.read_text(encoding="utf-8")
+        for p in sorted(out.iterdir())
+        if p.is_file() and not p.name.startswith(".")
+    }
+
+
+@pytest.fixture
+def board(tmp_path, capsys) -> Path:
+    out = tmp_path / "leaderboards"
+    code, err = run_board(out, *RECORDS, capsys=capsys)
+    assert code == 0, err
+    assert err == ""
+    return out
+
+
+def test_golden_files(board):
+    files = generated(board)
+    assert set(files) == {
+        "README.md", "results.csv", "medmnist2d_28.md", "medmnist2d_28.csv",
+        "medmnist2d_224.md", "medmnist2d_224.csv", "medmnist3d.md", "medmnist3d.csv",
+        "medical_mnist.md", "medical_mnist.csv",
+    }  # fmt: skip
+    if UPDATE:
+        shutil.rmtree(EXPECTED, ignore_errors=True)
+        EXPECTED.mkdir(parents=True)
+        for name, text in files.items():
+            (EXPECTED / name).write_text(text, encoding="utf-8")
+    expected = {p.name: p.read_text(encoding="utf-8") for p in sorted(EXPECTED.iterdir())}
+    assert set(expected) == set(files)
+    for name, text in files.items():
+        assert text == expected[name], f"{name} differs from tests/golden/leaderboard/{name}"
+
+
+def test_records_copied_write_once(board):
+    copied = sorted(p.name for p in (board / "records").glob("*.json"))
+    assert copied == sorted(p.name for p in RECORDS)
+    for src in RECORDS:
+        assert json.loads((board / "records" / src.name).read_text()) == json.loads(src.read_text())
+
+
+def _md_tables(text: str) -> list[list[list[str]]]:
+    """Every Markdown table as rows of cells (header first, the alignment row dropped)."""
+    tables, current = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(set(c) <= set(":-") for c in cells):
+                current.append(cells)
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def _md_cells(text: str) -> dict[tuple[str, str, str], str]:
+    """(method, source, column header) -> cell text without bold, over every block."""
+    out = {}
+    for table in _md_tables(text):
+        header, *rows = table
+        for row in rows:
+            assert len(row) == len(header)
+            for col, cell in zip(header[2:], row[2:], strict=True):
+                out[(row[0], row[1], col)] = cell.replace("**", "")
+    return out
+
+
+def _reference_2d() -> dict[tuple[str, str, str], float]:
+    """(label, dataset, metric) -> value, read straight from the reference CSV."""
+    out = {}
+    with open(REPO / "leaderboards" / "reference" / "medmnist_v2_2d.csv") as f:
+        for line in csv.DictReader(f):
+            for prefix, (label, _, _) in lb.REFERENCE_2D.items():
+                for metric in ("auc", "acc"):
+                    out[(label, line["dataset"], metric)] = float(line[f"{prefix}_{metric}"])
+    return out
+
+
+def _reference_3d() -> dict[tuple[str, str, str], float]:
+    out = {}
+    with open(REPO / "leaderboards" / "reference" / "medmnist_v2_3d.csv") as f:
+        for line in csv.DictReader(f):
+            for ds in lb.DATASETS_3D:
+                for metric in ("auc", "acc"):
+                    label = lb.REFERENCE_3D[line["method"]]
+                    out[(label, ds, metric)] = float(line[f"{ds}_{metric}"])
+    return out
+
+
+def test_reference_copy_equals_shared():
+    if not SHARED_REFERENCE.is_dir():
+        pytest.skip("../shared/reference is not present")
+    for name in lb.REFERENCE_FILES:
+        ours = (REPO / "leaderboards" / "reference" / name).read_text()
+        assert ours == (SHARED_REFERENCE / name).read_text()
+
+
+def test_published_numbers_equal_reference(board):
+    ref2d, ref3d = _reference_2d(), _reference_3d()
+    assert len(ref2d) == 7 * 12 * 2 and len(ref3d) == 8 * 6 * 2
+    md28 = _md_cells((board / "medmnist2d_28.md").read_text())
+    md224 = _md_cells((board / "medmnist2d_224.md").read_text())
+    md3d = _md_cells((board / "medmnist3d.md").read_text())
+    for (label, ds, metric), value in ref2d.items():
+        col = f"{lb.TITLES[ds]} {metric.upper()}"
+        assert float(md28[(label, "published", col)]) == value
+        if "(224)" in label:
+            assert float(md224[(label, "published", col)]) == value
+        else:
+            assert (label, "published", col) not in md224
+    for (label, ds, metric), value in ref3d.items():
+        assert float(md3d[(label, "published", f"{lb.TITLES[ds]} {metric.upper()}")]) == value
+    # the wide CSV and the long CSV hold the same numbers
+    with open(board / "medmnist2d_28.csv") as f:
+        wide = {r["method"]: r for r in csv.DictReader(f) if r["source"] == "published"}
+    assert len(wide) == 7
+    for (label, ds, metric), value in ref2d.items():
+        assert float(wide[label][f"{ds}_{metric}"]) == value
+    with open(board / "results.csv") as f:
+        long = [r for r in csv.DictReader(f) if r["source"] == "reference"]
+    assert len(long) == 7 * 12 + 8 * 6
+    both = {**ref2d, **ref3d}
+    for r in long:
+        assert float(r["test_auc_mean"]) == both[(r["method"], r["dataset"], "auc")]
+        assert float(r["test_acc_mean"]) == both[(r["method"], r["dataset"], "acc")]
+        assert r["run_id"] == "" and r["citation"].startswith("Yang et al.")
+        if "(224)" in r["method"]:
+            assert (r["data_size"], r["img_size"]) == ("28", "224")
+
+
+def test_rows_ours_latest_failed_and_dash(board):
+    md28 = _md_cells((board / "medmnist2d_28.md").read_text())
+    # the 2026-11-20 bench run replaces the 2026-11-19 one (0.843 / 0.803)
+    assert md28[("bench run (28)", "measured", "BreastMNIST AUC")] == "0.895 ± 0.006"
+    assert md28[("bench run (28)", "measured", "BreastMNIST ACC")] == "0.863 ± 0.008"
+    # the failed PneumoniaMNIST run is not in the table; the single-seed train record has no ±
+    assert md28[("bench run (28)", "measured", "PneumoniaMNIST AUC")] == "-"
+    assert md28[("ResNet-18 (28)", "measured", "PneumoniaMNIST AUC")] == "0.951"
+    assert md28[("ResNet-18 (28)", "measured", "PathMNIST ACC")] == "-"
+    # best per column in bold: the tie at 0.863 (published ResNet-18 (28)) is bold twice
+    text = (board / "medmnist2d_28.md").read_text()
+    assert "| **0.863 ± 0.008** |" in text and "| 0.901 | **0.863** |" in text
+    md224 = _md_cells((board / "medmnist2d_224.md").read_text())
+    key = ("ResNet-18 (224) [28 px data]", "measured", "BreastMNIST AUC")
+    assert md224[key] == "0.889 ± 0.006"
+    with open(board / "results.csv") as f:
+        ours = {r["run_id"]: r for r in csv.DictReader(f) if r["source"] == "bench"}
+    assert len(ours) == len(RECORDS)
+    failed = ours["pneumoniamnist.28.run.20261120T140000Z.dead"]
+    assert failed["info"].startswith("status=failed; ") and failed["test_auc_mean"] == ""
+    params = ours["breastmnist.28.run.20261120T101500Z.a1b2"]["params"]
+    assert params == json.dumps(json.loads(params), sort_keys=True, separators=(",", ":"))
+    medical = (board / "medical_mnist.md").read_text()
+    assert "| bench run (64) | **0.998 ± 0.000** | **1.000 ± 0.000** | **19.3 ± 3.7** |" in medical
+    readme = (board / "README.md").read_text()
+    for rec in ("breastmnist.28.run.20261120T101500Z.a1b2", "medical_mnist.64.run."):
+        assert f"(records/{rec}" in readme
+    assert "10m00s | 7m27s / 2m21s / 9m58s | 23 (9/14/0)" in readme
+
+
+def test_malformed_record_named_and_skipped(board, tmp_path, capsys):
+    out = tmp_path / "with_bad"
+    shutil.copytree(board / "records", out / "records")
+    (out / "records" / "broken.run.json").write_text('{"run_id": "broken.run", "dat')
+    missing = json.loads(RECORDS[0].read_text())
+    del missing["test_auc_mean"]
+    missing["run_id"] = "no_auc.28.run.20261121T000000Z.0000"
+    (out / "records" / f"{missing['run_id']}.json").write_text(json.dumps(missing))
+    code, err = run_board(out, capsys=capsys)
+    assert code == 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 2
+    assert "broken.run.json" in lines[0] and lines[0].startswith("warning: ")
+    assert "no_auc.28.run" in lines[1] and "test_auc_mean" in lines[1]
+    assert generated(out) == generated(board)
+
+
+def test_conflicting_record_is_one_error_line(board, tmp_path, capsys):
+    changed = json.loads(RECORDS[0].read_text())
+    changed["test_auc_mean"] = 0.5
+    path = tmp_path / "changed.json"
+    path.write_text(json.dumps(changed))
+    before = generated(board / "records")
+    code, err = run_board(board, path, capsys=capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: ") and "write-once" in err
+    assert generated(board / "records") == before
+    # the identical record again is fine and changes nothing
+    code, err = run_board(board, RECORDS[0], capsys=capsys)
+    assert code == 0 and generated(board / "records") == before
+
+
+def test_bad_runs_argument(tmp_path, capsys):
+    code, err = run_board(tmp_path / "lb", tmp_path / "nope", capsys=capsys)
+    assert code == 2 and err.count("\n") == 1 and "nope" in err
+    (tmp_path / "empty").mkdir()
+    code, err = run_board(tmp_path / "lb", tmp_path / "empty", capsys=capsys)
+    assert code == 2 and "record.json" in err
+    assert not (tmp_path / "lb").exists()
+
+
+def test_run_folder_and_folder_of_runs(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    for src in RECORDS[:2]:
+        (runs / src.stem).mkdir(parents=True)
+        shutil.copy(src, runs / src.stem / "record.json")
+    code, _ = run_board(tmp_path / "a", runs / RECORDS[0].stem, capsys=capsys)
+    assert code == 0 and [p.stem for p in (tmp_path / "a" / "records").iterdir()] == [
+        RECORDS[0].stem
+    ]
+    code, _ = run_board(tmp_path / "b", runs, capsys=capsys)
+    assert code == 0
+    assert sorted(p.stem for p in (tmp_path / "b" / "records").iterdir()) == [
+        r.stem for r in RECORDS[:2]
+    ]
+
+
+def _check_complete(out: Path, run_ids: list[str]) -> None:
+    """Every output parses, tables are rectangular, and every record is in them."""
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 7 * 12 + 8 * 6 + len(run_ids)
+    assert all(None not in r and len(r) == len(lb.COLUMNS) for r in rows)
+    assert {r["run_id"] for r in rows} - {""} == set(run_ids)
+    for name in ("medmnist2d_28", "medmnist2d_224", "medmnist3d", "medical_mnist"):
+        with open(out / f"{name}.csv", newline="") as f:
+            wide = list(csv.reader(f))
+        assert wide and all(len(r) == len(wide[0]) for r in wide)
+        text = (out / f"{name}.md").read_text()
+        for table in _md_tables(text):
+            assert all(len(r) == len(table[0]) for r in table)
+    readme = (out / "README.md").read_text()
+    assert f"{len(run_ids)} records in `records/`" in readme
+    for rid in run_ids:
+        json.loads((out / "records" / f"{rid}.json").read_text())
+    assert not [p for p in out.rglob(".*.tmp")]
+
+
+def test_two_processes_at_once(tmp_path):
+    out = tmp_path / "lb"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "bench", "leaderboard", "--out", str(out), "--runs"]
+    procs = [
+        subprocess.Popen(
+            cmd + [str(p) for p in group],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for group in (RECORDS[:3], RECORDS[2:])
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    for proc, (_, err) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, err
+    _check_complete(out, [p.stem for p in RECORDS])
+    # and the same content as one process building everything
+    single = tmp_path / "single"
+    assert main(["leaderboard", "--out", str(single), "--runs", *map(str, RECORDS)]) == 0
+    assert generated(out) == generated(single)
