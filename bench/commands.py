@@ -137,12 +137,14 @@ def check_score_shape(path, scores, spec, split: str, n_rows: int) -> None:
 
 def evaluate(args: argparse.Namespace) -> int:
     """``bench evaluate``: re-score a medmnist-format prediction file on the official labels."""
+    from bench.data.catalog import get_dataset
     from bench.data.load import load_splits
     from bench.metrics import classification_report
     from bench.records import read_predictions
 
+    spec = get_dataset(args.dataset)
     scores = read_predictions(args.predictions)
-    splits = load_splits(args.dataset, args.size, args.data_dir)
+    splits = load_splits(spec, args.size, args.data_dir)
     labels = getattr(splits, args.split).labels
     check_score_shape(args.predictions, scores, splits.spec, args.split, labels.shape[0])
     report = classification_report(labels, scores, splits.spec.task)
