@@ -1,0 +1,82 @@
+"""The command line: help without torch, exit status 2 with one `error:` line for user
+mistakes (close names suggested), never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bench.cli import HANDLERS, main
+from bench.records import write_predictions
+
+
+def error_line(r: subprocess.CompletedProcess) -> str:
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_help_lists_every_command(run_bench):
+    r = run_bench("--help")
+    assert r.returncode == 0, r.stderr
+    for command in HANDLERS:
+        assert command in r.stdout
+    assert r.stderr == ""
+
+
+def test_version(run_bench):
+    from bench import __version__
+
+    r = run_bench("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"bench {__version__}"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import bench.cli, sys; bench.cli.build_parser()",
+        "import bench.cli, sys; assert bench.cli.main(['datasets', '--json']) == 0",
+    ],
+)
+def test_no_torch_at_start_up(code):
+    check = code + "; assert 'torch' not in sys.modules, 'torch was imported'"
+    r = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "usage: bench" in capsys.readouterr().out
+
+
+def test_unknown_dataset_suggests_close_names(run_bench, tmp_path):
+    preds = tmp_path / "p.csv"
+    write_predictions(preds, np.full((4, 2), 0.5))
+    line = error_line(run_bench("evaluate", "--dataset", "breastmnst", "--predictions", preds))
+    assert "unknown dataset 'breastmnst'" in line and "did you mean breastmnist" in line
+    line = error_line(run_bench("evaluate", "--dataset", "pneumonia", "--predictions", preds))
+    assert "pneumoniamnist" in line
+
+
+def test_user_errors_are_one_line(run_bench, tmp_path):
+    preds = tmp_path / "p.csv"
+    write_predictions(preds, np.full((4, 2), 0.5))
+    cases = {
+        "does not exist": ["evaluate", "--dataset", f"npz:{tmp_path / 'x.npz'}"],
+        "image folder": ["evaluate", "--dataset", f"folder:{tmp_path / 'no_dir'}"],
+        "breastmnist.npz not found": ["evaluate", "--dataset", "breastmnist",
+                                      "--data-dir", tmp_path],
+        "has no size 100": ["evaluate", "--dataset", "breastmnist", "--size", "100",
+                            "--data-dir", tmp_path],
+    }  # fmt: skip
+    for expected, args in cases.items():
+        line = error_line(run_bench(*args, "--predictions", preds))
+        assert expected in line, line
+    line = error_line(run_bench("datasets", "--plugins", "no_such_plugin_module"))
+    assert "plugin module 'no_such_plugin_module' failed to import" in line
