@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -70,6 +71,7 @@ def datasets(args: argparse.Namespace) -> int:
 
 
 def models(args: argparse.Namespace) -> int:
+    """Handler of ``bench models``: families and augmentations with source and search space."""
     from bench.models.registry import get_model_spec, list_models
 
     rows = []
@@ -99,24 +101,55 @@ def models(args: argparse.Namespace) -> int:
                     "label": name,
                     "source": aspec.source,
                     "sizes": [],
-                    "search_space": "",
+                    "search_space": None,
                 }
             )
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    table = Table(title="model families and augmentations")
-    for col in ("kind", "name", "label", "source", "search space"):
-        table.add_column(col)
+    models_table = Table(title="model families (and timm:NAME for any timm model)")
+    for col in ("name", "label", "source", "sizes", "search space"):
+        models_table.add_column(col, no_wrap=True)
+    augment_table = Table(title="augmentations")
+    for col in ("name", "source"):
+        augment_table.add_column(col, no_wrap=True)
     for r in rows:
-        table.add_row(r["kind"], r["name"], r["label"], r["source"], r["search_space"] or "-")
-    Console().print(table)
+        if r["kind"] == "model":
+            sizes = ",".join(map(str, r["sizes"])) or "-"
+            space = short_path(r["search_space"])
+            models_table.add_row(r["name"], r["label"], r["source"], sizes, space)
+        else:
+            augment_table.add_row(r["name"], r["source"])
+    console = Console()
+    if not console.is_terminal:  # piped: don't squeeze the table into 80 columns
+        console = Console(width=160)
+    console.print(models_table)
+    if augment_table.row_count:
+        console.print(augment_table)
     return 0
 
 
-def spec_space_path(spec) -> str:
-    """Where the family's search space lives (for display)."""
-    return spec.search_space or f"search_spaces/{spec.name}.yaml"
+def spec_space_path(spec) -> str | None:
+    """The family's search-space file (resolved; package resources too), or None if it has
+    none or it cannot be found."""
+    from bench.spaces import space_file_path
+
+    try:
+        path = space_file_path(spec.name)
+    except BenchError:
+        return None
+    return str(path) if path is not None and path.is_file() else None
+
+
+def short_path(path: str | None) -> str:
+    """``path`` relative to the working directory when inside it, ``-`` for None."""
+    if not path:
+        return "-"
+    p = Path(path)
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
 
 
 def check_score_shape(path, scores, spec, split: str, n_rows: int) -> None:
