@@ -57,6 +57,7 @@ class Listing:
     classes: tuple[str, ...]
     files: tuple[str, ...]
     labels: np.ndarray
+    fingerprint: str = ""  # sha256 of every file's path, byte size and mtime (if asked)
 
     def counts(self) -> dict[str, int]:
         return {c: int((self.labels == i).sum()) for i, c in enumerate(self.classes)}
@@ -91,8 +92,11 @@ def split_assignment(files: tuple[str, ...], labels: np.ndarray, seed: str = SPL
     return out
 
 
-def list_images(root: Path) -> Listing:
-    """Scan ``root/<class>/<image>``; a folder that is not a dataset is one DataError."""
+def list_images(root: Path, *, fingerprint: bool = False) -> Listing:
+    """Scan ``root/<class>/<image>``; a folder that is not a dataset is one DataError.
+
+    With ``fingerprint``, also hash every file's relative path, byte size and mtime.
+    """
     if not root.is_dir():
         raise DataError(
             f"image folder {root} does not exist; give a folder with one subfolder per class"
@@ -106,15 +110,15 @@ def list_images(root: Path) -> Listing:
         )
     files: list[str] = []
     labels: list[int] = []
+    h = hashlib.sha256()
     for i, cls in enumerate(classes):
         with os.scandir(root / cls) as it:
-            names = sorted(
-                e.name
-                for e in it
-                if not e.name.startswith(".")
-                and e.is_file()
-                and os.path.splitext(e.name)[1].lower() in IMAGE_EXTS
+            entries = sorted(
+                (e for e in it if os.path.splitext(e.name)[1].lower() in IMAGE_EXTS),
+                key=lambda e: e.name,
             )
+        entries = [e for e in entries if not e.name.startswith(".") and e.is_file()]
+        names = [e.name for e in entries]
         if len(names) < MIN_PER_CLASS:
             raise DataError(
                 f"{root / cls}: {len(names)} image(s) ({'/'.join(IMAGE_EXTS)}); each class "
@@ -122,7 +126,17 @@ def list_images(root: Path) -> Listing:
             )
         files += [f"{cls}/{n}" for n in names]
         labels += [i] * len(names)
-    return Listing(root, tuple(classes), tuple(files), np.asarray(labels, dtype=np.int64))
+        if fingerprint:
+            for e in entries:
+                st = e.stat()
+                h.update(f"\n{cls}/{e.name}\t{st.st_size}\t{st.st_mtime_ns}".encode())
+    return Listing(
+        root,
+        tuple(classes),
+        tuple(files),
+        np.asarray(labels, dtype=np.int64),
+        h.hexdigest() if fingerprint else "",
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -206,11 +220,9 @@ def decode_all(listing: Listing, mode: str, size: int) -> np.ndarray:
 
 def cache_path(listing: Listing, mode: str, size: int) -> Path:
     """Cache file for this folder, mode and size; the name changes with any file change."""
-    h = hashlib.sha256()
-    h.update(json.dumps([CACHE_VERSION, str(listing.root), mode, size, SPLIT_SEED]).encode())
-    for rel in listing.files:
-        st = (listing.root / rel).stat()
-        h.update(f"\n{rel}\t{st.st_size}\t{st.st_mtime_ns}".encode())
+    assert listing.fingerprint, "list_images(..., fingerprint=True) is needed for the cache"
+    key = [CACHE_VERSION, str(listing.root), mode, size, SPLIT_SEED, listing.fingerprint]
+    h = hashlib.sha256(json.dumps(key).encode())
     slug = "".join(ch if ch.isalnum() else "_" for ch in listing.root.name)[:40] or "root"
     return cache_root() / "folders" / f"{slug}_{size}_{h.hexdigest()[:16]}.npz"
 
@@ -307,7 +319,7 @@ def folder_spec(path: Path) -> DatasetSpec:
 def load_folder(spec: DatasetSpec, size: int, data_dir: str | os.PathLike | None) -> Splits:
     """Decode (or read from the cache) a folder dataset at ``size`` and split it 70/15/15."""
     check_size(spec, size)
-    listing = list_images(folder_root(spec, data_dir).expanduser().resolve())
+    listing = list_images(folder_root(spec, data_dir).expanduser().resolve(), fingerprint=True)
     if listing.classes != tuple(spec.class_names):
         raise DataError(
             f"{listing.root}: class folders {', '.join(listing.classes)} differ from "
