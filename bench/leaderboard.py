@@ -684,12 +684,12 @@ def readme(tables: list[Table], records: list[dict]) -> str:
 def _readme_line(table: str, label: str, rec: dict) -> list[str]:
     from bench.config import format_seconds
 
-    def secs(key: str) -> str:
+    def secs(key: str, *, zero: str = "0s") -> str:
         v = rec.get(key)
-        return format_seconds(v) if _is_number(v) else "-"
+        return (format_seconds(v) if v else zero) if _is_number(v) else "-"
 
-    trials = "-"
-    if _is_int(rec.get("n_trials")):
+    trials = "-"  # no search (bench train, peers)
+    if _is_int(rec.get("n_trials")) and rec["n_trials"] > 0:
         counts = [rec.get(k) for k in ("n_complete", "n_pruned", "n_failed")]
         trials = f"{rec['n_trials']} ({'/'.join(str(c) if c is not None else '?' for c in counts)})"
     seeds = rec.get("seeds")
@@ -699,7 +699,7 @@ def _readme_line(table: str, label: str, rec: dict) -> list[str]:
         label,
         TITLES.get(rec["dataset"], rec["dataset"]),
         f"{rec['data_size']} / {rec['img_size']}",
-        secs("budget_s"),
+        secs("budget_s", zero="-"),
         f"{secs('search_s')} / {secs('final_s')} / {secs('wall_s')}",
         trials,
         str(rec.get("device") or "-"),
