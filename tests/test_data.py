@@ -25,7 +25,7 @@ from bench.data.catalog import (
 )
 from bench.data.folder import list_images, split_assignment, split_sizes
 from bench.data.load import load_splits
-from bench.data.medmnist import find_file
+from bench.data.medmnist import find_file, read_npz
 from bench.errors import BenchError, DataError
 from bench.records import write_predictions
 
@@ -431,3 +431,23 @@ def test_real_3d_file(shared_data):
     assert splits.spec.ndim == 3 and splits.data_size == 28
     assert splits.train.images.shape == (1188, 28, 28, 28)
     assert [len(getattr(splits, s)) for s in SPLITS] == [1188, 98, 298]
+
+
+def test_npz_memory_mapped_read(tmp_path):
+    """Compressed npz arrays are unpacked once to the cache and mapped from there."""
+    path = tmp_path / "c.npz"
+    arrays = {f"{s}_images": np.full((3, 8, 8), i, np.uint8) for i, s in enumerate(SPLITS)}
+    arrays |= {f"{s}_labels": np.arange(3, dtype=np.uint8)[:, None] % 2 for s in SPLITS}
+    np.savez_compressed(path, **arrays)
+    spec = get_dataset(f"npz:{path}")
+    mapped = read_npz(path, spec, 8, mmap=True)
+    plain = read_npz(path, spec, 8)
+    assert isinstance(mapped.train.images, np.memmap)
+    for s in SPLITS:
+        assert np.array_equal(getattr(mapped, s).images, getattr(plain, s).images)
+        assert np.array_equal(getattr(mapped, s).labels, getattr(plain, s).labels)
+    unpacked = sorted((tmp_path / "cache" / "npy").glob("*/*.npy"))
+    assert [p.name for p in unpacked] == sorted(f"{k}.npy" for k in arrays)
+    stamps = [p.stat().st_mtime_ns for p in unpacked]
+    read_npz(path, spec, 8, mmap=True)
+    assert [p.stat().st_mtime_ns for p in unpacked] == stamps  # not unpacked again

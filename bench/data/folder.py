@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.data.cache import cache_root
 from bench.data.catalog import DatasetSpec, check_size
 from bench.data.splits import Split, Splits
 from bench.errors import DataError
@@ -40,7 +41,6 @@ IMAGE_EXTS = (".jpeg", ".jpg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MODES = {"L": 1, "RGB": 3}
 SPLIT_SEED = "bench-folder-split-v1"
 CACHE_VERSION = 1
-CACHE_ENV = "BENCH_CACHE_DIR"
 DEFAULT_SIZE = 64
 SIZE_RANGE = (8, 1024)
 MIN_PER_CLASS = 4  # smallest class that still puts one image in val and one in test
@@ -61,11 +61,6 @@ class Listing:
 
     def counts(self) -> dict[str, int]:
         return {c: int((self.labels == i).sum()) for i, c in enumerate(self.classes)}
-
-
-def cache_root() -> Path:
-    """``$BENCH_CACHE_DIR`` or ``~/.cache/bench``: where bench keeps derived data."""
-    return Path(os.environ.get(CACHE_ENV) or "~/.cache/bench").expanduser()
 
 
 def split_sizes(n: int) -> tuple[int, int, int]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from bench.data.cache import cache_root, unpack_member
 from bench.data.catalog import DatasetSpec, check_size
 from bench.data.splits import Split, Splits
 from bench.errors import DataError
@@ -82,10 +84,29 @@ def find_file(spec: DatasetSpec, size: int, data_dir: str | os.PathLike | None) 
     return fetch_with_medmnist(spec, size)
 
 
+def mmap_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an npz as read-only memory maps.
+
+    MedMNIST files are compressed, which numpy cannot map, so each array is unpacked once
+    to ``$BENCH_CACHE_DIR/npy/`` (keyed by the file's path, size and mtime) and mapped from
+    there.
+    """
+    st = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}\t{st.st_size}\t{st.st_mtime_ns}".encode())
+    folder = cache_root() / "npy" / f"{path.stem}_{key.hexdigest()[:16]}"
+    with zipfile.ZipFile(path) as zf:
+        names = [n for n in zf.namelist() if n.endswith(".npy")]
+        files = {n[: -len(".npy")]: unpack_member(zf, n, folder / n) for n in names}
+    return {k: np.load(f, mmap_mode="r", allow_pickle=False) for k, f in files.items()}
+
+
 def read_npz(path: Path, spec: DatasetSpec, data_size: int, *, mmap: bool = False) -> Splits:
-    """Read a MedMNIST-layout npz into uint8 splits; a bad file is one DataError."""
+    """Read a MedMNIST-layout npz into uint8 splits; a bad file is one DataError.
+
+    With ``mmap`` the images are memory-mapped (see ``mmap_arrays``) rather than read whole.
+    """
     try:
-        npz = np.load(path, mmap_mode="r" if mmap else None)
+        npz = mmap_arrays(path) if mmap else np.load(path, allow_pickle=False)
         parts = {}
         for split in ("train", "val", "test"):
             images = npz[f"{split}_images"]

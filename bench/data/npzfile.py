@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -46,6 +47,23 @@ def image_layout(shape: tuple[int, ...], path: Path) -> tuple[int, int]:
     )
 
 
+def array_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Shape of every array in an npz, read from the .npy headers (no array is loaded)."""
+    shapes = {}
+    with zipfile.ZipFile(path) as zf:
+        for name in zf.namelist():
+            if name.endswith(".npy"):
+                with zf.open(name) as f:
+                    version = np.lib.format.read_magic(f)
+                    read = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shapes[name[: -len(".npy")]] = tuple(read(f)[0])
+    return shapes
+
+
 @lru_cache(maxsize=16)
 def npz_spec(path: Path) -> DatasetSpec:
     """Describe the npz at ``path`` from its arrays (and its sidecar JSON, if any)."""
@@ -53,15 +71,16 @@ def npz_spec(path: Path) -> DatasetSpec:
     if not path.is_file():
         raise DataError(f"npz dataset {path} does not exist; give the path of an .npz file")
     try:
-        npz = np.load(path, mmap_mode="r")
-        images = npz["train_images"]
+        shapes = array_shapes(path)
+        npz = np.load(path, allow_pickle=False)
         labels = np.concatenate(
             [
                 npz[f"{s}_labels"].reshape(len(npz[f"{s}_labels"]), -1)
                 for s in ("train", "val", "test")
             ]
         )
-        counts = {s: int(npz[f"{s}_images"].shape[0]) for s in ("train", "val", "test")}
+        counts = {s: int(shapes[f"{s}_images"][0]) for s in ("train", "val", "test")}
+        train_shape = shapes["train_images"]
     except KeyError as exc:
         raise DataError(
             f"{path}: missing array {exc} (MedMNIST layout: train/val/test _images and _labels)"
@@ -79,9 +98,9 @@ def npz_spec(path: Path) -> DatasetSpec:
     if "ndim" in meta and "n_channels" in meta:
         ndim, channels = int(meta["ndim"]), int(meta["n_channels"])
     else:
-        ndim, channels = image_layout(tuple(images.shape), path)
+        ndim, channels = image_layout(train_shape, path)
         ndim, channels = int(meta.get("ndim", ndim)), int(meta.get("n_channels", channels))
-    size = int(images.shape[1])
+    size = int(train_shape[1])
     return DatasetSpec(
         name=f"npz:{path}",
         task=task,
@@ -101,4 +120,4 @@ def load_npz(spec: DatasetSpec, size: int) -> Splits:
     from bench.data.medmnist import read_npz
 
     check_size(spec, size)
-    return read_npz(Path(spec.path), spec, size)
+    return read_npz(Path(spec.path), spec, size, mmap=size >= 224)
