@@ -669,13 +669,15 @@ def readme(tables: list[Table], records: list[dict]) -> str:
         lines += _md_table(header, body, [":---"] * len(header))
     else:
         lines.append("No records yet.")
-    failed = sum(1 for r in records if r.get("status", "ok") != "ok")
-    superseded = len(records) - failed - len(shown)
+    ok = [r for r in records if r.get("status", "ok") == "ok"]
+    tabled = set(DATASETS_2D) | set(DATASETS_3D) | {MEDICAL_MNIST}
+    outside = sum(1 for r in ok if r["dataset"] not in tabled)
     lines += [
         "",
-        f"{len(records)} records in `records/`: {len(shown)} shown above, {failed} failed, "
-        f"{superseded} superseded by a later record or outside these tables "
-        "(all of them are in `results.csv`).",
+        f"Records in `records/`: {len(records)}; shown above: {len(shown)}; superseded by a "
+        f"later record of the same method: {len(ok) - outside - len(shown)}; other datasets "
+        f"(only in `results.csv`): {outside}; failed: {len(records) - len(ok)}. All of them "
+        "are in `results.csv`.",
         "",
     ]
     return "\n".join(lines)

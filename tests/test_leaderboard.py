@@ -271,7 +271,7 @@ def _check_complete(out: Path, run_ids: list[str]) -> None:
         for table in _md_tables(text):
             assert all(len(r) == len(table[0]) for r in table)
     readme = (out / "README.md").read_text()
-    assert f"{len(run_ids)} records in `records/`" in readme
+    assert f"Records in `records/`: {len(run_ids)};" in readme
     for rid in run_ids:
         json.loads((out / "records" / f"{rid}.json").read_text())
     assert not [p for p in out.rglob(".*.tmp")]
@@ -299,3 +299,22 @@ def test_two_processes_at_once(tmp_path):
     single = tmp_path / "single"
     assert main(["leaderboard", "--out", str(single), "--runs", *map(str, RECORDS)]) == 0
     assert generated(out) == generated(single)
+
+
+def test_rebuild_again_when_a_record_lands_meanwhile(tmp_path, monkeypatch):
+    """Another process adding a record while tables are written triggers one more round,
+    so the last files written cover it."""
+    out = tmp_path / "lb"
+    assert main(["leaderboard", "--out", str(out), "--runs", str(RECORDS[0])]) == 0
+    real_render, calls = lb.render, []
+
+    def render_while_another_process_writes(records, reference):
+        calls.append(len(records))
+        if len(calls) == 1:
+            lb.gather([RECORDS[1]], out / "records")
+        return real_render(records, reference)
+
+    monkeypatch.setattr(lb, "render", render_while_another_process_writes)
+    lb.rebuild(out)
+    assert calls == [1, 2]
+    _check_complete(out, [RECORDS[0].stem, RECORDS[1].stem])
