@@ -61,6 +61,7 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--img-size", type=int, default=None,
                    help="model input size (default: the data size)")
+    p.add_argument("--n-trials", type=int, default=None, help=argparse.SUPPRESS)  # tests
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,516 @@
+"""Search spaces: load and validate ``search_spaces/*.yaml``; walk them define-by-run.
+
+A family file declares ``family``, ``fixed`` builder constants, ``params`` (names are the
+builder's keyword arguments) and ``when`` conditionals; ``common.yaml`` declares the training
+and augmentation parameters every family shares. :func:`suggest` turns one Optuna trial into
+``(family, model_params, train_params)``. Optuna names are namespaced for family parameters
+(``hybrid.depth``) and bare for common ones (``lr``); the family itself is the categorical
+``family``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError, ConfigError
+
+COMMON = "common"
+FILE_KEYS = ("family", "fixed", "params", "when")
+PARAM_KEYS = ("type", "low", "high", "log", "step", "choices")
+TYPES = ("int", "float", "categorical")
+AUGMENT = "augment"
+# Common parameters that are not TrainHP fields; epochs come from the budget, never the space.
+NOT_SEARCHED = ("epochs", "metric", "train_fraction")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched parameter (Optuna's distribution vocabulary)."""
+
+    name: str
+    type: str
+    low: float | int | None = None
+    high: float | int | None = None
+    log: bool = False
+    step: float | int | None = None
+    choices: tuple = ()
+
+    def as_dict(self) -> dict:
+        """The declaration, without defaults, as it would be written in YAML."""
+        if self.type == "categorical":
+            return {"type": self.type, "choices": list(self.choices)}
+        out: dict[str, Any] = {"type": self.type, "low": self.low, "high": self.high}
+        if self.log:
+            out["log"] = True
+        if self.step is not None:
+            out["step"] = self.step
+        return out
+
+    def suggest(self, trial, name: str):
+        """Ask ``trial`` for a value under the Optuna name ``name``."""
+        if self.type == "categorical":
+            return trial.suggest_categorical(name, list(self.choices))
+        if self.type == "int":
+            return trial.suggest_int(name, self.low, self.high, step=self.step or 1, log=self.log)
+        return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
+
+    def describe(self) -> str:
+        """``[1e-4, 3e-2] log`` or ``{a, b}``, for listings."""
+        if self.type == "categorical":
+            return "{" + ", ".join(str(c) for c in self.choices) + "}"
+        extra = " log" if self.log else (f" step {self.step}" if self.step is not None else "")
+        return f"[{self.low}, {self.high}]{extra}"
+
+
+@dataclass(frozen=True)
+class SpaceFile:
+    """One validated YAML file; ``family`` is None for ``common.yaml``."""
+
+    path: str
+    family: str | None
+    fixed: dict = field(default_factory=dict)
+    params: dict[str, Param] = field(default_factory=dict)
+    when: dict[str, dict[str, Param]] = field(default_factory=dict)  # "augment=dcgan" -> params
+
+    def as_dict(self) -> dict:
+        """The resolved declaration (path left out so the hash does not depend on it)."""
+        return {
+            "family": self.family,
+            "fixed": dict(self.fixed),
+            "params": {k: p.as_dict() for k, p in self.params.items()},
+            "when": {c: {k: p.as_dict() for k, p in ps.items()} for c, ps in self.when.items()},
+        }
+
+    def walk(self, trial, prefix: str) -> dict:
+        """Suggest every parameter (and the active conditionals) with names ``prefix + name``."""
+        values = {name: p.suggest(trial, prefix + name) for name, p in self.params.items()}
+        for cond, params in self.when.items():
+            key, _, want = cond.partition("=")
+            if str(values.get(key)) == want:
+                values.update({name: p.suggest(trial, prefix + name) for name, p in params.items()})
+        return values
+
+
+@dataclass(frozen=True)
+class Space:
+    """The resolved search space: the selected families and the common parameters."""
+
+    common: SpaceFile
+    families: dict[str, SpaceFile]
+
+    def tree(self) -> dict:
+        """Everything that defines the space, as plain data."""
+        return {
+            "family": list(self.families),
+            "common": self.common.as_dict(),
+            "families": {name: f.as_dict() for name, f in self.families.items()},
+        }
+
+    @property
+    def hash(self) -> str:
+        """sha256 of the resolved tree (hex); its first 8 characters go into study names."""
+        text = json.dumps(self.tree(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def default_space_dir() -> Path:
+    """``search_spaces/`` beside the package (a source checkout), else under the cwd."""
+    here = Path(__file__).resolve().parents[1] / "search_spaces"
+    return here if here.is_dir() else Path.cwd() / "search_spaces"
+
+
+def _fail(path: str, where: str, msg: str) -> ConfigError:
+    return ConfigError(f"{path}: {where}: {msg}" if where else f"{path}: {msg}")
+
+
+def _number(path: str, where: str, value, kind: str):
+    ok = isinstance(value, int) if kind == "int" else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok:
+        raise _fail(path, where, f"{value!r} is not {'an int' if kind == 'int' else 'a number'}")
+    return value
+
+
+def parse_param(path: str, where: str, name: str, decl) -> Param:
+    """Validate one parameter declaration; errors name the file and the key."""
+    if not isinstance(decl, dict):
+        raise _fail(path, where, "must be a mapping like {type: float, low: 0.0, high: 1.0}")
+    unknown = sorted(set(decl) - set(PARAM_KEYS))
+    if unknown:
+        raise _fail(path, where, f"unknown key {unknown[0]!r} (allowed: {', '.join(PARAM_KEYS)})")
+    kind = decl.get("type")
+    if kind not in TYPES:
+        raise _fail(path, where, f"type {kind!r} must be one of {', '.join(TYPES)}")
+    if kind == "categorical":
+        extra = sorted(set(decl) & {"low", "high", "log", "step"})
+        if extra:
+            raise _fail(path, where, f"categorical takes only choices, not {extra[0]!r}")
+        choices = decl.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise _fail(path, where, "choices must be a non-empty list")
+        for c in choices:
+            if c is not None and not isinstance(c, (bool, int, float, str)):
+                raise _fail(path, where, f"choice {c!r} must be a number, string, bool or null")
+        if len({json.dumps(c) for c in choices}) != len(choices):
+            raise _fail(path, where, "choices repeat a value")
+        return Param(name, kind, choices=tuple(choices))
+    if "choices" in decl:
+        raise _fail(path, where, f"{kind} takes low/high, not choices")
+    for key in ("low", "high"):
+        if key not in decl:
+            raise _fail(path, where, f"{kind} needs {key}")
+    low = _number(path, f"{where}.low", decl["low"], kind)
+    high = _number(path, f"{where}.high", decl["high"], kind)
+    if low > high:
+        raise _fail(path, where, f"low {low} > high {high}")
+    log = decl.get("log", False)
+    if not isinstance(log, bool):
+        raise _fail(path, f"{where}.log", f"{log!r} must be true or false")
+    step = decl.get("step")
+    if step is not None:
+        step = _number(path, f"{where}.step", step, kind)
+        if step <= 0:
+            raise _fail(path, f"{where}.step", f"{step} must be > 0")
+        if log:
+            raise _fail(path, where, "log and step cannot be used together")
+    if log and low <= 0:
+        raise _fail(path, where, f"log needs low > 0 (got low {low})")
+    return Param(name, kind, low=low, high=high, log=log, step=step)
+
+
+def _parse_params(path: str, where: str, block) -> dict[str, Param]:
+    if block is None:
+        return {}
+    if not isinstance(block, dict):
+        raise _fail(path, where, "must be a mapping of name -> declaration")
+    return {str(n): parse_param(path, f"{where}.{n}", str(n), d) for n, d in block.items()}
+
+
+def _parse_when(path: str, block, params: dict[str, Param]) -> dict[str, dict[str, Param]]:
+    if block is None:
+        return {}
+    if not isinstance(block, dict):
+        raise _fail(path, "when", "must be a mapping like {augment=dcgan: {...}}")
+    out: dict[str, dict[str, Param]] = {}
+    for cond, body in block.items():
+        key, sep, value = str(cond).partition("=")
+        where = f"when.{cond}"
+        p = params.get(key.strip())
+        if not sep or p is None or p.type != "categorical":
+            raise _fail(path, where, "must be NAME=VALUE with NAME a categorical in params")
+        if value.strip() not in {str(c) for c in p.choices}:
+            raise _fail(path, where, f"{value.strip()!r} is not one of the choices of {key}")
+        inner = _parse_params(path, where, body)
+        for name in inner:
+            if name in params:
+                raise _fail(path, f"{where}.{name}", "is already declared in params")
+        out[f"{key.strip()}={value.strip()}"] = inner
+    return out
+
+
+def _read_yaml(path: Path):
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{at}") from None
+
+
+def load_space_file(path: str | Path, *, family: str | None = None) -> SpaceFile:
+    """Read and validate one file; ``common.yaml`` (or ``family=COMMON``) has no family.
+
+    Raises:
+        ConfigError: one line naming the file and the key at fault.
+    """
+    path = Path(path)
+    is_common = family == COMMON or (family is None and path.stem == COMMON)
+    data = _read_yaml(path)
+    p = str(path)
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise _fail(p, "", "must be a mapping with keys family, fixed, params, when")
+    unknown = sorted(set(map(str, data)) - set(FILE_KEYS))
+    if unknown:
+        raise _fail(p, "", f"unknown key {unknown[0]!r} (allowed: {', '.join(FILE_KEYS)})")
+    params = _parse_params(p, "params", data.get("params"))
+    when = _parse_when(p, data.get("when"), params)
+    fixed = data.get("fixed") or {}
+    if not isinstance(fixed, dict):
+        raise _fail(p, "fixed", "must be a mapping of builder argument -> value")
+    if is_common:
+        if "family" in data or fixed:
+            key = "family" if "family" in data else "fixed"
+            raise _fail(p, key, "common.yaml holds shared training parameters only")
+        _check_common(p, params, when)
+        return SpaceFile(p, None, {}, params, when)
+    name = data.get("family")
+    if not isinstance(name, str) or not name:
+        raise _fail(p, "family", "missing; it must name a registered model family")
+    _check_family(p, name, fixed, params, when)
+    return SpaceFile(p, name, dict(fixed), params, when)
+
+
+def _check_family(path: str, name: str, fixed: dict, params: dict, when: dict) -> None:
+    from bench.models.registry import get_model_spec
+
+    try:
+        spec = get_model_spec(name)
+    except BenchError as exc:
+        raise _fail(path, "family", str(exc)) from None
+    accepted = spec.accepted_kwargs()
+    if accepted is None:
+        return
+    keys = [("fixed", k) for k in fixed] + [("params", k) for k in params]
+    keys += [(f"when.{c}", k) for c, ps in when.items() for k in ps]
+    for block, key in keys:
+        if key not in accepted:
+            took = ", ".join(sorted(accepted)) or "no hyperparameters"
+            raise _fail(path, f"{block}.{key}", f"the {name} builder does not accept it ({took})")
+    for key in set(fixed) & set(params):
+        raise _fail(path, f"fixed.{key}", "is also in params; keep one")
+
+
+def train_fields() -> set[str] | None:
+    """TrainHP field names, or None while the trainer is not importable."""
+    try:
+        from dataclasses import fields
+
+        from bench.train import TrainHP
+    except ImportError:
+        return None
+    return {f.name for f in fields(TrainHP)}
+
+
+def _check_common(path: str, params: dict, when: dict) -> None:
+    allowed = train_fields()
+    for key in params:
+        if key in NOT_SEARCHED:
+            raise _fail(path, f"params.{key}", "is set from the budget, not searched")
+        if allowed is not None and key != AUGMENT and key not in allowed:
+            raise _fail(path, f"params.{key}", "is not a training hyperparameter (TrainHP)")
+    for cond, ps in when.items():
+        key, _, value = cond.partition("=")
+        accepted = _augment_kwargs_accepted(path, f"when.{cond}", value) if key == AUGMENT else None
+        for name in ps:
+            if key == AUGMENT:
+                if not name.startswith(value + "_"):
+                    msg = f"augmentation parameters are named {value}_<kwarg>"
+                    raise _fail(path, f"when.{cond}.{name}", msg)
+                if accepted is not None and name not in accepted:
+                    took = ", ".join(sorted(accepted)) or "no parameters"
+                    msg = f"the {value} augmentation does not accept it ({took})"
+                    raise _fail(path, f"when.{cond}.{name}", msg)
+            elif allowed is not None and name not in allowed:
+                msg = "is not a training hyperparameter (TrainHP)"
+                raise _fail(path, f"when.{cond}.{name}", msg)
+
+
+def _augment_kwargs_accepted(path: str, where: str, name: str) -> set[str] | None:
+    """Keyword names augmentation ``name`` accepts (None: any, or no registry yet)."""
+    try:
+        from bench.augment.registry import get_augmentation
+    except ImportError:
+        return None
+    try:
+        return get_augmentation(name).accepted_kwargs()
+    except BenchError as exc:
+        raise _fail(path, where, str(exc)) from None
+
+
+def space_file_path(family: str, space_dir: Path | None = None) -> Path | None:
+    """Where family ``family`` keeps its space: its spec's ``search_space`` (a path or
+    ``package:resource``) or ``<space_dir>/<family>.yaml``; None if there is none."""
+    from bench.models.registry import get_model_spec
+
+    spec = get_model_spec(family)
+    if spec.search_space:
+        ref = spec.search_space
+        pkg, sep, res = ref.partition(":")
+        if sep and not Path(ref).exists() and "/" not in pkg:
+            from importlib.resources import files
+
+            try:
+                return Path(str(files(pkg).joinpath(res)))
+            except ModuleNotFoundError:
+                msg = f"family {family}: search space package {pkg!r} not found"
+                raise ConfigError(msg) from None
+        return Path(ref)
+    path = (space_dir or default_space_dir()) / f"{family}.yaml"
+    return path if path.is_file() else None
+
+
+def builtin_families(img_size: int, space_dir: Path | None = None) -> list[str]:
+    """Built-in families with a space file that support ``img_size`` (the default choice)."""
+    from bench.models.registry import get_model_spec, list_models
+
+    out = []
+    for name in list_models():
+        spec = get_model_spec(name)
+        if spec.source != "built-in" or img_size not in spec.sizes:
+            continue
+        if space_file_path(name, space_dir) is not None:
+            out.append(name)
+    return out
+
+
+def _resolve_augment(common: SpaceFile, augment: list[str] | None) -> SpaceFile:
+    """``common`` with the ``augment`` choices replaced by ``augment`` (each registered), and
+    the parameters a policy declares itself (``AugmentSpec.params``) added as its ``when``
+    block where ``common.yaml`` has none."""
+    try:
+        from bench.augment.registry import get_augmentation
+    except ImportError:
+        return common
+    params, when = dict(common.params), dict(common.when)
+    if augment:
+        params[AUGMENT] = Param(AUGMENT, "categorical", choices=tuple(augment))
+        when = {
+            c: ps
+            for c, ps in when.items()
+            if not c.startswith(AUGMENT + "=") or c.partition("=")[2] in augment
+        }
+    choices = params[AUGMENT].choices if AUGMENT in params else ()
+    for name in choices:
+        spec = get_augmentation(str(name))  # one-line error with close matches if unknown
+        cond = f"{AUGMENT}={name}"
+        if spec.params and cond not in when:
+            where = f"augmentation {name}"
+            when[cond] = _parse_params(f"{common.path} ({where})", "params", spec.params)
+    return SpaceFile(common.path, None, {}, params, when)
+
+
+def resolve_space(
+    families: list[str] | None = None,
+    *,
+    augment: list[str] | None = None,
+    img_size: int = 28,
+    space_dir: str | Path | None = None,
+) -> Space:
+    """Load ``common.yaml`` and the selected families' files into a :class:`Space`.
+
+    Args:
+        families: family names (default: every built-in family with a space file that
+            supports ``img_size``). A family without a file is searched with its builder
+            defaults only.
+        augment: restrict the ``augment`` choices to these policies.
+        img_size: model input size; every selected family must support it.
+        space_dir: folder of the YAML files (default ``search_spaces/``).
+
+    Raises:
+        ConfigError / BenchError: one line on the first problem found.
+    """
+    from bench.models.registry import get_model_spec
+
+    sdir = Path(space_dir) if space_dir else default_space_dir()
+    common_path = sdir / f"{COMMON}.yaml"
+    if common_path.is_file():
+        common = load_space_file(common_path, family=COMMON)
+    else:
+        common = SpaceFile(str(common_path), None)
+    common = _resolve_augment(common, augment)
+    names = list(dict.fromkeys(families)) if families else builtin_families(img_size, sdir)
+    if not names:
+        raise ConfigError(
+            f"no model family with a search space in {sdir} supports img_size {img_size}; "
+            "pass --families"
+        )
+    chosen: dict[str, SpaceFile] = {}
+    for name in names:
+        spec = get_model_spec(name)  # one-line error for an unknown family
+        if img_size not in spec.sizes:
+            sizes = ", ".join(map(str, spec.sizes))
+            raise ConfigError(f"family {name} does not support img_size {img_size} ({sizes})")
+        path = space_file_path(name, sdir)
+        if path is None:
+            chosen[name] = SpaceFile("", name)
+            continue
+        sf = load_space_file(path)
+        if sf.family != name:
+            raise ConfigError(f"{path}: family: {sf.family!r} but the file is for {name!r}")
+        chosen[name] = sf
+    return Space(common, chosen)
+
+
+def suggest(trial, space: Space) -> tuple[str, dict, dict]:
+    """Walk ``space`` with ``trial`` (a Trial, FixedTrial or ask()-ed trial).
+
+    Returns:
+        ``(family, model_params, train_params)``: ``model_params`` are builder kwargs (fixed
+        values included); ``train_params`` holds the common parameters (TrainHP fields,
+        ``augment`` and the active augmentation parameters) under their bare names.
+    """
+    family = trial.suggest_categorical("family", list(space.families))
+    fam = space.families[family]
+    model_params = dict(fam.fixed)
+    model_params.update(fam.walk(trial, f"{family}."))
+    train_params = space.common.walk(trial, "")
+    return family, model_params, train_params
+
+
+def augment_kwargs(train_params: dict) -> tuple[str, dict]:
+    """``(policy, kwargs)`` of the chosen augmentation, e.g. ``("dcgan", {"dcgan_ratio": .3})``."""
+    name = str(train_params.get(AUGMENT, "none"))
+    prefix = name + "_"
+    return name, {k: v for k, v in train_params.items() if k.startswith(prefix)}
+
+
+def all_space_files(space_dir: Path) -> list[Path]:
+    """``common.yaml`` first, then the other files sorted."""
+    files = sorted(space_dir.glob("*.yaml")) + sorted(space_dir.glob("*.yml"))
+    return sorted(files, key=lambda f: (f.stem != COMMON, f.name))
+
+
+def cmd_spaces(args: argparse.Namespace) -> int:
+    """``bench spaces [--check] [--dir DIR]``: validate or print every search space file."""
+    sdir = Path(args.dir) if args.dir else default_space_dir()
+    if not sdir.is_dir():
+        raise ConfigError(f"search space folder {sdir} does not exist; pass --dir")
+    paths = all_space_files(sdir)
+    loaded, errors = [], []
+    for path in paths:
+        try:
+            loaded.append(load_space_file(path))
+        except BenchError as exc:
+            errors.append(str(exc))
+    if args.check:
+        import sys
+
+        for err in errors:
+            print(f"error: {err}", file=sys.stderr)
+        print(f"{len(paths) - len(errors)} of {len(paths)} search space files valid in {sdir}")
+        return 2 if errors else 0
+    if errors:
+        raise ConfigError(errors[0])
+    _print_spaces(loaded)
+    return 0
+
+
+def _print_spaces(files: list[SpaceFile]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="search spaces")
+    for col in ("file", "family", "optuna name", "type", "range / choices"):
+        table.add_column(col)
+    for sf in files:
+        prefix = f"{sf.family}." if sf.family else ""
+        fam = sf.family or "(common)"
+        for key, value in sf.fixed.items():
+            table.add_row(Path(sf.path).name, fam, prefix + key, "fixed", repr(value))
+        for key, p in sf.params.items():
+            table.add_row(Path(sf.path).name, fam, prefix + key, p.type, p.describe())
+        for cond, ps in sf.when.items():
+            for key, p in ps.items():
+                table.add_row(
+                    Path(sf.path).name, fam, f"{prefix}{key} (if {cond})", p.type, p.describe()
+                )
+    Console().print(table)

@@ -1,0 +1,161 @@
+"""The search side: storages, study names, the trial time plan and the objective, with the
+real optuna, torch and the tiny test families."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import bench_tiny_plugin  # noqa: F401  (registers tiny_mlp, tiny_boom, tiny_nan)
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from bench.data.load import load_splits
+from bench.errors import BenchError
+from bench.search import (
+    Objective,
+    TrialFailed,
+    best_config,
+    budget_epochs,
+    fail_dead_local_trials,
+    make_pruner,
+    open_storage,
+    plan_trial,
+    redact,
+    storage_kind,
+    study_name,
+)
+from bench.spaces import resolve_space
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+@pytest.fixture
+def data(tiny_npz):
+    return load_splits(tiny_npz(counts=(64, 32, 32))).train_val()
+
+
+def _objective(data, families, *, max_epochs=3, end_in=120.0, **kw) -> Objective:
+    space = resolve_space(families, augment=["none"], img_size=28)
+    return Objective(
+        data, space, device="cpu", metric="auc", img_size=28, seed=0, max_epochs=max_epochs,
+        search_end=lambda: time.monotonic() + end_in, cap_s=60.0, **kw,
+    )  # fmt: skip
+
+
+def test_objective_takes_only_train_and_val(tiny_npz) -> None:
+    splits = load_splits(tiny_npz())
+    with pytest.raises(TypeError, match="TrainVal"):
+        _objective(splits, ["tiny_mlp"])
+    obj = _objective(splits.train_val(), ["tiny_mlp"])
+    assert not hasattr(obj.data, "test")
+
+
+def test_failures_are_recorded_and_the_study_goes_on(data) -> None:
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    for family in ("tiny_boom", "tiny_nan", "tiny_mlp"):
+        study.enqueue_trial({"family": family})
+    events = []
+    study.optimize(_objective(data, ["tiny_mlp", "tiny_boom", "tiny_nan"], on_event=events.append),
+                   n_trials=3, catch=(TrialFailed,))  # fmt: skip
+    boom, nan, mlp = study.trials
+    assert boom.state == TrialState.FAIL
+    assert "tiny_boom cannot be built" in boom.user_attrs["fail_reason"]
+    assert nan.state == TrialState.PRUNED and nan.user_attrs["fail_reason"].startswith("diverged")
+    assert mlp.state == TrialState.COMPLETE and 0.5 <= mlp.value <= 1.0
+    attrs = mlp.user_attrs
+    assert attrs["epochs_run"] == 3 and attrs["n_params"] == sum(
+        p.numel() for p in _build(mlp, study).parameters()
+    )
+    assert attrs["fit_seconds"] > 0 and attrs["stopped"] == "completed"
+    assert [e.epoch for e in events if e.kind == "epoch" and e.number == 2] == [1, 2, 3]
+
+
+def _build(trial, study):
+    from bench.models.registry import create_model
+
+    space = resolve_space(["tiny_mlp", "tiny_boom", "tiny_nan"], augment=["none"], img_size=28)
+    cfg = best_config(trial, space, "auc")
+    return create_model(cfg["family"], num_classes=2, in_chans=1, img_size=28,
+                        **cfg["model_params"])  # fmt: skip
+
+
+def test_pruner_stops_a_trial_after_its_report(data) -> None:
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(1.1))
+    study.optimize(_objective(data, ["tiny_mlp"], max_epochs=5), n_trials=1)
+    (trial,) = study.trials
+    assert trial.state == TrialState.PRUNED
+    assert list(trial.intermediate_values) == [1] and trial.user_attrs["epochs_run"] == 1
+
+
+def test_a_running_trial_stops_at_the_search_deadline(data) -> None:
+    study = optuna.create_study(direction="maximize")
+    study.optimize(_objective(data, ["tiny_mlp"], max_epochs=100_000, end_in=1.5), n_trials=1)
+    (trial,) = study.trials
+    assert trial.state == TrialState.COMPLETE
+    assert trial.user_attrs["stopped"] == "deadline"
+    assert trial.user_attrs["epochs_run"] < 100_000
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_storage_keeps_trials_across_reopen(data, tmp_path, kind) -> None:
+    url = str(tmp_path / "s.journal") if kind == "journal" else f"sqlite:///{tmp_path}/s.db"
+    assert storage_kind(url) == kind
+    name = "bench.tiny.28.deadbeef"
+
+    def study():
+        return optuna.create_study(
+            storage=open_storage(url, default_journal=tmp_path / "unused"),
+            study_name=name, direction="maximize", load_if_exists=True,
+        )  # fmt: skip
+
+    study().optimize(_objective(data, ["tiny_mlp"], max_epochs=2), n_trials=2)
+    again = study()
+    again.optimize(_objective(data, ["tiny_mlp"], max_epochs=2), n_trials=1)
+    trials = again.get_trials()
+    assert [t.number for t in trials] == [0, 1, 2]
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert not (tmp_path / "unused").exists()
+
+
+def test_unreachable_storage_is_one_line_without_password(tmp_path) -> None:
+    with pytest.raises(BenchError) as info:
+        open_storage("postgresql://bench:s3cret@127.0.0.1:1/x", default_journal=tmp_path / "j")
+    msg = str(info.value)
+    assert "cannot reach storage postgresql://bench:***@127.0.0.1:1/x" in msg
+    assert "s3cret" not in msg and "\n" not in msg
+    assert redact("postgresql://u:p@h/db") == "postgresql://u:***@h/db"
+
+
+def test_study_name_and_epochs_from_budget() -> None:
+    assert study_name("breastmnist", 28, "ab12cd34ef") == "bench.breastmnist.28.ab12cd34"
+    assert study_name("npz:/x/y/tiny.npz", 28, "0123456789") == "bench.npz-tiny.28.01234567"
+    assert [budget_epochs(s) for s in (10, 180, 600, 3600, 4 * 3600)] == [5, 17, 32, 77, 100]
+    assert make_pruner("hyperband", 17)._max_resource == 17
+
+
+def test_plan_trial_scales_epochs_then_data() -> None:
+    kw = {"n_train": 1000, "n_val": 300, "max_epochs": 20}
+    # 1100 image-equivalents per epoch at 1000 img/s: 1.1 s per epoch
+    assert plan_trial(throughput=1000, seconds=60, **kw) == (20, 1.0)
+    assert plan_trial(throughput=1000, seconds=15, **kw) == (13, 1.0)
+    epochs, fraction = plan_trial(throughput=1000, seconds=6, **kw)
+    assert epochs == 10 and fraction == pytest.approx(0.5)
+    assert plan_trial(throughput=1000, seconds=1, **kw) == (3, 0.256)
+
+
+def test_dead_local_worker_trials_become_failed(tmp_path) -> None:
+    storage = open_storage(str(tmp_path / "j.journal"), default_journal=tmp_path / "x")
+    study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead, alive = study.ask(), study.ask()
+    dead.set_user_attr("worker", f"{socket.gethostname()}:{proc.stdout.strip()}")
+    alive.set_user_attr("worker", f"{socket.gethostname()}:{__import__('os').getpid()}")
+    assert fail_dead_local_trials(study) == [dead.number]
+    states = {t.number: t.state for t in study.get_trials()}
+    assert states == {dead.number: TrialState.FAIL, alive.number: TrialState.RUNNING}
+    assert study.get_trials()[0].user_attrs["fail_reason"] == "worker died"

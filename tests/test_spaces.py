@@ -1,0 +1,173 @@
+"""Search spaces: every shipped file validates; each kind of error is one line; suggest."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import bench_tiny_plugin  # noqa: F401  (registers tiny_mlp, tiny_boom, tiny_nan)
+import optuna
+import pytest
+
+from bench.errors import ConfigError
+from bench.models.registry import create_model
+from bench.spaces import (
+    all_space_files,
+    augment_kwargs,
+    cmd_spaces,
+    default_space_dir,
+    load_space_file,
+    resolve_space,
+    suggest,
+)
+
+SPACE_DIR = default_space_dir()
+SHIPPED = all_space_files(SPACE_DIR)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_file_validates(path: Path) -> None:
+    sf = load_space_file(path)
+    if path.stem == "common":
+        assert sf.family is None and "lr" in sf.params
+    else:
+        assert sf.family == path.stem
+
+
+def _write(tmp_path: Path, text: str, name: str = "tiny_mlp.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+BAD = [
+    ("family: tiny_mlp\nparms: {}\n", "unknown key 'parms'"),
+    ("family: tiny_mlp\nparams:\n  hidden: {type: int, low: 9, high: 2}\n", "low 9 > high 2"),
+    (
+        "family: tiny_mlp\nparams:\n  dropout: {type: float, low: 0.0, high: 0.5, log: true}\n",
+        "log needs low > 0",
+    ),
+    ("family: no_such_family\nparams: {}\n", "unknown model family 'no_such_family'"),
+    (
+        "family: tiny_mlp\nparams:\n  width: {type: int, low: 1, high: 2}\n",
+        "params.width: the tiny_mlp builder does not accept it",
+    ),
+    ("family: tiny_mlp\nfixed: {depth: 2}\n", "fixed.depth: the tiny_mlp builder does not"),
+    ("family: tiny_mlp\nparams:\n  hidden: {type: integer, low: 1, high: 2}\n", "type 'integer'"),
+    (
+        "family: tiny_mlp\nparams:\n  hidden: {type: int, low: 1, high: 2, scale: 3}\n",
+        "unknown key 'scale'",
+    ),
+    ("family: tiny_mlp\nparams:\n  hidden: {type: categorical, choices: []}\n", "non-empty"),
+    ("family: tiny_mlp\nparams:\n  hidden: {type: int, low: 1.5, high: 2}\n", "not an int"),
+    (
+        "family: tiny_mlp\nparams:\n  hidden: {type: categorical, choices: [8]}\n"
+        "when:\n  hidden=9:\n    dropout: {type: float, low: 0, high: 1}\n",
+        "'9' is not one of",
+    ),
+    ("family: tiny_mlp\nparams: [1, 2\n", "not valid YAML"),
+]
+
+
+@pytest.mark.parametrize("text,needle", BAD, ids=[n for _, n in BAD])
+def test_invalid_file_is_one_line_naming_file_and_key(tmp_path, text, needle) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_space_file(path)
+    msg = str(info.value)
+    assert needle in msg
+    assert str(path) in msg and "\n" not in msg
+
+
+def test_common_rejects_searched_epochs_and_unknown_training_keys(tmp_path) -> None:
+    path = _write(tmp_path, "params:\n  epochs: {type: int, low: 1, high: 9}\n", "common.yaml")
+    with pytest.raises(ConfigError, match="params.epochs: is set from the budget"):
+        load_space_file(path)
+    path.write_text("params:\n  lrr: {type: float, low: 0.1, high: 1.0}\n")
+    with pytest.raises(ConfigError, match=r"params.lrr: is not a training hyperparameter"):
+        load_space_file(path)
+
+
+def test_cmd_spaces_check_exit_codes(tmp_path, capsys) -> None:
+    assert cmd_spaces(argparse.Namespace(check=True, dir=str(SPACE_DIR))) == 0
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "tiny_mlp.yaml").write_text((bench_tiny_plugin.SPACES / "tiny_mlp.yaml").read_text())
+    (good / "tiny_boom.yaml").write_text("family: tiny_boom\nparams:\n  x: {type: int}\n")
+    assert cmd_spaces(argparse.Namespace(check=True, dir=str(good))) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "tiny_boom.yaml" in err[0]
+
+
+def _tiny_space(**kw):
+    return resolve_space(["tiny_mlp", "tiny_boom"], img_size=28, **kw)
+
+
+def test_suggest_namespaces_and_fixed_trial() -> None:
+    space = _tiny_space(augment=["none"])
+    params = {
+        "family": "tiny_mlp",
+        "tiny_mlp.hidden": 32,
+        "tiny_mlp.dropout": 0.1,
+        "optimizer": "sgd",
+        "lr": 0.01,
+        "weight_decay": 1e-4,
+        "batch_size": 64,
+        "schedule": "step",
+        "augment": "none",
+    }
+    family, model_params, train_params = suggest(optuna.trial.FixedTrial(params), space)
+    assert family == "tiny_mlp"
+    assert model_params == {"hidden": 32, "dropout": 0.1}
+    assert train_params == {
+        "optimizer": "sgd",
+        "lr": 0.01,
+        "weight_decay": 1e-4,
+        "batch_size": 64,
+        "schedule": "step",
+        "augment": "none",
+    }
+    model = create_model(family, num_classes=2, in_chans=1, img_size=28, **model_params)
+    assert model[1].out_features == 32
+
+
+def test_suggest_with_ask_covers_families_and_conditionals() -> None:
+    space = _tiny_space(augment=["none", "dcgan"])
+    assert space.families["tiny_mlp"].family == "tiny_mlp"
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = set()
+    for _ in range(30):
+        trial = study.ask()
+        family, model_params, train_params = suggest(trial, space)
+        seen.add(family)
+        prefix = family + "."
+        assert {k for k in trial.params if "." in k} == {prefix + k for k in model_params}
+        assert ("dcgan_ratio" in train_params) == (train_params["augment"] == "dcgan")
+        name, kwargs = augment_kwargs(train_params)
+        assert name == train_params["augment"]
+        assert kwargs == ({"dcgan_ratio": train_params["dcgan_ratio"]} if name == "dcgan" else {})
+        study.tell(trial, 0.5)
+    assert seen == {"tiny_mlp", "tiny_boom"}
+
+
+def test_space_hash_covers_the_resolved_tree() -> None:
+    a = _tiny_space(augment=["none"])
+    assert a.hash == _tiny_space(augment=["none"]).hash
+    assert a.hash != _tiny_space(augment=["none", "simple"]).hash
+    assert a.hash != resolve_space(["tiny_mlp"], img_size=28, augment=["none"]).hash
+
+
+def test_resolve_errors_are_one_line() -> None:
+    with pytest.raises(Exception, match="unknown model family 'tiny_mpl'; did you mean tiny_mlp"):
+        resolve_space(["tiny_mpl"])
+    with pytest.raises(ConfigError, match="does not support img_size 64"):
+        resolve_space(["tiny_mlp"], img_size=64)
+    with pytest.raises(Exception, match="unknown augmentation"):
+        resolve_space(["tiny_mlp"], augment=["nonee"])
+
+
+def test_default_families_are_builtin_with_a_space_file() -> None:
+    space = resolve_space(img_size=28)
+    assert space.families and not {"tiny_mlp", "tiny_boom", "tiny_nan"} & set(space.families)
+    for name in space.families:
+        assert (SPACE_DIR / f"{name}.yaml").is_file()
