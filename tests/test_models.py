@@ -250,3 +250,17 @@ def test_timm_checkpoint_errors(tmp_path, resnet10t_checkpoint):
 def test_timm_unknown_name_suggests_close_matches():
     with pytest.raises(BenchError, match=r"unknown timm model 'resnet10x'.*timm:resnet10t"):
         get_model_spec("timm:resnet10x")
+
+
+def test_timm_hub_weights_unavailable_is_one_line_exit_2(run_bench, tiny_npz, tmp_path):
+    # Offline with an empty cache: timm cannot get its weights; no network is touched.
+    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path)}
+    done = run_bench(
+        "train", "--dataset", tiny_npz(), "--model", "timm:resnet10t", "--pretrained", "hub",
+        "--epochs", "1", "--out", tmp_path / "runs", "--device", "cpu", "--quiet", env=env,
+    )  # fmt: skip
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: could not get timm's pretrained weights for resnet10t")
+    assert not list((tmp_path / "runs").glob("*/record.json"))
