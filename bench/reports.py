@@ -87,7 +87,10 @@ def write_report(run_dir: Path) -> tuple[list[Path], list[str]]:
         _copy_atomic(samples, dest)
         written.append(dest)
     elif record.get("augment") == "dcgan":
-        notes.append(f"augment is dcgan but the run left no {DCGAN_SAMPLES}; sample grid skipped")
+        notes.append(
+            f"augment is dcgan but the run left no {DCGAN_SAMPLES}; sample grid skipped (make "
+            f"one with bench augment-preview --augment dcgan --out {run_dir / DCGAN_SAMPLES})"
+        )
     return written, notes
 
 
@@ -330,7 +333,7 @@ def plot_confusion_matrix(
     import numpy as np
 
     fit = fits[0]
-    report = fit.get("test_report") or {}
+    report = fit.get("test_report") or fit.get("test") or {}  # bench train / bench run
     cm = report.get("confusion_matrix")
     if not cm:
         return None
@@ -341,16 +344,18 @@ def plot_confusion_matrix(
         names = _class_names(record or {}, cm.shape[0])
         cols = min(4, cm.shape[0])
         rows = math.ceil(cm.shape[0] / cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 2.8 * rows), squeeze=False)
+        fig, axes = plt.subplots(
+            rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False, layout="constrained"
+        )
         for ax, mat, name in zip(axes.flat, cm, names, strict=False):
             _draw_matrix(ax, mat, ["0", "1"])
-            ax.set_title(name, fontsize=8)
+            ax.set_title(f"label {name}", fontsize=8)
         for ax in list(axes.flat)[cm.shape[0] :]:
             ax.axis("off")
     else:
         names = _class_names(record or {}, cm.shape[0])
         size = max(4.5, 0.6 * cm.shape[0] + 2)
-        fig, ax = plt.subplots(figsize=(size + 1, size))
+        fig, ax = plt.subplots(figsize=(size + 1, size), layout="constrained")
         _draw_matrix(ax, cm, names)
     acc = report.get("acc")
     extra = f", test ACC {acc:.3f}" if isinstance(acc, float) else ""
