@@ -132,13 +132,22 @@ def load_trials(path: Path):
         df = pd.read_csv(path)
     except (OSError, ValueError) as exc:
         raise BenchError(f"{path}: not a readable trials table ({exc})") from None
-    value_col = "value" if "value" in df.columns else "values_0"
-    missing = [c for c in ("number", "state", value_col) if c not in df.columns]
+    missing = [c for c in ("number", "state") if c not in df.columns]
+    if _value_column(df) is None:
+        missing.append("value")
     if missing:
         raise BenchError(
             f"{path}: columns {missing} missing; expected study.trials_dataframe() output"
         )
     return df
+
+
+def _value_column(df) -> str | None:
+    """``value``, ``value_<metric name>`` (study.set_metric_names) or ``values_0``."""
+    for col in df.columns:
+        if col == "value" or col.startswith("value_") or col == "values_0":
+            return col
+    return None
 
 
 def _subject(record: dict) -> str:
@@ -166,7 +175,7 @@ def study_from_trials(df, *, direction: str = "maximize"):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    value_col = "value" if "value" in df.columns else "values_0"
+    value_col = _value_column(df)
     param_cols = [c for c in df.columns if c.startswith("params_")]
     dists = {c[len("params_") :]: _distribution(df[c]) for c in param_cols}
     study = optuna.create_study(direction=direction)
@@ -421,8 +430,8 @@ def _state_counts(study) -> str:
 
 
 def plot_importances(study, path: Path, subject: str = "") -> Path | str:
-    """Optuna's parameter importances (fANOVA) over the complete trials, or a note saying
-    why they were skipped."""
+    """Optuna's parameter importances over the complete trials (fANOVA, seeded, so the
+    plot is reproducible), or a note saying why they were skipped."""
     import optuna
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -431,16 +440,18 @@ def plot_importances(study, path: Path, subject: str = "") -> Path | str:
             f"parameter importances need >= 2 complete trials, the study has {len(complete)}; "
             "param_importances.png skipped"
         )
-    try:
-        importances = optuna.importance.get_param_importances(study)
-    except (RuntimeError, ValueError) as exc:
-        return f"parameter importances failed ({exc}); param_importances.png skipped"
-    if not importances:
-        return "no parameter is shared by all complete trials; param_importances.png skipped"
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
     plt = _pyplot()
     with plt.style.context("ggplot"), warnings.catch_warnings():  # optuna sets ggplot globally
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        ax = optuna.visualization.matplotlib.plot_param_importances(study)
+        warnings.simplefilter("ignore", UserWarning)  # "few trials" accuracy warnings
+        try:
+            importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
+        except (RuntimeError, ValueError) as exc:
+            return f"parameter importances failed ({exc}); param_importances.png skipped"
+        if not importances:
+            return "no parameter is shared by all complete trials; param_importances.png skipped"
+        ax = optuna.visualization.matplotlib.plot_param_importances(study, evaluator=evaluator)
         if ax.get_legend() is not None:
             ax.get_legend().remove()
         _retitle(ax, f"Optuna parameter importances (fANOVA, {len(complete)} complete trials)")

@@ -79,7 +79,10 @@ def run_dir(tmp_path) -> Path:
     rd.mkdir(parents=True)
     shutil.copy(GOLDEN_RECORD, rd / "record.json")
     (rd / "fits.json").write_text(json.dumps(fits([[30, 12], [8, 106]]), indent=1))
-    tiny_study().trials_dataframe().to_csv(rd / "trials.csv", index=False)
+    study = tiny_study()
+    with pytest.warns(optuna.exceptions.ExperimentalWarning):
+        study.set_metric_names(["val_auc"])  # as bench run does: the column is value_val_auc
+    study.trials_dataframe().to_csv(rd / "trials.csv", index=False)
     return rd
 
 
@@ -155,7 +158,7 @@ def test_train_run_without_trials_and_multilabel(tmp_path, capsys):
         ("empty", "neither fits.json nor trials.csv"),
         ("bad_fits", "fits.json: not a fits file"),
         ("bad_json", "fits.json: not readable JSON"),
-        ("bad_trials", "columns ['number', 'state', 'values_0'] missing"),
+        ("bad_trials", "columns ['number', 'state', 'value'] missing"),
     ],
 )
 def test_bad_run_dir_is_one_line(tmp_path, capsys, setup, needle):
