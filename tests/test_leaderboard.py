@@ -144,16 +144,16 @@ def test_published_numbers_equal_reference(board):
     md3d = _md_cells((board / "medmnist3d.md").read_text())
     for (label, ds, metric), value in ref2d.items():
         col = f"{lb.TITLES[ds]} {metric.upper()}"
-        assert float(md28[(label, "published", col)]) == value
+        assert float(md28[(label, "MedMNIST v2", col)]) == value
         if "(224)" in label:
-            assert float(md224[(label, "published", col)]) == value
+            assert float(md224[(label, "MedMNIST v2", col)]) == value
         else:
-            assert (label, "published", col) not in md224
+            assert (label, "MedMNIST v2", col) not in md224
     for (label, ds, metric), value in ref3d.items():
-        assert float(md3d[(label, "published", f"{lb.TITLES[ds]} {metric.upper()}")]) == value
+        assert float(md3d[(label, "MedMNIST v2", f"{lb.TITLES[ds]} {metric.upper()}")]) == value
     # the wide CSV and the long CSV hold the same numbers
     with open(board / "medmnist2d_28.csv") as f:
-        wide = {r["method"]: r for r in csv.DictReader(f) if r["source"] == "published"}
+        wide = {r["method"]: r for r in csv.DictReader(f) if r["source"] == "MedMNIST v2"}
     assert len(wide) == 7
     for (label, ds, metric), value in ref2d.items():
         assert float(wide[label][f"{ds}_{metric}"]) == value
@@ -172,17 +172,17 @@ def test_published_numbers_equal_reference(board):
 def test_rows_ours_latest_failed_and_dash(board):
     md28 = _md_cells((board / "medmnist2d_28.md").read_text())
     # the 2026-11-20 bench run replaces the 2026-11-19 one (0.843 / 0.803)
-    assert md28[("bench run (28)", "measured", "BreastMNIST AUC")] == "0.895 ± 0.006"
-    assert md28[("bench run (28)", "measured", "BreastMNIST ACC")] == "0.863 ± 0.008"
+    assert md28[("Small CNN (28)", "bench run", "BreastMNIST AUC")] == "0.895 ± 0.006"
+    assert md28[("Small CNN (28)", "bench run", "BreastMNIST ACC")] == "0.863 ± 0.008"
     # the failed PneumoniaMNIST run is not in the table; the single-seed train record has no ±
-    assert md28[("bench run (28)", "measured", "PneumoniaMNIST AUC")] == "-"
-    assert md28[("ResNet-18 (28)", "measured", "PneumoniaMNIST AUC")] == "0.951"
-    assert md28[("ResNet-18 (28)", "measured", "PathMNIST ACC")] == "-"
+    assert md28[("Small CNN (28)", "bench run", "PneumoniaMNIST AUC")] == "-"
+    assert md28[("ResNet-18 (28)", "bench train", "PneumoniaMNIST AUC")] == "0.951"
+    assert md28[("ResNet-18 (28)", "bench train", "PathMNIST ACC")] == "-"
     # best per column in bold: the tie at 0.863 (published ResNet-18 (28)) is bold twice
     text = (board / "medmnist2d_28.md").read_text()
     assert "| **0.863 ± 0.008** |" in text and "| 0.901 | **0.863** |" in text
     md224 = _md_cells((board / "medmnist2d_224.md").read_text())
-    key = ("ResNet-18 (224) [28 px data]", "measured", "BreastMNIST AUC")
+    key = ("ResNet-18 (224) [28 px data]", "bench train", "BreastMNIST AUC")
     assert md224[key] == "0.889 ± 0.006"
     with open(board / "results.csv") as f:
         ours = {r["run_id"]: r for r in csv.DictReader(f) if r["source"] == "bench"}
@@ -192,7 +192,10 @@ def test_rows_ours_latest_failed_and_dash(board):
     params = ours["breastmnist.28.run.20261120T101500Z.a1b2"]["params"]
     assert params == json.dumps(json.loads(params), sort_keys=True, separators=(",", ":"))
     medical = (board / "medical_mnist.md").read_text()
-    assert "| bench run (64) | **0.998 ± 0.000** | **1.000 ± 0.000** | **19.3 ± 3.7** |" in medical
+    assert (
+        "| Small CNN (64) | bench run | **0.998 ± 0.000** | **1.000 ± 0.000** | **19.3 ± 3.7** |"
+        in medical
+    )
     readme = (board / "README.md").read_text()
     for rec in ("breastmnist.28.run.20261120T101500Z.a1b2", "medical_mnist.64.run."):
         assert f"(records/{rec}" in readme
