@@ -557,7 +557,8 @@ def _md_intro(name: str, size: int | None) -> list[str]:
         "Source *MedMNIST v2*: the paper (Yang et al., Scientific Data 10:41, 2023), as "
         "printed. Source *bench ...*: our records, mean ± std over seeds (one seed: no ±), "
         "the latest record per method and dataset. Best value per column in **bold**; "
-        "`-`: not run. Budgets, hardware and the record behind each number: [README.md](README.md).",
+        "`-`: not run. Budgets, hardware and the record behind each number: "
+        "[README.md](README.md).",
     ]
     if size == 28:
         intro += [
