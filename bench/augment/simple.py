@@ -1,0 +1,135 @@
+"""``none`` and ``simple``: flips, rotation, shift, zoom and optional noise, batched on the device.
+
+Every image gets its own random affine; one ``affine_grid``/``grid_sample`` call warps the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from bench.augment.registry import AugmentContext, register_augmentation
+from bench.errors import BenchError
+
+MAX_ROTATE_DEG = 30.0  # at simple_strength=1
+MAX_SHIFT = 0.15  # fraction of the side
+MAX_ZOOM = 0.25  # scale in [1 - z, 1 + z]
+MAX_NOISE = 0.08  # Gaussian noise std as a fraction of 255, times simple_noise
+
+
+def uniform(shape: tuple[int, ...], generator: Any, device: Any):
+    """U[0, 1) floats drawn from ``generator`` (on its own device), moved to ``device``."""
+    import torch
+
+    return torch.rand(shape, generator=generator, device=generator.device).to(device)
+
+
+class Identity:
+    """The ``none`` policy: returns the batch unchanged."""
+
+    def __init__(self) -> None:
+        self.info: dict[str, Any] = {}
+
+    def __call__(self, x, y, generator):
+        return x, y
+
+
+@register_augmentation(random=False)
+def none(ctx: AugmentContext) -> Identity:
+    """No augmentation."""
+    return Identity()
+
+
+class SimpleAugment:
+    """Per-image random flips and affine warp (rotation, shift, zoom), optional noise.
+
+    Args:
+        strength: scales rotation, shift, zoom and noise ranges (0: flips only).
+        hflip: probability of a horizontal flip.
+        vflip: probability of a vertical flip.
+        noise: Gaussian noise level in [0, 1] (std ``noise * strength * 0.08 * 255``).
+    """
+
+    def __init__(self, *, strength: float, hflip: float, vflip: float, noise: float) -> None:
+        self.strength, self.hflip, self.vflip, self.noise = strength, hflip, vflip, noise
+        self.info: dict[str, Any] = {}
+
+    def theta(self, u):
+        """(B, 2, 3) affine matrices (output -> input coordinates) from U[0,1) draws (B, 7):
+        rotation, shift x, shift y, zoom, (unused), h-flip and v-flip coins."""
+        import torch
+
+        s = self.strength
+        angle = (2 * u[:, 0] - 1) * math.radians(MAX_ROTATE_DEG) * s
+        tx = (2 * u[:, 1] - 1) * 2 * MAX_SHIFT * s  # normalised coordinates span 2
+        ty = (2 * u[:, 2] - 1) * 2 * MAX_SHIFT * s
+        zoom = 1 + (2 * u[:, 3] - 1) * MAX_ZOOM * s
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        row0 = torch.stack([cos, -sin, tx], 1)
+        row1 = torch.stack([sin, cos, ty], 1)
+        return torch.stack([row0, row1], 1)
+
+    def __call__(self, x, y, generator):
+        import torch
+
+        u = uniform((x.shape[0], 7), generator, x.device)
+        noise = None
+        if self.noise > 0 and self.strength > 0:
+            noise = torch.randn(x.shape, generator=generator, device=generator.device)
+        return self.apply(x, u, noise.to(x.device) if noise is not None else None), y
+
+    def apply(self, x, u, noise=None):
+        """Warp, add ``noise`` (standard normal, x's shape) and flip ``x`` as draws ``u`` say."""
+        import torch
+        import torch.nn.functional as F
+
+        b, _, h, w = x.shape
+        out = x
+        if self.strength > 0:
+            grid = F.affine_grid(self.theta(u), [b, 1, h, w], align_corners=False)
+            warped = F.grid_sample(
+                x.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=False
+            )
+            if noise is not None:
+                warped = warped + (self.noise * self.strength * MAX_NOISE * 255.0) * noise
+            out = warped.round_().clamp_(0, 255).to(torch.uint8)
+        hf = u[:, 5] < self.hflip
+        vf = u[:, 6] < self.vflip
+        if bool(hf.any()) or bool(vf.any()):
+            out = torch.where(hf[:, None, None, None], out.flip(-1), out)
+            out = torch.where(vf[:, None, None, None], out.flip(-2), out)
+        return out
+
+
+@register_augmentation(params={"simple_strength": {"type": "float", "low": 0.0, "high": 1.0}})
+def simple(
+    ctx: AugmentContext,
+    *,
+    simple_strength: float = 0.5,
+    simple_hflip: float = 0.5,
+    simple_vflip: float = 0.0,
+    simple_noise: float = 0.0,
+) -> SimpleAugment:
+    """Flips, rotation (up to 30 deg), shift (15%), zoom (25%) scaled by ``simple_strength``.
+
+    Args:
+        ctx: the build context (unused: the policy needs no data).
+        simple_strength: in [0, 1], scales every range (and the noise).
+        simple_hflip: probability of a horizontal flip.
+        simple_vflip: probability of a vertical flip.
+        simple_noise: in [0, 1], Gaussian noise level (0: none).
+    """
+    for key, value in (
+        ("simple_strength", simple_strength),
+        ("simple_hflip", simple_hflip),
+        ("simple_vflip", simple_vflip),
+        ("simple_noise", simple_noise),
+    ):
+        if not 0.0 <= float(value) <= 1.0:
+            raise BenchError(f"{key}={value} is out of range; give a value in [0, 1]")
+    return SimpleAugment(
+        strength=float(simple_strength),
+        hflip=float(simple_hflip),
+        vflip=float(simple_vflip),
+        noise=float(simple_noise),
+    )
