@@ -138,8 +138,10 @@ class TrainRun:
         from bench.records import atomic_write_text
 
         atomic_write_text(self.dir / "config.json", json.dumps(self.config(), indent=2) + "\n")
-        fits = [self.fit_seed(seed) for seed in self.seeds]
-        atomic_write_text(self.dir / "fits.json", json.dumps(fits, indent=1) + "\n")
+        fits = []
+        for seed in self.seeds:  # fits.json grows seed by seed, so a long run shows progress
+            fits.append(self.fit_seed(seed))
+            atomic_write_text(self.dir / "fits.json", json.dumps(fits, indent=1) + "\n")
         record = self.record(fits)
         from bench.records import RECORD_FILE, write_once_json
 
