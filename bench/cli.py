@@ -137,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs")
     p.add_argument("--python", default=None, help="interpreter of AutoGluon's own venv")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backbone", default=None,
+                   help="autogluon: timm backbone (default mobilenetv3_large_100)")
+    p.add_argument("--img-size", type=int, default=None,
+                   help="autogluon: model input size (default: the data size)")
+    p.add_argument("--pretrained", action="store_true",
+                   help="autogluon: download pretrained backbone weights (needs the network)")
     return parser
 
 
