@@ -74,24 +74,51 @@ def open_storage(url: str | None, *, default_journal: Path):
     engine_kwargs: dict[str, Any] = {}
     if kind == "postgresql":
         engine_kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=HEARTBEAT_S,
-                grace_period=GRACE_S,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=1
-                ),
-            )
-    except Exception as exc:  # sqlalchemy/driver errors: unreachable, bad URL, no driver
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise BenchError(
-            f"cannot reach storage {redact(url)}: {first[:200]}; check the URL and that the "
-            "server is running"
-        ) from None
+    shown = redact(url)
+    if kind == "postgresql":
+        url = _postgres_driver(url)
+    for attempt in range(4):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=HEARTBEAT_S,
+                    grace_period=GRACE_S,
+                    heartbeat_stale_trial_callback=(
+                        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+                    ),
+                )
+        except Exception as exc:  # sqlalchemy/driver errors: unreachable, bad URL, no driver
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if attempt < 3 and _schema_race(exc):
+                time.sleep(0.5 + attempt)  # another worker is creating the tables right now
+                continue
+            raise BenchError(
+                f"cannot reach storage {shown}: {first[:200]}; check the URL and that "
+                "the server is running"
+            ) from None
+    raise AssertionError("unreachable")
+
+
+def _schema_race(exc: BaseException) -> bool:
+    """True for the errors two workers get when they create Optuna's tables at once."""
+    text = str(exc).lower()
+    return any(s in text for s in ("already exists", "duplicate key", "uniqueviolation"))
+
+
+def _postgres_driver(url: str) -> str:
+    """``postgresql://`` spelled with the installed driver: SQLAlchemy 2.1 defaults to
+    psycopg 3, while bench depends on psycopg2."""
+    scheme, rest = url.split("://", 1)
+    if "+" in scheme:
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
+        return f"postgresql+psycopg2://{rest}"
+    return url
 
 
 def study_name(dataset: str, data_size: int, space_hash: str) -> str:
@@ -227,9 +254,11 @@ def warm_up() -> None:
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
-def measure_throughput(model, *, in_chans: int, img_size: int, device, batch: int = 16) -> float:
-    """Train images/s of ``model`` (one warm-up and one timed forward+backward on a fixed
-    random batch); the model's weights and buffers are restored afterwards."""
+def measure_throughput(model, *, in_chans: int, img_size: int, device) -> float:
+    """Train images/s of ``model``: one timed forward+backward on 4 random images; when that
+    was quick (< 0.25 s), a second timed pass on 32 images (the first one was the warm-up).
+    A slow model is thus measured in about one small step, and its cost over-, not
+    under-estimated. The model's weights and buffers are restored afterwards."""
     import torch
 
     from bench.device import prepare_model
@@ -237,16 +266,47 @@ def measure_throughput(model, *, in_chans: int, img_size: int, device, batch: in
     model = prepare_model(model, device)
     saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
     gen = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, in_chans, img_size, img_size, generator=gen).to(device)
     model.train()
-    took = 0.0
-    for _ in range(2):
+    thr = 0.0
+    for batch in (4, 32):
+        x = torch.randn(batch, in_chans, img_size, img_size, generator=gen).to(device)
         t = time.monotonic()
         model(x).float().mean().backward()
-        took = time.monotonic() - t
+        took = max(time.monotonic() - t, 1e-6)
+        thr = batch / took
+        if took >= 0.25:
+            break
     model.zero_grad(set_to_none=True)
     model.load_state_dict(saved)
-    return batch / max(took, 1e-6)
+    return thr
+
+
+def augment_cost(augment, data, *, device, n: int = 64) -> float:
+    """Seconds per image of ``augment`` on a batch of ``n`` train images."""
+    import torch
+
+    from bench.data.splits import images_to_tensor, labels_to_tensor
+
+    spec = data.spec
+    x = images_to_tensor(data.train.images[:n], n_channels=spec.n_channels, ndim=spec.ndim,
+                         device=device)  # fmt: skip
+    y = labels_to_tensor(data.train.labels[:n], multilabel=spec.multilabel, device=device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    t = time.monotonic()
+    augment(x, y, gen)
+    return (time.monotonic() - t) / max(1, len(x))
+
+
+def feasible(*, throughput: float, n_train: int, n_val: int, seconds: float) -> bool:
+    """Whether ``MIN_EPOCHS`` epochs on the smallest train subsample fit in ``seconds``."""
+    f_min = min(1.0, max(MIN_FRACTION, MIN_TRAIN / max(n_train, 1)))
+    return MIN_EPOCHS * (f_min * n_train + VAL_COST * n_val) / max(throughput, 1e-9) <= seconds
+
+
+def speed_key(family: str, model_params: dict) -> tuple:
+    """Cache key of a model's speed: the family and its non-float parameters (floats such
+    as dropout rarely change the compute)."""
+    return (family, *sorted((k, v) for k, v in model_params.items() if not isinstance(v, float)))
 
 
 # -- objective ---------------------------------------------------------------------------------
@@ -332,6 +392,7 @@ class Objective:
         self.cap_s = cap_s
         self.on_event = on_event or (lambda e: None)
         self.sampler_seed = sampler_seed
+        self._speed: dict[tuple, float] = {}  # speed_key -> measured train images/s
 
     def __call__(self, trial) -> float:
         import optuna
@@ -384,6 +445,22 @@ class Objective:
         )
         n_params = sum(p.numel() for p in model.parameters())
         trial.set_user_attr("n_params", int(n_params))
+        key = speed_key(family, model_params)
+        if key not in self._speed:
+            self._speed[key] = measure_throughput(
+                model, in_chans=spec.n_channels, img_size=self.img_size, device=self.device
+            )
+        thr = self._speed[key]
+        trial.set_user_attr("throughput", round(thr, 1))
+        n_train, n_val = len(self.data.train), len(self.data.val)
+        seconds = max(1.0, deadline.remaining())
+        if not feasible(throughput=thr, n_train=n_train, n_val=n_val, seconds=seconds):
+            reason = (
+                f"too slow for the time left: {thr:.1f} train images/s cannot run "
+                f"{MIN_EPOCHS} epochs in {seconds:.0f}s"
+            )
+            trial.set_user_attr("fail_reason", reason)
+            raise optuna.TrialPruned(reason)
         augment = None
         if aug_name != "none":
             from bench.augment.registry import build_augmentation
@@ -397,19 +474,16 @@ class Objective:
                 deadline=deadline,
                 **aug_hp,
             )
-        thr = measure_throughput(
-            model, in_chans=spec.n_channels, img_size=self.img_size, device=self.device
-        )
+            thr = 1.0 / (1.0 / thr + augment_cost(augment, self.data, device=self.device))
         hp.epochs, hp.train_fraction = plan_trial(
             throughput=thr,
-            n_train=len(self.data.train),
-            n_val=len(self.data.val),
+            n_train=n_train,
+            n_val=n_val,
             max_epochs=self.max_epochs,
             seconds=max(1.0, deadline.remaining()),
         )
         trial.set_user_attr("epochs", hp.epochs)
         trial.set_user_attr("train_fraction", hp.train_fraction)
-        trial.set_user_attr("throughput", round(thr, 1))
         epochs_run = []
 
         def on_epoch(stats) -> None:

@@ -380,6 +380,8 @@ def _resolve_augment(common: SpaceFile, augment: list[str] | None) -> SpaceFile:
         }
     choices = params[AUGMENT].choices if AUGMENT in params else ()
     for name in choices:
+        if name == "none":
+            continue
         spec = get_augmentation(str(name))  # one-line error with close matches if unknown
         cond = f"{AUGMENT}={name}"
         if spec.params and cond not in when:

@@ -1,0 +1,216 @@
+"""``bench run`` / ``bench search`` end to end on tiny data with the tiny test families:
+bad input, the run folder and record, resume after SIGKILL, several workers on one journal
+file and on PostgreSQL, and a search that cannot see the test split."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import bench_tiny_plugin  # noqa: F401
+import numpy as np
+import optuna
+import pytest
+from conftest import make_npz
+from optuna.trial import TrialState
+from pg import postgres_url  # noqa: F401  (fixture)
+
+from bench.cli import main
+from bench.search import open_storage
+
+TESTS = Path(__file__).resolve().parent
+TINY = ["--plugins", "bench_tiny_plugin", "--families", "tiny_mlp", "--augment", "none"]
+ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+    "OMP_NUM_THREADS": "1",
+}
+
+
+def _bench(*args: str, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bench", *args], env=ENV, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)  # fmt: skip
+
+
+def _records(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(out.glob("*/record.json"))]
+
+
+def _study(url: str, name: str):
+    storage = open_storage(url, default_journal=Path("/nonexistent"))
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+@pytest.fixture
+def npz(tmp_path) -> str:
+    return "npz:" + str(make_npz(tmp_path / "data" / "tiny.npz", counts=(96, 32, 32)))
+
+
+@pytest.mark.parametrize(
+    "change,needle",
+    [
+        ({"--dataset": "breastmnistt"}, "unknown dataset 'breastmnistt'"),
+        ({"--families": "tiny_mpl"}, "unknown model family 'tiny_mpl'"),
+        ({"--budget": "4x"}, "bad budget '4x'"),
+        ({"--budget": "0m"}, "bad budget '0m': it must be more than zero"),
+        ({"--out": "{file}/sub"}, "is not writable"),
+        ({"--storage": "postgresql://bench:pw@127.0.0.1:1/x"}, "cannot reach storage"),
+        ({"--augment": "flipz"}, "unknown augmentation 'flipz'"),
+    ],
+    ids=["dataset", "family", "4x", "0m", "out", "storage", "augment"],
+)
+@pytest.mark.parametrize("command", ["run", "search"])
+def test_bad_input_is_one_line_exit_2_before_any_work(
+    npz, tmp_path, capsys, command, change, needle
+) -> None:
+    afile = tmp_path / "a_file"
+    afile.write_text("")
+    args = {
+        "--plugins": "bench_tiny_plugin",
+        "--families": "tiny_mlp",
+        "--augment": "none",
+        "--dataset": npz,
+        "--budget": "20s",
+        "--out": str(tmp_path / "out"),
+        **change,
+    }
+    args["--out"] = args["--out"].replace("{file}", str(afile))
+    argv = [command, "--quiet", *(x for kv in args.items() for x in kv)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err
+    assert "pw@" not in err[0]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.slow
+def test_run_writes_the_run_folder_within_budget(npz, tmp_path) -> None:
+    out = tmp_path / "out"
+    proc = _bench("run", "--dataset", npz, "--budget", "20s", "--out", str(out), "--quiet",
+                  "--seeds", "2", *TINY)  # fmt: skip
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    (record,) = _records(out)
+    run_dir = out / record["run_id"]
+    assert record["kind"] == "run" and record["status"] == "ok" and record["family"] == "tiny_mlp"
+    assert record["seeds"] == "0;1" and len(record["per_seed"]) == 2
+    aucs = [p["test_auc"] for p in record["per_seed"]]
+    assert record["test_auc_mean"] == pytest.approx(np.mean(aucs))
+    assert record["test_auc_std"] == pytest.approx(np.std(aucs, ddof=1))
+    assert record["wall_s"] <= 21 and record["budget_s"] == 20
+    study = _study(str(out / "studies" / f"{record['study_name']}.journal"), record["study_name"])
+    assert record["n_trials"] == len(study.trials) >= 1
+    assert record["val_score"] == pytest.approx(study.best_value)
+    assert record["n_complete"] == sum(t.state == TrialState.COMPLETE for t in study.trials)
+    preds = sorted((run_dir / "predictions").glob("tiny_test_*@seed*.csv"))
+    assert len(preds) == 2 and len(preds[0].read_text().splitlines()) == 32
+    fits = json.loads((run_dir / "fits.json").read_text())
+    assert [f["seed"] for f in fits] == [0, 1] and fits[0]["history"]
+    assert (run_dir / "trials.csv").read_text().startswith("number,")
+    assert (run_dir / "journal.log").stat().st_size > 0
+    assert "bench (this run)" in stdout
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_keeps_every_completed_trial(npz, tmp_path) -> None:
+    out = tmp_path / "out"
+    args = ["run", "--dataset", npz, "--out", str(out), "--quiet", *TINY]
+    proc = _bench(*args, "--budget", "2m", start_new_session=True)
+    journals = out / "studies"
+    files: list[Path] = []
+    done: list[int] = []
+    give_up = time.monotonic() + 90
+    while len(done) < 2 and time.monotonic() < give_up and proc.poll() is None:
+        time.sleep(0.5)
+        files = sorted(journals.glob("*.journal")) if journals.exists() else []
+        try:
+            study = _study(str(files[0]), files[0].stem)
+        except (IndexError, KeyError):  # no journal yet, or no study in it yet
+            continue
+        done = [t.number for t in study.get_trials(states=(TrialState.COMPLETE,))]
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    assert len(done) >= 2, "no trial completed before the kill"
+    study = _study(str(files[0]), files[0].stem)
+    before = {t.number for t in study.get_trials(states=(TrialState.COMPLETE,))}
+    assert not _records(out)
+
+    again = _bench(*args, "--budget", "40s", "--n-trials", "2")
+    _, stderr = again.communicate(timeout=120)
+    assert again.returncode == 0, stderr
+    (record,) = _records(out)
+    study = _study(str(files[0]), files[0].stem)
+    after = {t.number: t for t in study.trials}
+    assert before <= {n for n, t in after.items() if t.state == TrialState.COMPLETE}
+    assert record["study_name"] == files[0].stem
+    assert record["n_trials"] == len(after) >= len(before) + 2
+    assert record["n_complete"] >= len(before) + 1
+    assert all(t.state != TrialState.RUNNING for t in after.values())  # the killed one: FAIL
+
+
+def _workers(npz, tmp_path, storage: str) -> None:
+    out = tmp_path / "out"
+    common = ["--dataset", npz, "--out", str(out), "--quiet", "--storage", storage,
+              "--study", "shared", "--budget", "90s", "--n-trials", "4", *TINY]  # fmt: skip
+    procs = [_bench("search", *common, "--seed", "0"), _bench("search", *common, "--seed", "0"),
+             _bench("run", *common, "--seeds", "1")]  # fmt: skip
+    for p in procs:
+        _, stderr = p.communicate(timeout=240)
+        assert p.returncode == 0, stderr
+    study = _study(storage, "shared")
+    numbers = sorted(t.number for t in study.trials)
+    assert numbers == list(range(12))
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+    workers = {t.user_attrs["worker"] for t in study.trials}
+    assert len(workers) == 3
+    seeds = {t.user_attrs["sampler_seed"] for t in study.trials}
+    assert len(seeds) == 3  # each search worker samples with its own (recorded) seed
+    (record,) = _records(out)
+    assert record["storage_kind"] == storage.split(":")[0] if "://" in storage else "journal"
+    assert 4 <= record["n_trials"] <= 12
+
+
+@pytest.mark.slow
+def test_two_searches_and_a_run_share_one_journal(npz, tmp_path) -> None:
+    _workers(npz, tmp_path, str(tmp_path / "shared.journal"))
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_two_searches_and_a_run_share_one_postgresql_study(npz, tmp_path, postgres_url) -> None:  # noqa: F811
+    _workers(npz, tmp_path, postgres_url)
+
+
+def _scrambled_copy(src: Path, dst: Path) -> Path:
+    arrays = dict(np.load(src))
+    rng = np.random.default_rng(7)
+    arrays["test_labels"] = rng.integers(0, 2, size=arrays["test_labels"].shape).astype(np.uint8)
+    dst.parent.mkdir(parents=True)
+    np.savez(dst, **arrays)
+    dst.with_name(dst.name + ".json").write_text(src.with_name(src.name + ".json").read_text())
+    return dst
+
+
+@pytest.mark.slow
+def test_search_never_sees_the_test_split(npz, tmp_path, capsys) -> None:
+    clean = Path(npz[len("npz:") :])
+    scrambled = _scrambled_copy(clean, tmp_path / "scrambled" / "tiny.npz")
+    records = []
+    for path, out in ((clean, tmp_path / "a"), (scrambled, tmp_path / "b")):
+        argv = ["run", "--dataset", f"npz:{path}", "--budget", "5m", "--n-trials", "4",
+                "--seeds", "1", "--out", str(out), "--quiet", "--seed", "3",
+                "--plugins", "bench_tiny_plugin", "--families", "tiny_mlp,tiny_boom",
+                "--augment", "none,simple"]  # fmt: skip
+        assert main(argv) == 0
+        (record,) = _records(out)
+        records.append(record)
+    a, b = records
+    assert a["study_name"] == b["study_name"]
+    assert a["params"] == b["params"] and a["val_score"] == b["val_score"]
+    assert a["best_trial"] == b["best_trial"]
+    assert a["test_auc_mean"] != b["test_auc_mean"]  # the test labels did differ
