@@ -65,17 +65,25 @@ def split_augment_params(params: dict, augment: str) -> tuple[dict, dict]:
     return {k: v for k, v in params.items() if not k.startswith(prefix)}, aug
 
 
-def build_augment(name: str, *, data, img_size: int, seed: int, device, hp: dict):
-    """The augmentation callable for policy ``name`` (None for ``none``)."""
-    if not name or name == "none":
-        return None
+def augment_registry(name: str):
+    """The augmentation registry module, after checking policy ``name`` exists there."""
     try:
-        from bench.augment.registry import build_augmentation
+        from bench.augment import registry
     except ImportError:
         raise ConfigError(
             f"--augment {name}: augmentations are not available in this build; use --augment none"
         ) from None
-    return build_augmentation(name, data=data, img_size=img_size, seed=seed, device=device, **hp)
+    registry.get_augmentation(name)  # unknown name: one line with close matches
+    return registry
+
+
+def build_augment(name: str, *, data, img_size: int, seed: int, device, hp: dict):
+    """The augmentation callable for policy ``name`` (None for ``none``)."""
+    if not name or name == "none":
+        return None
+    return augment_registry(name).build_augmentation(
+        name, data=data, img_size=img_size, seed=seed, device=device, **hp
+    )
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -105,6 +113,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     params = parse_params(args.param)
     hp, model_params = resolve_hp(params, protocol=args.protocol, epochs=args.epochs)
     augment = args.augment or "none"
+    if augment != "none":
+        augment_registry(augment)
     model_params, aug_params = split_augment_params(model_params, augment)
     splits = load_splits(args.dataset, args.size, args.data_dir)
     img_size = args.img_size or splits.data_size

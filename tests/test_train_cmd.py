@@ -1,0 +1,153 @@
+"""``bench train`` end to end: run folder, record, predictions that ``bench evaluate`` re-scores,
+repeatable seeds, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.errors import ConfigError
+from bench.train_cmd import PROTOCOLS, mean_std, resolve_hp
+
+TESTS = Path(__file__).resolve().parent
+PLUGIN = {"PYTHONPATH": str(TESTS)}
+
+
+def train(run_bench, dataset: str, out: Path, *extra: str):
+    return run_bench(
+        "train",
+        "--dataset",
+        dataset,
+        "--model",
+        "tiny_mlp",
+        "--plugins",
+        "bench_tiny_plugin",
+        "--out",
+        str(out),
+        "--quiet",
+        *extra,
+        env=PLUGIN,
+    )
+
+
+def test_train_writes_record_and_predictions_that_evaluate_rescores(
+    tiny_npz, run_bench, tmp_path, capsys
+):
+    dataset = tiny_npz(task="multi-class")
+    args = (
+        "--epochs",
+        "3",
+        "--seeds",
+        "2",
+        "--seed",
+        "4",
+        "--param",
+        "hidden=8",
+        "--param",
+        "lr=0.01",
+    )
+    runs = []
+    for i in range(2):
+        proc = train(run_bench, dataset, tmp_path / f"out{i}", *args)
+        assert proc.returncode == 0, proc.stderr
+        (run_dir,) = (tmp_path / f"out{i}").iterdir()
+        runs.append(json.loads((run_dir / "record.json").read_text()))
+    record = runs[0]
+    assert record["kind"] == "train" and record["status"] == "ok"
+    assert record["method"] == "Tiny MLP (28)" and record["family"] == "tiny_mlp"
+    assert record["seeds"] == "4;5" and record["n_seeds"] == 2 and record["epochs"] == 3
+    assert record["params"]["hidden"] == 8 and record["params"]["lr"] == 0.01
+    assert record["n_trials"] == 0 and record["search_s"] == 0 and record["sampler"] == ""
+    assert record["n_params"] == 28 * 28 * 8 + 8 + 8 * 4 + 4
+    aucs = [s["test_auc"] for s in record["per_seed"]]
+    assert record["test_auc_mean"] == pytest.approx(sum(aucs) / 2)
+    # same seeds, same test metrics
+    assert [(s["test_auc"], s["test_acc"]) for s in runs[1]["per_seed"]] == [
+        (s["test_auc"], s["test_acc"]) for s in record["per_seed"]
+    ]
+
+    run_dir = next((tmp_path / "out0").iterdir())
+    fits = json.loads((run_dir / "fits.json").read_text())
+    assert [f["seed"] for f in fits] == [4, 5] and len(fits[0]["history"]) == 3
+    assert "confusion_matrix" in fits[0]["test_report"]
+    for per_seed, fit in zip(record["per_seed"], fits, strict=True):
+        pred = run_dir / fit["predictions"]
+        assert pred.name.endswith(f"@seed{per_seed['seed']}.csv") and "_test_" in pred.name
+        assert main(["evaluate", "--dataset", dataset, "--predictions", str(pred)]) == 0
+        scored = json.loads(capsys.readouterr().out)
+        assert scored["auc"] == pytest.approx(per_seed["test_auc"], abs=1e-12)
+        assert scored["acc"] == pytest.approx(per_seed["test_acc"], abs=1e-12)
+
+
+def test_diverging_family_is_one_line(tiny_npz, run_bench, tmp_path):
+    proc = run_bench(
+        "train",
+        "--dataset",
+        tiny_npz(),
+        "--model",
+        "tiny_nan",
+        "--plugins",
+        "bench_tiny_plugin",
+        "--out",
+        str(tmp_path),
+        "--epochs",
+        "2",
+        env=PLUGIN,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error:") and "diverged" in proc.stderr
+    assert not list(tmp_path.glob("*/record.json"))
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--model", "resnet_18"], ["resnet18"]),
+        (["--model", "small_cnn", "--dataset-override", "nosuchmnist"], ["nosuchmnist"]),
+        (["--model", "small_cnn", "--protocol", "medmnist-v2", "--param", "lr=0.1"], ["lr"]),
+        (["--model", "small_cnn", "--augment", "nosuchpolicy"], ["nosuchpolicy"]),
+        (["--model", "small_cnn", "--seeds", "0"], ["--seeds"]),
+        (["--model", "small_cnn", "--img-size", "30"], ["--img-size"]),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(tiny_npz, tmp_path, capsys, argv, words):
+    dataset = tiny_npz()
+    if "--dataset-override" in argv:
+        i = argv.index("--dataset-override")
+        dataset = argv[i + 1]
+        argv = argv[:i] + argv[i + 2 :]
+    rc = main(["train", "--dataset", dataset, "--out", str(tmp_path), "--epochs", "1", *argv])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert err.startswith("error:") and "\n" not in err
+    assert all(w in err for w in words), err
+    assert not list(tmp_path.glob("*/record.json"))
+
+
+def test_protocol_is_the_papers_recipe():
+    hp, rest = resolve_hp({"dropout": 0.1}, protocol="medmnist-v2", epochs=None)
+    assert rest == {"dropout": 0.1}
+    assert (hp.optimizer, hp.lr, hp.batch_size, hp.epochs) == ("adam", 1e-3, 128, 100)
+    assert (hp.schedule, hp.milestones, hp.gamma) == ("step", (0.5, 0.75), 0.1)
+    assert (hp.mean, hp.std, hp.metric, hp.weight_decay, hp.early_stop) == (
+        0.5,
+        0.5,
+        "auc",
+        0.0,
+        None,
+    )
+    assert resolve_hp({}, protocol="medmnist-v2", epochs=3)[0].epochs == 3
+    with pytest.raises(ConfigError, match="batch_size"):
+        resolve_hp({"batch_size": 64}, protocol="medmnist-v2", epochs=None)
+    assert PROTOCOLS["medmnist-v2"]["epochs"] == 100
+    hp, rest = resolve_hp({"lr": 0.1, "depth": 2}, protocol=None, epochs=7)
+    assert (hp.lr, hp.epochs, rest) == (0.1, 7, {"depth": 2})
+
+
+def test_mean_std_over_seeds():
+    assert mean_std([0.5]) == (0.5, 0.0)
+    mean, std = mean_std([1.0, 2.0, 3.0])
+    assert mean == 2.0 and std == pytest.approx(1.0)
