@@ -41,6 +41,7 @@ HARD_FRACTION = 1.04  # kill the worker at 104 % of the budget (the limit is 105
 NO_TIME_EXIT = 3  # the worker's exit status when no time was left for the fit
 BAD_BACKBONE_EXIT = 4  # the worker's exit status for a backbone timm does not know
 LOG_TAIL = 15
+PROGRESS_EVERY_S = 30.0
 
 
 @dataclass
@@ -116,14 +117,24 @@ def _tail(path: Path, n: int = LOG_TAIL) -> str:
 
 
 def _last_error_line(path: Path) -> str:
-    """The last line of the worker's log that names an exception or a worker message."""
+    """The last line of the worker's log that names an exception or a worker error."""
     for line in reversed(_tail(path, 200).splitlines()):
         s = line.strip()
-        if s.startswith("worker:") or (
-            ":" in s and s.split(":", 1)[0].endswith(("Error", "Exception"))
-        ):
+        head = s.split(":", 1)[0]
+        if s.startswith("worker error:") or (":" in s and head.endswith(("Error", "Exception"))):
             return s
     return ""
+
+
+def _progress(path: Path) -> str:
+    """AutoGluon's latest checkpoint line (epoch, step, validation score), shortened."""
+    for line in reversed(_tail(path, 400).splitlines()):
+        s = line.strip()
+        if s.startswith("Epoch ") and "val_" in s:
+            return s.split(", saving model")[0][:100]
+        if s.startswith("worker:"):
+            return s[:100]
+    return "starting"
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -134,24 +145,35 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def run_worker(python: Path, job_path: Path, log_path: Path, *, timeout: float, env: dict):
+def run_worker(
+    python: Path, job_path: Path, log_path: Path, *, timeout: float, env: dict, log=print
+):
     """Run the worker in its own process group; returns ``(exit code or None on timeout,
-    seconds)``. On timeout or interrupt the whole group is killed."""
+    seconds)``. On timeout or interrupt the whole group is killed. A progress line goes to
+    ``log`` every ``PROGRESS_EVERY_S`` seconds."""
     t = time.monotonic()
-    with open(log_path, "w", encoding="utf-8") as log:
+    with open(log_path, "w", encoding="utf-8") as sink:
         proc = subprocess.Popen(
             [str(python), str(WORKER), "--job", str(job_path)],
-            stdout=log,
+            stdout=sink,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,
         )
+        end = t + max(timeout, 0.1)
         try:
-            code = proc.wait(timeout=max(timeout, 0.1))
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            return None, time.monotonic() - t
+            while True:
+                try:
+                    code = proc.wait(
+                        timeout=max(0.1, min(PROGRESS_EVERY_S, end - time.monotonic()))
+                    )
+                    break
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() >= end:
+                        _kill_group(proc)
+                        return None, time.monotonic() - t
+                    log(f"  {time.monotonic() - t:4.0f} s: {_progress(log_path)}")
         except BaseException:
             _kill_group(proc)
             raise
@@ -227,7 +249,7 @@ def run_autogluon(
     log_path = export / "worker.log"
     timeout = started + HARD_FRACTION * budget_s - time.monotonic()
     log(f"AutoGluon fits in {python} (log: {log_path}); hard stop in {timeout:.0f} s")
-    code, worker_s = run_worker(python, job_path, log_path, timeout=timeout, env=env)
+    code, worker_s = run_worker(python, job_path, log_path, timeout=timeout, env=env, log=log)
 
     out = AutoGluonOutcome(scores=None, export_s=export_s, worker_s=worker_s, log_path=log_path)
     hint = _last_error_line(log_path)

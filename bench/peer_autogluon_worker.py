@@ -96,7 +96,7 @@ def fit_and_predict(job: dict) -> dict:
     time_limit = job["deadline"] - time.time() - job["reserve_s"]
     if time_limit < MIN_FIT_S:
         print(
-            f"worker: only {time_limit:.1f} s left for the fit after start-up; "
+            f"worker error: only {time_limit:.1f} s left for the fit after start-up; "
             "give a larger budget",
             file=sys.stderr,
         )
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not timm.is_model(job["backbone"]):
         print(
-            f"worker: unknown timm backbone {job['backbone']!r} (timm {timm.__version__})",
+            f"worker error: unknown timm backbone {job['backbone']!r} (timm {timm.__version__})",
             file=sys.stderr,
         )
         return BAD_BACKBONE_EXIT
