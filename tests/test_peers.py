@@ -16,7 +16,14 @@ import pytest
 
 from bench.errors import BenchError
 from bench.peer_autogluon import export_split, problem_type
-from bench.peer_venv import DEFAULT_VENV, PYTHON_ENV, is_ready, venv_python
+from bench.peer_venv import (
+    DEFAULT_VENV,
+    PYTHON_ENV,
+    READY_MARK,
+    build_venv,
+    is_ready,
+    venv_python,
+)
 from bench.peers import CONSTANT_METHOD, run_peer, train_prior
 from bench.records import read_predictions
 
@@ -153,6 +160,24 @@ def test_worker_failure_gives_failed_record(tiny_npz, tmp_path):
 
 
 # ----------------------------------------------------------------- AutoGluon's own venv
+
+
+def test_venv_build_failure_is_one_line(tmp_path):
+    with pytest.raises(BenchError, match=r"could not create AutoGluon's venv.*--python PATH"):
+        build_venv(tmp_path / "venv", base_python=str(tmp_path / "no-python"), log=lambda m: None)
+    assert not is_ready(tmp_path / "venv")
+
+
+def test_venv_build_is_idempotent(tmp_path):
+    venv = tmp_path / "venv"
+    venv_python(venv).parent.mkdir(parents=True)
+    venv_python(venv).write_text("")
+    (venv / READY_MARK).write_text("done\n")
+    lines = []
+    assert build_venv(venv, base_python=str(tmp_path / "no-python"), log=lines.append) == (
+        venv_python(venv).resolve()
+    )
+    assert lines == []  # nothing was run: a complete venv is reused
 
 
 @pytest.fixture
