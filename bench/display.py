@@ -103,7 +103,7 @@ class Display:
         took = f", {secs:.1f}s" if isinstance(secs, (int, float)) else ""
         self.log(
             f"trial {trial.number} {state}{value} [{family}, {epochs} epochs{took}]{reason} | "
-            f"{self._status()}"
+            f"{self.status()}"
         )
 
     def set_phase(self, text: str) -> None:
@@ -113,7 +113,8 @@ class Display:
         self.log(text)
 
     # -- output -------------------------------------------------------------------------------
-    def _status(self) -> str:
+    def status(self) -> str:
+        """One line: trial counts, best val, time left."""
         c = self.counts
         best = f"{self.best:.4f}" if math.isfinite(self.best) else "-"
         left = format_seconds(max(0.0, self.end - time.monotonic()))

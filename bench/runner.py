@@ -214,6 +214,8 @@ def _main(args: argparse.Namespace, *, finalize: bool) -> int:
     _describe_study(study, s)
     if s.storage_kind == "journal":
         fail_dead_local_trials(study)
+    if not study.get_trials(deepcopy=False):
+        study.enqueue_trial(first_trial(s), skip_if_exists=True)
     title = (
         f"{'run' if finalize else 'search'} {s.study_name} ({s.spec.name}, budget {args.budget})"
     )
@@ -222,7 +224,7 @@ def _main(args: argparse.Namespace, *, finalize: bool) -> int:
         search_s = search(study, data, s, display, max_epochs=max_epochs, sampler_seed=sampler_seed)
         if not finalize:
             display.set_counts(study)
-            display.log(f"search finished: {display._status()}")
+            display.log(f"search finished: {display.status()}")
             return 0
         record = finalize_run(splits, study, s, display, search_s=search_s)
     print_summary(record)
@@ -283,6 +285,36 @@ def search(study, data, s: Settings, display, *, max_epochs: int, sampler_seed: 
             catch=(TrialFailed,),
         )
     return time.monotonic() - start
+
+
+def first_trial(s: Settings) -> dict:
+    """Parameters of the first trial of an empty study: the family that trains fastest at
+    its defaults (measured), with its builder's and TrainHP's defaults: a sensible model
+    even when the budget allows only a few trials."""
+    from bench.models.registry import create_model
+    from bench.search import measure_throughput
+    from bench.spaces import default_params
+
+    def speed(family: str) -> float:
+        params = default_params(s.space, family)
+        kwargs = {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(family + ".")}
+        try:
+            model = create_model(
+                family,
+                num_classes=s.spec.n_outputs,
+                in_chans=s.spec.n_channels,
+                img_size=s.img_size,
+                **kwargs,
+            )
+            return measure_throughput(
+                model, in_chans=s.spec.n_channels, img_size=s.img_size, device=s.device
+            )
+        except Exception:  # a plugin that cannot build its defaults is simply not first
+            return 0.0
+
+    families = list(s.space.families)
+    best = max(families, key=speed) if len(families) > 1 else families[0]
+    return default_params(s.space, best)
 
 
 def final_fit_estimate(trial) -> float | None:

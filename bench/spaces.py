@@ -458,6 +458,50 @@ def suggest(trial, space: Space) -> tuple[str, dict, dict]:
     return family, model_params, train_params
 
 
+def _default_value(p: Param, default):
+    """``default`` if ``p`` can take it, else a central value of ``p``."""
+    if p.type == "categorical":
+        return default if default in p.choices else p.choices[0]
+    if default is not None and not isinstance(default, bool):
+        if isinstance(default, (int, float)) and p.low <= default <= p.high:
+            return int(default) if p.type == "int" else float(default)
+    mid = (p.low * p.high) ** 0.5 if p.log else (p.low + p.high) / 2
+    if p.type == "int":
+        return int(round(mid))
+    if p.step is not None:
+        return p.low + round((mid - p.low) / p.step) * p.step
+    return float(mid)
+
+
+def default_params(space: Space, family: str) -> dict:
+    """Optuna parameters of a sensible first trial: ``family`` with its builder's defaults
+    and TrainHP's defaults wherever the space allows them (else a central value), no
+    augmentation parameters beyond the first choice. Used to seed an empty study."""
+    import inspect
+    from dataclasses import fields
+
+    from bench.models.registry import get_model_spec
+
+    sig = inspect.signature(get_model_spec(family).build).parameters
+    builder = {k: v.default for k, v in sig.items() if v.default is not inspect.Parameter.empty}
+    try:
+        from bench.train import TrainHP
+
+        train = {f.name: f.default for f in fields(TrainHP)}
+    except ImportError:
+        train = {}
+    out: dict[str, Any] = {"family": family}
+    fam = space.families[family]
+    for sf, prefix, defaults in ((fam, f"{family}.", builder), (space.common, "", train)):
+        values = {k: _default_value(p, defaults.get(k)) for k, p in sf.params.items()}
+        for cond, ps in sf.when.items():
+            key, _, want = cond.partition("=")
+            if str(values.get(key)) == want:
+                values.update({k: _default_value(p, defaults.get(k)) for k, p in ps.items()})
+        out.update({prefix + k: v for k, v in values.items()})
+    return out
+
+
 def augment_kwargs(train_params: dict) -> tuple[str, dict]:
     """``(policy, kwargs)`` of the chosen augmentation, e.g. ``("dcgan", {"dcgan_ratio": .3})``."""
     name = str(train_params.get(AUGMENT, "none"))

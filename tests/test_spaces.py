@@ -171,3 +171,16 @@ def test_default_families_are_builtin_with_a_space_file() -> None:
     assert space.families and not {"tiny_mlp", "tiny_boom", "tiny_nan"} & set(space.families)
     for name in space.families:
         assert (SPACE_DIR / f"{name}.yaml").is_file()
+
+
+def test_default_params_are_valid_and_use_builder_and_trainer_defaults() -> None:
+    from bench.spaces import default_params
+
+    space = _tiny_space(augment=["none", "dcgan"])
+    params = default_params(space, "tiny_mlp")
+    assert params["family"] == "tiny_mlp"
+    assert params["tiny_mlp.hidden"] == 16 and params["tiny_mlp.dropout"] == 0.0
+    assert params["optimizer"] == "adam" and params["lr"] == 1e-3 and params["augment"] == "none"
+    assert params["weight_decay"] == pytest.approx(1e-4)  # 0.0 is outside the log range
+    family, model_params, _ = suggest(optuna.trial.FixedTrial(params), space)
+    assert (family, model_params) == ("tiny_mlp", {"hidden": 16, "dropout": 0.0})
