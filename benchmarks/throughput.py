@@ -77,9 +77,33 @@ class Line:
     steps: int = 16
 
 
+def simple_reference() -> list:
+    """torchvision PIL transforms matching ``simple`` at its default strength 0.5."""
+    from torchvision import transforms
+
+    return [
+        transforms.RandomHorizontalFlip(),
+        transforms.RandomAffine(degrees=15, translate=(0.075, 0.075), scale=(0.875, 1.125)),
+    ]
+
+
+def autoaugment_cifar10_reference() -> list:
+    """torchvision's AutoAugment (CIFAR-10 policy) on each PIL image, as the course reports."""
+    from torchvision import transforms
+
+    return [transforms.AutoAugment(transforms.AutoAugmentPolicy.CIFAR10)]
+
+
 LINES = [
     Line("small_cnn", "small_cnn"),
     Line("resnet18", "resnet18", steps=4),
+    Line("small_cnn+simple", "small_cnn", "simple", simple_reference),
+    Line(
+        "small_cnn+autoaugment_cifar10",
+        "small_cnn",
+        "autoaugment_cifar10",
+        autoaugment_cifar10_reference,
+    ),
 ]
 
 
@@ -239,7 +263,7 @@ def measure(bench: Bench, repeats: int) -> dict[str, float]:
         for name in order:
             rates[name].append(bench.timed(cases[name]))
     print(
-        f"# {bench.line.label}: "
+        f"# {bench.line.label} ({bench.steps} batches per pass): "
         + "  ".join(f"{k}=[{', '.join(f'{v:.0f}' for v in vs)}]" for k, vs in rates.items()),
         file=sys.stderr,
     )
@@ -287,12 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     data, flag = load_data(args.data_dir)
     print(
-        f"# data: {flag or 'synthetic'} 28 px, batch {BATCH}, {args.steps} batches per pass, "
+        f"# data: {flag or 'synthetic'} 28 px, batch {BATCH}, "
         f"{args.repeats} repeats, device {device}, threads {torch.get_num_threads()}",
         file=sys.stderr,
     )
     for label in wanted:
-        bench = Bench(by_label[label], data, flag, args.data_dir, steps=args.steps, device=device)
+        line = by_label[label]
+        steps = args.steps or line.steps
+        bench = Bench(line, data, flag, args.data_dir, steps=steps, device=device)
         print(format_line(label, measure(bench, args.repeats)), flush=True)
     return 0
 
