@@ -31,7 +31,7 @@ CHECK_EVERY = 10  # steps between clock checks
 class GanSettings:
     """Everything that determines the trained generator besides the data and the seed."""
 
-    steps: int = 800
+    steps: int = 1000
     width: int = 32
     z_dim: int = 64
     batch: int = 64
