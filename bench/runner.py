@@ -314,7 +314,14 @@ def first_trial(s: Settings) -> dict:
 
     families = list(s.space.families)
     best = max(families, key=speed) if len(families) > 1 else families[0]
-    return default_params(s.space, best)
+    params = default_params(s.space, best)
+    batch = s.space.common.params.get("batch_size")
+    if batch is not None and batch.type == "categorical":
+        # enough optimiser steps on a small train split: the largest batch giving >= 16 steps
+        n_train = int(s.spec.n_samples.get("train", 0) or 0)
+        fits = [b for b in batch.choices if isinstance(b, int) and b * 16 <= n_train]
+        params["batch_size"] = max(fits) if fits else min(batch.choices)
+    return params
 
 
 def final_fit_estimate(trial) -> float | None:

@@ -91,7 +91,7 @@ def test_bad_input_is_one_line_exit_2_before_any_work(
 @pytest.mark.slow
 def test_run_writes_the_run_folder_within_budget(npz, tmp_path) -> None:
     out = tmp_path / "out"
-    proc = _bench("run", "--dataset", npz, "--budget", "20s", "--out", str(out), "--quiet",
+    proc = _bench("run", "--dataset", npz, "--budget", "30s", "--out", str(out), "--quiet",
                   "--seeds", "2", *TINY)  # fmt: skip
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
@@ -102,7 +102,7 @@ def test_run_writes_the_run_folder_within_budget(npz, tmp_path) -> None:
     aucs = [p["test_auc"] for p in record["per_seed"]]
     assert record["test_auc_mean"] == pytest.approx(np.mean(aucs))
     assert record["test_auc_std"] == pytest.approx(np.std(aucs, ddof=1))
-    assert record["wall_s"] <= 21 and record["budget_s"] == 20
+    assert record["wall_s"] <= 31 and record["budget_s"] == 30
     study = _study(str(out / "studies" / f"{record['study_name']}.journal"), record["study_name"])
     assert record["n_trials"] == len(study.trials) >= 1
     assert record["val_score"] == pytest.approx(study.best_value)
@@ -140,7 +140,7 @@ def test_resume_after_sigkill_keeps_every_completed_trial(npz, tmp_path) -> None
     before = {t.number for t in study.get_trials(states=(TrialState.COMPLETE,))}
     assert not _records(out)
 
-    again = _bench(*args, "--budget", "40s", "--n-trials", "2")
+    again = _bench(*args, "--budget", "90s", "--n-trials", "2")
     _, stderr = again.communicate(timeout=120)
     assert again.returncode == 0, stderr
     (record,) = _records(out)
@@ -148,7 +148,7 @@ def test_resume_after_sigkill_keeps_every_completed_trial(npz, tmp_path) -> None
     after = {t.number: t for t in study.trials}
     assert before <= {n for n, t in after.items() if t.state == TrialState.COMPLETE}
     assert record["study_name"] == files[0].stem
-    assert record["n_trials"] == len(after) >= len(before) + 2
+    assert record["n_trials"] == len(after) >= len(before) + 2, stderr
     assert record["n_complete"] >= len(before) + 1
     assert all(t.state != TrialState.RUNNING for t in after.values())  # the killed one: FAIL
 
