@@ -415,13 +415,15 @@ def finalize_run(splits, study, s: Settings, display, *, search_s: float) -> dic
     final_start = time.monotonic()
     final_end = s.end - s.margin
     data = splits.train_val()
-    per_seed, fits, info = [], [], []
+    per_seed, fits, info, epochs = [], [], [], []
     n_params = 0
     for i in range(s.seeds):
         seed = s.seed + i
         display.set_phase(f"final fit {i + 1}/{s.seeds} (seed {seed}, {family})")
-        left = max(1.0, final_end - time.monotonic())
-        deadline = Deadline(left / (s.seeds - i))
+        share = max(1.0, final_end - time.monotonic()) / (s.seeds - i)
+        deadline = Deadline(share)
+        hp_seed = final_hp(hp, best, share)
+        epochs.append(hp_seed.epochs)
         set_seed(seed)
         model = create_model(
             family,
@@ -440,7 +442,7 @@ def finalize_run(splits, study, s: Settings, display, *, search_s: float) -> dic
                 deadline=deadline, **cfg["aug_hp"],
             )  # fmt: skip
         result = fit(
-            model, data, hp, device=s.device, seed=seed, img_size=s.img_size,
+            model, data, hp_seed, device=s.device, seed=seed, img_size=s.img_size,
             augment=augment, deadline=deadline,
         )  # fmt: skip
         if result.stopped == "deadline":
@@ -459,7 +461,8 @@ def finalize_run(splits, study, s: Settings, display, *, search_s: float) -> dic
             "val_score": float(result.best_val), "best_epoch": result.best_epoch,
         })  # fmt: skip
         fits.append({
-            "seed": seed, "best_epoch": result.best_epoch, "best_val": result.best_val,
+            "seed": seed, "epochs": hp_seed.epochs, "best_epoch": result.best_epoch,
+            "best_val": result.best_val,
             "stopped": result.stopped, "seconds": result.seconds,
             "history": result.history_dicts(), "test": report,
         })  # fmt: skip
@@ -523,12 +526,24 @@ def finalize_run(splits, study, s: Settings, display, *, search_s: float) -> dic
         "info": "; ".join(info),
         "per_seed": per_seed,
         "hardware": hardware(),
-        "epochs": hp.epochs,
+        "epochs": max(epochs),
         "best_trial": best.number,
     }
     write_once_json(run_dir / RECORD_FILE, record)
     record["run_dir"] = str(run_dir)
     return record
+
+
+def final_hp(hp, trial, seconds: float):
+    """``hp`` with its epochs cut to what fits in ``seconds`` at the trial's measured epoch
+    time (so a cosine or step schedule runs to its end instead of being cut mid-way)."""
+    import dataclasses
+
+    epoch_s = trial.user_attrs.get("epoch_seconds")
+    if not epoch_s:
+        return hp
+    fit_epochs = int(seconds / (float(epoch_s) * 1.15))
+    return dataclasses.replace(hp, epochs=max(1, min(hp.epochs, fit_epochs)))
 
 
 def _bare_train_params(best, cfg: dict) -> dict:

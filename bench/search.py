@@ -254,13 +254,16 @@ def warm_up() -> None:
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
-def measure_throughput(model, *, in_chans: int, img_size: int, device) -> float:
+def measure_throughput(
+    model, *, in_chans: int, img_size: int, device, need: float | None = None
+) -> float:
     """Train images/s of ``model`` from timed forward+backward passes on random images.
 
     An untimed warm-up pass on 2 images (first calls pay one-time set-up costs), then a timed
     pass on 2 images; if that took over 0.3 s the model is clearly heavy and that
     (pessimistic) figure is used. Otherwise a pass on 16 images is timed, and when that is
-    quick a pass on 64. The model's weights and buffers are restored afterwards.
+    quick a pass on 64. With ``need`` (images/s), a warm-up three times too slow for it
+    ends the probe at once. The model's weights and buffers are restored afterwards.
     """
     import torch
 
@@ -277,7 +280,7 @@ def measure_throughput(model, *, in_chans: int, img_size: int, device) -> float:
         model(x).float().mean().backward()
         took = max(time.monotonic() - t, 1e-6)
         thr = batch / took
-        if took >= enough:
+        if took >= enough or (need is not None and 3 * thr < need):
             break
     model.zero_grad(set_to_none=True)
     model.load_state_dict(saved)
@@ -300,16 +303,20 @@ def augment_cost(augment, data, *, device, n: int = 64) -> float:
     return (time.monotonic() - t) / max(1, len(x))
 
 
-def feasible(*, throughput: float, n_train: int, n_val: int, seconds: float) -> bool:
-    """Whether ``MIN_EPOCHS`` epochs on the smallest train subsample fit in ``seconds``."""
+def needed_throughput(*, n_train: int, n_val: int, seconds: float) -> float:
+    """Images/s needed to run ``MIN_EPOCHS`` epochs on the smallest train subsample in
+    ``seconds``; a slower configuration is infeasible."""
     f_min = min(1.0, max(MIN_FRACTION, MIN_TRAIN / max(n_train, 1)))
-    return MIN_EPOCHS * (f_min * n_train + VAL_COST * n_val) / max(throughput, 1e-9) <= seconds
+    return MIN_EPOCHS * (f_min * n_train + VAL_COST * n_val) / max(seconds, 1e-9)
 
 
 def speed_key(family: str, model_params: dict) -> tuple:
-    """Cache key of a model's speed: the family and its non-float parameters (floats such
-    as dropout rarely change the compute)."""
-    return (family, *sorted((k, v) for k, v in model_params.items() if not isinstance(v, float)))
+    """Cache key of a model's speed: the family and its int and string parameters (floats
+    such as dropout and switches such as zero-init rarely change the compute)."""
+    return (
+        family,
+        *sorted((k, v) for k, v in model_params.items() if not isinstance(v, (float, bool))),
+    )
 
 
 # -- objective ---------------------------------------------------------------------------------
@@ -396,6 +403,16 @@ class Objective:
         self.on_event = on_event or (lambda e: None)
         self.sampler_seed = sampler_seed
         self._speed: dict[tuple, float] = {}  # speed_key -> measured train images/s
+        self._ratios: list[float] = []  # real epoch seconds / planned epoch seconds
+
+    @property
+    def calib(self) -> float:
+        """How much slower real epochs are than the probe predicts (median of the trials
+        run here; 2 until one has run): data movement, evaluation, schedulers."""
+        if not self._ratios:
+            return 2.0
+        ordered = sorted(self._ratios)
+        return max(1.0, ordered[len(ordered) // 2])
 
     def __call__(self, trial) -> float:
         import optuna
@@ -448,16 +465,18 @@ class Objective:
         )
         n_params = sum(p.numel() for p in model.parameters())
         trial.set_user_attr("n_params", int(n_params))
+        n_train, n_val = len(self.data.train), len(self.data.val)
+        seconds = max(1.0, deadline.remaining())
+        need = needed_throughput(n_train=n_train, n_val=n_val, seconds=seconds) * self.calib
         key = speed_key(family, model_params)
         if key not in self._speed:
             self._speed[key] = measure_throughput(
-                model, in_chans=spec.n_channels, img_size=self.img_size, device=self.device
-            )
+                model, in_chans=spec.n_channels, img_size=self.img_size, device=self.device,
+                need=need,
+            )  # fmt: skip
         thr = self._speed[key]
         trial.set_user_attr("throughput", round(thr, 1))
-        n_train, n_val = len(self.data.train), len(self.data.val)
-        seconds = max(1.0, deadline.remaining())
-        if not feasible(throughput=thr, n_train=n_train, n_val=n_val, seconds=seconds):
+        if thr < need:
             reason = (
                 f"too slow for the time left: {thr:.1f} train images/s cannot run "
                 f"{MIN_EPOCHS} epochs in {seconds:.0f}s"
@@ -479,7 +498,7 @@ class Objective:
             )
             thr = 1.0 / (1.0 / thr + augment_cost(augment, self.data, device=self.device))
         hp.epochs, hp.train_fraction = plan_trial(
-            throughput=thr,
+            throughput=thr / self.calib,
             n_train=n_train,
             n_val=n_val,
             max_epochs=self.max_epochs,
@@ -489,8 +508,12 @@ class Objective:
         trial.set_user_attr("train_fraction", hp.train_fraction)
         epochs_run = []
 
+        predicted = (hp.train_fraction * n_train + VAL_COST * n_val) / thr
+
         def on_epoch(stats) -> None:
             epochs_run.append(stats.epoch)
+            if stats.epoch == 2:  # the first epoch pays warm-up costs
+                self._ratios.append(stats.seconds / predicted)
             trial.report(stats.val_score, stats.epoch)
             self.on_event(
                 TrialEvent("epoch", trial.number, family, stats.epoch, hp.epochs, stats.val_score)
