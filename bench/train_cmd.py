@@ -103,6 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from bench.data.load import load_splits
     from bench.models.registry import get_model_spec
 
+    start = time.monotonic()
     if args.seeds < 1:
         raise ConfigError(f"--seeds {args.seeds}: give at least 1")
     if args.epochs is not None and args.epochs < 1:
@@ -125,13 +126,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     if args.pretrained:
         model_params["pretrained"] = args.pretrained
-    return TrainRun(args, splits, model_spec, hp, model_params, augment, aug_params, img_size).run()
+    return TrainRun(
+        args, splits, model_spec, hp, model_params, augment, aug_params, img_size, start=start
+    ).run()
 
 
 class TrainRun:
     """One ``bench train`` invocation: K seeded fits, test scoring, the run folder."""
 
-    def __init__(self, args, splits, model_spec, hp, model_params, augment, aug_params, img_size):
+    def __init__(
+        self, args, splits, model_spec, hp, model_params, augment, aug_params, img_size, *, start
+    ):
         from bench.device import resolve_device
         from bench.records import make_run_id
 
@@ -142,7 +147,7 @@ class TrainRun:
         self.seeds = [args.seed + i for i in range(args.seeds)]
         self.run_id = make_run_id(file_flag(splits.spec), splits.data_size, model_spec.name)
         self.dir = Path(args.out) / self.run_id
-        self.start = time.monotonic()
+        self.start = start  # monotonic time the command began (wall_s includes data loading)
 
     def run(self) -> int:
         from bench.records import atomic_write_text
@@ -271,7 +276,8 @@ class TrainRun:
         spec = self.splits.spec
         auc_mean, auc_std = mean_std([f["test_auc"] for f in fits])
         acc_mean, acc_std = mean_std([f["test_acc"] for f in fits])
-        params = {**self.model_params, **asdict(self.hp)}
+        aug = {f"{self.augment}_{k}": v for k, v in self.aug_params.items()}
+        params = {**self.model_params, **asdict(self.hp), **aug}
         cfg = json.dumps(self.config() | {"device": None}, sort_keys=True, default=str)
         stopped = sorted({f["stopped"] for f in fits} - {"completed"})
         return {
