@@ -422,8 +422,6 @@ def finalize_run(splits, study, s: Settings, display, *, search_s: float) -> dic
         display.set_phase(f"final fit {i + 1}/{s.seeds} (seed {seed}, {family})")
         share = max(1.0, final_end - time.monotonic()) / (s.seeds - i)
         deadline = Deadline(share)
-        hp_seed = final_hp(hp, best, share)
-        epochs.append(hp_seed.epochs)
         set_seed(seed)
         model = create_model(
             family,
@@ -441,6 +439,9 @@ def finalize_run(splits, study, s: Settings, display, *, search_s: float) -> dic
                 cfg["aug_name"], data=data, img_size=s.img_size, seed=seed, device=s.device,
                 deadline=deadline, **cfg["aug_hp"],
             )  # fmt: skip
+        slowdown = _slowdown(best, model, augment, data, s)
+        hp_seed = final_hp(hp, best, deadline.remaining(), slowdown=slowdown)
+        epochs.append(hp_seed.epochs)
         result = fit(
             model, data, hp_seed, device=s.device, seed=seed, img_size=s.img_size,
             augment=augment, deadline=deadline,
@@ -534,15 +535,31 @@ def finalize_run(splits, study, s: Settings, display, *, search_s: float) -> dic
     return record
 
 
-def final_hp(hp, trial, seconds: float):
+def _slowdown(trial, model, augment, data, s: Settings) -> float:
+    """How much slower this machine is now than when ``trial`` ran (a fresh speed probe
+    against the trial's), at least 1: a shared machine's speed varies a lot."""
+    from bench.search import augment_cost, measure_throughput
+
+    then = trial.user_attrs.get("throughput_with_augment") or trial.user_attrs.get("throughput")
+    if not then:
+        return 1.0
+    spec = data.spec
+    now = measure_throughput(model, in_chans=spec.n_channels, img_size=s.img_size, device=s.device)
+    if augment is not None:
+        now = 1.0 / (1.0 / now + augment_cost(augment, data, device=s.device))
+    return max(1.0, float(then) / max(now, 1e-9))
+
+
+def final_hp(hp, trial, seconds: float, *, slowdown: float = 1.0):
     """``hp`` with its epochs cut to what fits in ``seconds`` at the trial's measured epoch
-    time (so a cosine or step schedule runs to its end instead of being cut mid-way)."""
+    time times ``slowdown`` (so a cosine or step schedule runs to its end instead of being
+    cut mid-way)."""
     import dataclasses
 
     epoch_s = trial.user_attrs.get("epoch_seconds")
     if not epoch_s:
         return hp
-    fit_epochs = int(seconds / (float(epoch_s) * 1.15))
+    fit_epochs = int(seconds / (float(epoch_s) * slowdown * 1.15))
     return dataclasses.replace(hp, epochs=max(1, min(hp.epochs, fit_epochs)))
 
 

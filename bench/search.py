@@ -262,7 +262,7 @@ def measure_throughput(
     An untimed warm-up pass on 2 images (first calls pay one-time set-up costs), then a timed
     pass on 2 images; if that took over 0.3 s the model is clearly heavy and that
     (pessimistic) figure is used. Otherwise a pass on 16 images is timed, and when that is
-    quick a pass on 64. With ``need`` (images/s), a warm-up three times too slow for it
+    quick a pass on 64. With ``need`` (images/s), a timed pass three times too slow for it
     ends the probe at once. The model's weights and buffers are restored afterwards.
     """
     import torch
@@ -280,7 +280,7 @@ def measure_throughput(
         model(x).float().mean().backward()
         took = max(time.monotonic() - t, 1e-6)
         thr = batch / took
-        if took >= enough or (need is not None and 3 * thr < need):
+        if took >= enough or (need is not None and enough < math.inf and 3 * thr < need):
             break
     model.zero_grad(set_to_none=True)
     model.load_state_dict(saved)
@@ -497,6 +497,7 @@ class Objective:
                 **aug_hp,
             )
             thr = 1.0 / (1.0 / thr + augment_cost(augment, self.data, device=self.device))
+        trial.set_user_attr("throughput_with_augment", round(thr, 1))
         hp.epochs, hp.train_fraction = plan_trial(
             throughput=thr / self.calib,
             n_train=n_train,

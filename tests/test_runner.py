@@ -214,3 +214,15 @@ def test_search_never_sees_the_test_split(npz, tmp_path, capsys) -> None:
     assert a["params"] == b["params"] and a["val_score"] == b["val_score"]
     assert a["best_trial"] == b["best_trial"]
     assert a["test_auc_mean"] != b["test_auc_mean"]  # the test labels did differ
+
+
+def test_final_fit_epochs_fit_their_deadline_share() -> None:
+    from bench.runner import final_hp
+    from bench.train import TrainHP
+
+    trial = optuna.trial.create_trial(value=0.9, user_attrs={"epoch_seconds": 2.0})
+    hp = TrainHP(epochs=30)
+    assert final_hp(hp, trial, 23.0).epochs == 10  # 23 / (2 x 1.15)
+    assert final_hp(hp, trial, 23.0, slowdown=2.0).epochs == 5  # the machine is slower now
+    assert final_hp(hp, trial, 1000.0).epochs == 30 and final_hp(hp, trial, 0.1).epochs == 1
+    assert final_hp(hp, optuna.trial.create_trial(value=0.9), 5.0) is hp

@@ -159,3 +159,15 @@ def test_dead_local_worker_trials_become_failed(tmp_path) -> None:
     states = {t.number: t.state for t in study.get_trials()}
     assert states == {dead.number: TrialState.FAIL, alive.number: TrialState.RUNNING}
     assert study.get_trials()[0].user_attrs["fail_reason"] == "worker died"
+
+
+def test_needed_throughput_and_calibration(data) -> None:
+    from bench.search import needed_throughput
+
+    # 3 epochs x (256 train + 300/3 val) images in 10 s
+    assert needed_throughput(n_train=1000, n_val=300, seconds=10) == pytest.approx(106.8)
+    obj = _objective(data, ["tiny_mlp"], max_epochs=3)
+    assert obj.calib == 2.0  # before any trial has run
+    study = optuna.create_study(direction="maximize")
+    study.optimize(obj, n_trials=1)
+    assert len(obj._ratios) == 1 and obj.calib == max(1.0, obj._ratios[0])
