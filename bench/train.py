@@ -249,10 +249,8 @@ def train_epoch(state: TrainState, deadline: Deadline | None = None) -> tuple[fl
         if deadline is not None and deadline.expired():
             return _mean_loss(loss_sum, seen), seen, False
         idx = perm[i * bs : (i + 1) * bs]
-        xb, yb = (
-            state.x.index_select(0, idx),
-            state.y.index_select(0, idx),
-        )  # not x[idx]: 20x slower
+        # index_select, not x[idx]: advanced indexing is ~20x slower on CPU
+        xb, yb = state.x.index_select(0, idx), state.y.index_select(0, idx)
         if state.augment is not None:
             xb, yb = state.augment(xb, yb, state.aug_gen)
         xb = to_input(xb, mean=hp.mean, std=hp.std, img_size=state.img_size, device=state.device)
