@@ -194,6 +194,7 @@ def _main(args: argparse.Namespace, *, finalize: bool) -> int:
         worker_seed,
     )
 
+    threads = cpu_threads(s.device)
     warm_up()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -219,6 +220,8 @@ def _main(args: argparse.Namespace, *, finalize: bool) -> int:
     title = (
         f"{'run' if finalize else 'search'} {s.study_name} ({s.spec.name}, budget {args.budget})"
     )
+    if threads is not None:
+        title += f", {threads} cpu thread{'s' if threads > 1 else ''}"
     with Display(title, end=s.end, quiet=s.quiet, metric=s.metric) as display:
         display.set_counts(study)
         search_s = search(study, data, s, display, max_epochs=max_epochs, sampler_seed=sampler_seed)
@@ -229,6 +232,24 @@ def _main(args: argparse.Namespace, *, finalize: bool) -> int:
         record = finalize_run(splits, study, s, display, search_s=search_s)
     print_summary(record)
     return 0
+
+
+def cpu_threads(device) -> int | None:
+    """On CPU, set torch's intra-op threads to the cores that are idle (load average
+    subtracted, at least 1) unless ``OMP_NUM_THREADS`` is set: on a shared machine, more
+    threads than free cores make small models tens of times slower (spinning threads)."""
+    import torch
+
+    if getattr(device, "type", str(device)) != "cpu" or os.environ.get("OMP_NUM_THREADS"):
+        return None
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    threads = max(1, min(cores, int(cores - busy + 0.5)))
+    torch.set_num_threads(threads)
+    return threads
 
 
 def search(study, data, s: Settings, display, *, max_epochs: int, sampler_seed: int) -> float:
@@ -481,7 +502,12 @@ def finalize_run(splits, study, s: Settings, display, *, search_s: float) -> dic
     aucs = [p["test_auc"] for p in per_seed]
     accs = [p["test_acc"] for p in per_seed]
     _write_json(run_dir / "fits.json", fits)
-    _write_json(run_dir / "config.json", {**config, "max_epochs": hp.epochs})
+    import torch
+
+    _write_json(
+        run_dir / "config.json",
+        {**config, "max_epochs": hp.epochs, "torch_threads": torch.get_num_threads()},
+    )
     _write_trials_csv(run_dir / "trials.csv", study)
     if s.journal_path is not None and s.journal_path.is_file():
         _snapshot(s.journal_path, run_dir / "journal.log")
