@@ -93,7 +93,7 @@ def test_pruner_stops_a_trial_after_its_report(data) -> None:
 
 def test_a_running_trial_stops_at_the_search_deadline(data) -> None:
     study = optuna.create_study(direction="maximize")
-    study.optimize(_objective(data, ["tiny_mlp"], max_epochs=100_000, end_in=1.5), n_trials=1)
+    study.optimize(_objective(data, ["tiny_mlp"], max_epochs=100_000, end_in=5.0), n_trials=1)
     (trial,) = study.trials
     assert trial.state == TrialState.COMPLETE
     assert trial.user_attrs["stopped"] == "deadline"
