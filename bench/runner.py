@@ -661,7 +661,8 @@ def print_summary(record: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{record['dataset']}: test AUC / ACC ({record['n_seeds']} seeds)")
+    n = record["n_seeds"]
+    table = Table(title=f"{record['dataset']}: test AUC / ACC ({n} seed{'s' if n > 1 else ''})")
     for col in ("method", "AUC", "ACC", "source"):
         table.add_column(col)
     table.add_row(
@@ -678,5 +679,6 @@ def print_summary(record: dict) -> None:
         f"trials {record['n_trials']} (complete {record['n_complete']}, pruned "
         f"{record['n_pruned']}, failed {record['n_failed']}); search {record['search_s']}s, "
         f"final {record['final_s']}s, wall {record['wall_s']}s of {record['budget_s']}s; "
-        f"record {record['run_dir']}/record.json"
+        f"record {record['run_dir']}/record.json",
+        highlight=False,
     )
