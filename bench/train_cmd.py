@@ -92,6 +92,12 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
 
 
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def file_flag(spec) -> str:
     """The dataset part of prediction file names: the flag, or the file/folder stem."""
     return Path(spec.path).stem if spec.kind in ("npz", "folder") and spec.path else spec.name
@@ -143,7 +149,10 @@ class TrainRun:
         self.args, self.splits, self.model_spec, self.hp = args, splits, model_spec, hp
         self.model_params, self.augment, self.aug_params = model_params, augment, aug_params
         self.img_size = img_size
+        from bench.runner import cpu_threads  # the same CPU thread policy as `bench run`
+
         self.device = resolve_device(args.device)
+        cpu_threads(self.device)
         self.seeds = [args.seed + i for i in range(args.seeds)]
         self.run_id = make_run_id(file_flag(splits.spec), splits.data_size, model_spec.name)
         self.dir = Path(args.out) / self.run_id
@@ -179,6 +188,7 @@ class TrainRun:
             "protocol": self.args.protocol,
             "seeds": self.seeds,
             "device": str(self.device),
+            "torch_threads": torch_threads(),
         }
 
     def fit_seed(self, seed: int) -> dict:
@@ -278,7 +288,9 @@ class TrainRun:
         acc_mean, acc_std = mean_std([f["test_acc"] for f in fits])
         aug = {f"{self.augment}_{k}": v for k, v in self.aug_params.items()}
         params = {**self.model_params, **asdict(self.hp), **aug}
-        cfg = json.dumps(self.config() | {"device": None}, sort_keys=True, default=str)
+        cfg = json.dumps(
+            self.config() | {"device": None, "torch_threads": None}, sort_keys=True, default=str
+        )
         stopped = sorted({f["stopped"] for f in fits} - {"completed"})
         return {
             "run_id": self.run_id,
