@@ -126,10 +126,11 @@ def test_networks_shapes(chans, size):
 
     g = Generator(z_dim=8, cond_dim=3, chans=chans, size=size, width=4)
     d = Discriminator(cond_dim=3, chans=chans, size=size, width=4)
-    img = g(torch.randn(2, 8), torch.eye(3)[:2])
+    with torch.no_grad():
+        img = g(torch.randn(2, 8), torch.eye(3)[:2])
     assert img.shape == (2, chans, size, size) and float(img.abs().max()) <= 1.0
     assert d(img, torch.eye(3)[:2]).shape == (2,)
-    assert not any(isinstance(m, torch.nn.modules.pooling._MaxPoolNd) for m in d.modules())
+    assert not any("Pool" in type(m).__name__ for net in (g, d) for m in net.modules())
 
 
 def test_bad_inputs(tiny_npz, tmp_path):
