@@ -128,8 +128,9 @@ def provenance() -> dict:
     }
 
 
-def prediction_file_name(dataset: str, data_size: int, split: str, auc: float, acc: float,
-                         run: str) -> str:
+def prediction_file_name(
+    dataset: str, data_size: int, split: str, auc: float, acc: float, run: str
+) -> str:
     """The medmnist standard name: ``{flag}{size_flag}_{split}_[AUC]0.912_[ACC]0.851@{run}.csv``."""
     size_flag = "" if data_size == 28 else f"_{data_size}"
     return f"{dataset}{size_flag}_{split}_[AUC]{auc:.3f}_[ACC]{acc:.3f}@{run}.csv"
@@ -140,9 +141,7 @@ def write_predictions(path: Path, scores: np.ndarray) -> None:
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim == 1:
         scores = scores[:, None]
-    lines = [
-        ",".join([str(i), *(repr(float(v)) for v in row)]) for i, row in enumerate(scores)
-    ]
+    lines = [",".join([str(i), *(repr(float(v)) for v in row)]) for i, row in enumerate(scores)]
     atomic_write_text(Path(path), "\n".join(lines) + "\n")
 
 
@@ -159,3 +158,8 @@ def read_predictions(path: Path) -> np.ndarray:
         raise BenchError(f"{path}: each row needs an index and at least one score")
     order = np.argsort(raw[:, 0], kind="stable")
     return raw[order, 1:]
+
+
+def augment_train_seconds(fits: list[dict]) -> float:
+    """Seconds the final fits spent training augmentation models (DCGAN), from fits.json."""
+    return round(sum(float(f["augment_info"].get("dcgan_train_s", 0.0)) for f in fits), 3)

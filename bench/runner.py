@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import records
 from bench.errors import BenchError, ConfigError
 
 REFERENCE_FILES = (
@@ -487,6 +488,7 @@ def finalize_run(splits, study, s: Settings, display, *, search_s: float) -> dic
             "best_val": result.best_val,
             "stopped": result.stopped, "seconds": result.seconds,
             "history": result.history_dicts(), "test": report,
+            "augment_info": dict(getattr(augment, "info", None) or {}),
         })  # fmt: skip
         display.log(
             f"seed {seed}: test auc {report['auc']:.4f} acc {report['acc']:.4f} "
@@ -554,6 +556,7 @@ def finalize_run(splits, study, s: Settings, display, *, search_s: float) -> dic
         "per_seed": per_seed,
         "hardware": hardware(),
         "epochs": max(epochs),
+        "augment_train_s": records.augment_train_seconds(fits),
         "best_trial": best.number,
     }
     write_once_json(run_dir / RECORD_FILE, record)

@@ -497,6 +497,7 @@ class Objective:
                 **aug_hp,
             )
             thr = 1.0 / (1.0 / thr + augment_cost(augment, self.data, device=self.device))
+            trial.set_user_attr("augment_info", dict(getattr(augment, "info", None) or {}))
         trial.set_user_attr("throughput_with_augment", round(thr, 1))
         hp.epochs, hp.train_fraction = plan_trial(
             throughput=thr / self.calib,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import records
 from bench.errors import ConfigError
 
 # The MedMNIST v2 baseline recipe (Yang et al. 2023): Adam 1e-3, batch 128, 100 epochs,
@@ -260,6 +261,7 @@ class TrainRun:
             "history": result.history_dicts(),
             "test_report": report,
             "predictions": f"predictions/{name}",
+            "augment_info": dict(getattr(augment, "info", None) or {}),
         }
 
     def progress(self, seed: int):
@@ -339,6 +341,7 @@ class TrainRun:
             ],
             "hardware": hardware(),
             "epochs": self.hp.epochs,
+            "augment_train_s": records.augment_train_seconds(fits),
         }
 
     def summary(self, fits: list[dict], record: dict) -> None:

@@ -151,3 +151,20 @@ def test_mean_std_over_seeds():
     assert mean_std([0.5]) == (0.5, 0.0)
     mean, std = mean_std([1.0, 2.0, 3.0])
     assert mean == 2.0 and std == pytest.approx(1.0)
+
+
+def test_dcgan_training_time_is_recorded_and_cache_reused(tiny_npz, run_bench, tmp_path):
+    dataset = tiny_npz(task="binary-class")
+    extra = ("--epochs", "1", "--augment", "dcgan", "--param", "dcgan_steps=3")
+    records = []
+    for i in range(2):  # the second run finds the generator in the cache
+        proc = train(run_bench, dataset, tmp_path / f"out{i}", *extra)
+        assert proc.returncode == 0, proc.stderr
+        (run_dir,) = (tmp_path / f"out{i}").iterdir()
+        fits = json.loads((run_dir / "fits.json").read_text())
+        records.append((json.loads((run_dir / "record.json").read_text()), fits))
+    (first, fits1), (second, fits2) = records
+    assert fits1[0]["augment_info"]["cache"] == "miss"
+    assert fits1[0]["augment_info"]["dcgan_steps_done"] == 3
+    assert first["augment_train_s"] == round(fits1[0]["augment_info"]["dcgan_train_s"], 3) > 0
+    assert fits2[0]["augment_info"]["cache"] == "hit" and second["augment_train_s"] == 0
