@@ -30,12 +30,22 @@ HANDLERS = {
 
 
 def _data_args(p: argparse.ArgumentParser, *, dataset_required: bool = True) -> None:
-    p.add_argument("--dataset", required=dataset_required,
-                   help="catalog name (breastmnist, medical_mnist), folder:PATH or npz:PATH")
-    p.add_argument("--size", type=int, default=None,
-                   help="data size: which file to load (28/64/128/224; default 28)")
-    p.add_argument("--data-dir", default=None,
-                   help="folder with the data files already on disk (or set BENCH_DATA_DIR)")
+    p.add_argument(
+        "--dataset",
+        required=dataset_required,
+        help="catalog name (breastmnist, medical_mnist), folder:PATH or npz:PATH",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="data size: which file to load (28/64/128/224; default 28)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder with the data files already on disk (or set BENCH_DATA_DIR)",
+    )
 
 
 def _common_args(p: argparse.ArgumentParser) -> None:
@@ -51,16 +61,20 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", required=True, help="wall-clock budget: 4h, 90m, 1h30m, 45s")
     p.add_argument("--families", default="", help="families to search (default: all built-in)")
     p.add_argument("--augment", default="", help="augmentation policies to search")
-    p.add_argument("--storage", default=None,
-                   help="Optuna storage URL: sqlite:///f.db, postgresql://..., or a journal "
-                        "file path (default: a journal file in the run folder)")
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="Optuna storage URL: sqlite:///f.db, postgresql://..., or a journal "
+        "file path (default: a journal file in the run folder)",
+    )
     p.add_argument("--study", default=None, help="study name (default derived from the space)")
     p.add_argument("--metric", default="auc", choices=["auc", "acc"])
     p.add_argument("--sampler", default="tpe", choices=["tpe", "random"])
     p.add_argument("--pruner", default="hyperband", choices=["hyperband", "median", "none"])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--img-size", type=int, default=None,
-                   help="model input size (default: the data size)")
+    p.add_argument(
+        "--img-size", type=int, default=None, help="model input size (default: the data size)"
+    )
     p.add_argument("--n-trials", type=int, default=None, help=argparse.SUPPRESS)  # tests
 
 
@@ -98,15 +112,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seeds", type=int, default=1, help="number of seeds (seed, seed+1, ...)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--protocol", default=None, choices=["medmnist-v2"],
-                   help="medmnist-v2: the paper's exact baseline recipe")
+    p.add_argument(
+        "--protocol",
+        default=None,
+        choices=["medmnist-v2"],
+        help="medmnist-v2: the paper's exact baseline recipe",
+    )
     p.add_argument("--augment", default="none")
-    p.add_argument("--img-size", type=int, default=None,
-                   help="model input size (default: the data size)")
-    p.add_argument("--pretrained", default=None,
-                   help="timm models: 'hub' for timm's pretrained weights or a checkpoint file")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="a model or training hyperparameter (repeatable)")
+    p.add_argument(
+        "--img-size", type=int, default=None, help="model input size (default: the data size)"
+    )
+    p.add_argument(
+        "--pretrained",
+        default=None,
+        help="timm models: 'hub' for timm's pretrained weights or a checkpoint file",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a model or training hyperparameter (repeatable)",
+    )
 
     p = sub.add_parser("run", help="budgeted search, then a multi-seed final evaluation")
     _search_args(p)
@@ -137,12 +164,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs")
     p.add_argument("--python", default=None, help="interpreter of AutoGluon's own venv")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backbone", default=None,
-                   help="autogluon: timm backbone (default mobilenetv3_large_100)")
-    p.add_argument("--img-size", type=int, default=None,
-                   help="autogluon: model input size (default: the data size)")
-    p.add_argument("--pretrained", action="store_true",
-                   help="autogluon: download pretrained backbone weights (needs the network)")
+    p.add_argument(
+        "--backbone", default=None, help="autogluon: timm backbone (default mobilenetv3_large_100)"
+    )
+    p.add_argument(
+        "--img-size",
+        type=int,
+        default=None,
+        help="autogluon: model input size (default: the data size)",
+    )
+    p.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="autogluon: download pretrained backbone weights (needs the network)",
+    )
     return parser
 
 

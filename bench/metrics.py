@@ -46,8 +46,10 @@ def classification_report(labels: np.ndarray, scores: np.ndarray, task: str) -> 
     out: dict = {"auc": auc(labels, scores, task), "acc": acc(labels, scores, task)}
     if task == MULTI_LABEL:
         p, r, f, _ = precision_recall_fscore_support(labels, pred, average=None, zero_division=0)
-        cm = [confusion_matrix(labels[:, i], pred[:, i], labels=[0, 1]).tolist()
-              for i in range(labels.shape[1])]
+        cm = [
+            confusion_matrix(labels[:, i], pred[:, i], labels=[0, 1]).tolist()
+            for i in range(labels.shape[1])
+        ]
     else:
         y = labels.reshape(-1)
         n = scores.shape[1] if np.ndim(scores) == 2 and task != "binary-class" else 2

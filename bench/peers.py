@@ -158,7 +158,7 @@ def make_record(
 ) -> dict:
     """The record, with every field ``bench run`` writes (docs/interfaces.md); ``env`` from
     :func:`environment`."""
-    from bench.records import utc_iso
+    from bench.records import NO_SEARCH, utc_iso
 
     prov = dict(env)
     if peer.versions:  # the peer's own interpreter trained the model
@@ -200,14 +200,7 @@ def make_record(
         "search_s": int(round(peer.fit_s)),
         "final_s": int(round(final_s)),
         "wall_s": int(round(wall_s)),
-        "n_trials": 0,
-        "n_complete": 0,
-        "n_pruned": 0,
-        "n_failed": 0,
-        "sampler": "",
-        "pruner": "",
-        "study_name": "",
-        "storage_kind": "",
+        **NO_SEARCH,
         "device": peer.device,
         **prov,
         "peer_versions": peer.versions,

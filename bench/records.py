@@ -35,9 +35,8 @@ def make_run_id(dataset: str, data_size: int, family: str) -> str:
     return f"{safe(dataset)}.{data_size}.{safe(family)}.{utc_stamp()}.{secrets.token_hex(2)}"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
-    path = Path(path)
+def _synced_temp(path: Path, text: str) -> str:
+    """Write ``text`` to a synced temporary file beside ``path``; return its name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -45,6 +44,17 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
+    path = Path(path)
+    tmp = _synced_temp(path, text)
+    try:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -57,13 +67,8 @@ def write_once_json(path: Path, data: dict) -> None:
     if path.exists():
         raise BenchError(f"{path} already exists; records are write-once")
     text = json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = _synced_temp(path, text)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
         os.link(tmp, path)  # fails if a record appeared meanwhile: never overwritten
     except FileExistsError:
         raise BenchError(f"{path} already exists; records are write-once") from None
@@ -158,6 +163,19 @@ def read_predictions(path: Path) -> np.ndarray:
         raise BenchError(f"{path}: each row needs an index and at least one score")
     order = np.argsort(raw[:, 0], kind="stable")
     return raw[order, 1:]
+
+
+# The search columns of a record made without a search (bench train, bench peer).
+NO_SEARCH = {
+    "n_trials": 0,
+    "n_complete": 0,
+    "n_pruned": 0,
+    "n_failed": 0,
+    "sampler": "",
+    "pruner": "",
+    "study_name": "",
+    "storage_kind": "",
+}
 
 
 def augment_train_seconds(fits: list[dict]) -> float:
