@@ -9,5 +9,5 @@ cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 DIR="${1:-${HOME}/.cache/bench/autogluon-venv}"
 PY="${BENCH_PYTHON:-.venv/bin/python}"
-# The requirements and the steps live in bench/peer_venv.py (also used by `bench peer`).
-"$PY" -m bench.peer_venv "$DIR"
+# The requirements and the steps live in bench/peers/venv.py (also used by `bench peer`).
+"$PY" -m bench.peers.venv "$DIR"

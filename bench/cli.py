@@ -18,15 +18,37 @@ HANDLERS = {
     "datasets": "bench.commands:datasets",
     "models": "bench.commands:models",
     "evaluate": "bench.commands:evaluate",
-    "spaces": "bench.spaces:cmd_spaces",
+    "spaces": "bench.search.spaces:cmd_spaces",
     "train": "bench.train_cmd:cmd_train",
     "run": "bench.runner:cmd_run",
     "search": "bench.runner:cmd_search",
     "leaderboard": "bench.leaderboard:cmd_leaderboard",
     "report": "bench.reports:cmd_report",
     "augment-preview": "bench.augment.preview:cmd_preview",
-    "peer": "bench.peers:cmd_peer",
+    "peer": "bench.peers.command:cmd_peer",
 }
+
+
+VALUE_FLAGS = ("--budget",)  # values that may start with "-" (a bad budget like -5m)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one ``error:`` line (exit 2), like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _attach_values(argv: list[str]) -> list[str]:
+    """``--budget -5m`` -> ``--budget=-5m``, so the budget parser, not argparse, reports it."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        prev = argv[i - 1] if i else ""
+        if prev in VALUE_FLAGS and arg.startswith("-") and out and out[-1] == prev:
+            out[-1] = f"{prev}={arg}"
+            continue
+        out.append(arg)
+    return out
 
 
 def _data_args(p: argparse.ArgumentParser, *, dataset_required: bool = True) -> None:
@@ -79,32 +101,54 @@ def _search_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="bench",
         description="AutoML benchmark harness for medical image classification.",
     )
     parser.add_argument("--version", action="version", version=f"bench {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    _datasets_parser(sub)
+    _models_parser(sub)
+    _evaluate_parser(sub)
+    _spaces_parser(sub)
+    _train_parser(sub)
+    _run_parser(sub)
+    _search_parser(sub)
+    _leaderboard_parser(sub)
+    _report_parser(sub)
+    _preview_parser(sub)
+    _peer_parser(sub)
+    return parser
 
+
+def _datasets_parser(sub) -> None:
     p = sub.add_parser("datasets", help="list every dataset, and which are on disk")
     p.add_argument("--json", action="store_true")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--plugins", default="")
 
+
+def _models_parser(sub) -> None:
     p = sub.add_parser("models", help="list model families and augmentations")
     p.add_argument("--json", action="store_true")
     p.add_argument("--plugins", default="")
 
+
+def _evaluate_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="re-score a prediction file in the medmnist format")
     _data_args(p)
     p.add_argument("--predictions", required=True, help="CSV of index,score... rows")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
 
+
+def _spaces_parser(sub) -> None:
     p = sub.add_parser("spaces", help="show or validate search_spaces/*.yaml")
     p.add_argument("--check", action="store_true", help="validate every file")
     p.add_argument("--dir", default=None, help="search space folder (default search_spaces/)")
     p.add_argument("--plugins", default="")
 
+
+def _train_parser(sub) -> None:
     p = sub.add_parser("train", help="train one fixed configuration over K seeds, no search")
     _data_args(p)
     _common_args(p)
@@ -135,20 +179,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="a model or training hyperparameter (repeatable)",
     )
 
+
+def _run_parser(sub) -> None:
     p = sub.add_parser("run", help="budgeted search, then a multi-seed final evaluation")
     _search_args(p)
     p.add_argument("--seeds", type=int, default=3, help="seeds of the final evaluation")
 
+
+def _search_parser(sub) -> None:
     p = sub.add_parser("search", help="a worker that joins a study and only searches")
     _search_args(p)
 
+
+def _leaderboard_parser(sub) -> None:
     p = sub.add_parser("leaderboard", help="gather records and rebuild leaderboards/")
     p.add_argument("--runs", nargs="*", default=[], help="run folders or record files")
     p.add_argument("--out", default="leaderboards")
 
+
+def _report_parser(sub) -> None:
     p = sub.add_parser("report", help="write the plots of one run")
     p.add_argument("run_dir")
 
+
+def _preview_parser(sub) -> None:
     p = sub.add_parser("augment-preview", help="PNG grid of originals beside augmented images")
     _data_args(p)
     p.add_argument("--augment", required=True)
@@ -157,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plugins", default="")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
 
+
+def _peer_parser(sub) -> None:
     p = sub.add_parser("peer", help="run a peer AutoML system under the same budget")
     p.add_argument("system", choices=["autogluon", "constant"])
     _data_args(p)
@@ -178,13 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="autogluon: download pretrained backbone weights (needs the network)",
     )
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bench`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_values(list(sys.argv[1:] if argv is None else argv)))
     if not args.command:
         parser.print_help()
         return 2

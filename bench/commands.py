@@ -16,18 +16,19 @@ SAMPLE_COLS = ("train", "val", "test")
 
 def on_disk(spec, data_dir) -> list[int]:
     """Data sizes of ``spec`` on disk: in ``--data-dir`` / ``$BENCH_DATA_DIR``, else in the
-    medmnist package's download folder (not MD5-checked here)."""
-    from pathlib import Path
-
+    package (embedded) or the medmnist package's download folder (not MD5-checked here)."""
     from bench.data.catalog import medmnist_info
-    from bench.data.medmnist import local_file, resolve_data_dir
+    from bench.data.medmnist import embedded_file, local_file, resolve_data_dir
 
-    root = resolve_data_dir(data_dir)
+    root = explicit = resolve_data_dir(data_dir)
     if root is None:
         default = medmnist_info().DEFAULT_ROOT
         root = Path(default) if default else None
     if spec.kind == "medmnist":
-        return [s for s in spec.sizes if root and local_file(spec, s, root) is not None]
+        found = [s for s in spec.sizes if root and local_file(spec, s, root) is not None]
+        if explicit is None:  # without a data dir, the embedded copy is used too
+            found += [s for s in spec.sizes if s not in found and embedded_file(spec, s)]
+        return sorted(found)
     if spec.kind == "folder":
         from bench.data.folder import folder_on_disk
 
@@ -87,23 +88,20 @@ def models(args: argparse.Namespace) -> int:
                 "search_space": spec_space_path(spec),
             }
         )
-    try:
-        from bench.augment.registry import get_augmentation, list_augmentations
-    except ImportError:
-        list_augmentations = None
-    if list_augmentations is not None:
-        for name in list_augmentations():
-            aspec = get_augmentation(name)
-            rows.append(
-                {
-                    "kind": "augmentation",
-                    "name": name,
-                    "label": name,
-                    "source": aspec.source,
-                    "sizes": [],
-                    "search_space": None,
-                }
-            )
+    from bench.augment.registry import get_augmentation, list_augmentations
+
+    for name in list_augmentations():
+        aspec = get_augmentation(name)
+        rows.append(
+            {
+                "kind": "augmentation",
+                "name": name,
+                "label": name,
+                "source": aspec.source,
+                "sizes": [],
+                "search_space": None,
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -132,7 +130,7 @@ def models(args: argparse.Namespace) -> int:
 def spec_space_path(spec) -> str | None:
     """The family's search-space file (resolved; package resources too), or None if it has
     none or it cannot be found."""
-    from bench.spaces import space_file_path
+    from bench.search.spaces import space_file_path
 
     try:
         path = space_file_path(spec.name)
@@ -173,7 +171,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from bench.data.catalog import get_dataset
     from bench.data.load import load_splits
     from bench.metrics import classification_report
-    from bench.records import read_predictions
+    from bench.predictions import read_predictions
 
     spec = get_dataset(args.dataset)
     scores = read_predictions(args.predictions)

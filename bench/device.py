@@ -88,12 +88,7 @@ def hardware() -> dict:
                     break
     except OSError:
         pass
-    gpu = ""
-    try:
-        import torch
+    import torch
 
-        if torch.cuda.is_available():
-            gpu = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
     return {"cpu": cpu, "cores": os.cpu_count() or 0, "gpu": gpu}

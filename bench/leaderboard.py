@@ -20,67 +20,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.records import RECORD_FILE, atomic_write_text, read_record, write_once_json
+from bench.files import atomic_write_text, write_once_json
+from bench.records import COLUMNS, RECORD_FILE, load_record, read_record
+from bench.reference import PUBLISHED, load_reference
 
-# Columns of results.csv, in the order of style.md section 4.
-COLUMNS = (
-    "run_id", "source", "method", "family", "dataset", "task", "data_size", "img_size",
-    "test_auc_mean", "test_auc_std", "test_acc_mean", "test_acc_std", "n_seeds", "seeds",
-    "objective", "val_score", "augment", "params", "config_hash", "n_params",
-    "budget_s", "search_s", "final_s", "wall_s", "n_trials", "n_complete", "n_pruned",
-    "n_failed", "sampler", "pruner", "study_name", "storage_kind", "device",
-    "bench_version", "git_sha", "torch_version", "optuna_version", "medmnist_version",
-    "python_version", "utc", "citation", "info",
-)  # fmt: skip
 
-# MedMNIST order, and the paper's two blocks of six datasets.
-DATASETS_2D = (
-    "pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist", "retinamnist",
-    "breastmnist", "bloodmnist", "tissuemnist", "organamnist", "organcmnist", "organsmnist",
-)  # fmt: skip
-# The order of the paper's 3D table (and of the reference CSV).
-DATASETS_3D = (
-    "organmnist3d", "nodulemnist3d", "fracturemnist3d", "adrenalmnist3d", "vesselmnist3d",
-    "synapsemnist3d",
-)  # fmt: skip
+def _datasets(ndim: int) -> tuple[str, ...]:
+    """The 2D sets in ``medmnist.INFO`` order (the paper's), the 3D ones in the order of the
+    paper's 3D table (the reference file's)."""
+    from bench.data.catalog import medmnist_info
+    from bench.reference import FILES, read_table
+
+    if ndim == 3:
+        return tuple(c[: -len("_auc")] for c in read_table(FILES[1])[0] if c.endswith("_auc"))
+    return tuple(f for f in medmnist_info().INFO if not f.endswith("3d"))
+
+
+DATASETS_2D = _datasets(2)
+DATASETS_3D = _datasets(3)
 MEDICAL_MNIST = "medical_mnist"
-TITLES = {
-    "pathmnist": "PathMNIST", "chestmnist": "ChestMNIST", "dermamnist": "DermaMNIST",
-    "octmnist": "OCTMNIST", "pneumoniamnist": "PneumoniaMNIST", "retinamnist": "RetinaMNIST",
-    "breastmnist": "BreastMNIST", "bloodmnist": "BloodMNIST", "tissuemnist": "TissueMNIST",
-    "organamnist": "OrganAMNIST", "organcmnist": "OrganCMNIST", "organsmnist": "OrganSMNIST",
-    "organmnist3d": "OrganMNIST3D", "nodulemnist3d": "NoduleMNIST3D",
-    "fracturemnist3d": "FractureMNIST3D", "adrenalmnist3d": "AdrenalMNIST3D",
-    "vesselmnist3d": "VesselMNIST3D", "synapsemnist3d": "SynapseMNIST3D",
-    "medical_mnist": "Medical MNIST",
-}  # fmt: skip
-
-# Column prefix in the reference CSVs -> (table label, family, img_size).
-REFERENCE_2D = {
-    "resnet18_28": ("ResNet-18 (28)", "resnet18", 28),
-    "resnet18_224": ("ResNet-18 (224)", "resnet18", 224),
-    "resnet50_28": ("ResNet-50 (28)", "resnet50", 28),
-    "resnet50_224": ("ResNet-50 (224)", "resnet50", 224),
-    "autosklearn": ("auto-sklearn", "autosklearn", 28),
-    "autokeras": ("AutoKeras", "autokeras", 28),
-    "google_automl_vision": ("Google AutoML Vision", "google_automl_vision", 28),
-}
-REFERENCE_3D = {
-    "resnet18_2.5d": "ResNet-18 + 2.5D",
-    "resnet18_3d": "ResNet-18 + 3D",
-    "resnet18_acs": "ResNet-18 + ACS",
-    "resnet50_2.5d": "ResNet-50 + 2.5D",
-    "resnet50_3d": "ResNet-50 + 3D",
-    "resnet50_acs": "ResNet-50 + ACS",
-    "autosklearn": "auto-sklearn",
-    "autokeras": "AutoKeras",
-}
-REFERENCE_FILES = ("medmnist_v2_2d.csv", "medmnist_v2_3d.csv")
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "leaderboards" / "reference"
-CITATION = "Yang et al., MedMNIST v2, Scientific Data 10:41 (2023), doi:10.1038/s41597-022-01721-8"
-PUBLISHED = "MedMNIST v2"
 KIND_ORDER = {"run": 0, "train": 1, "peer": 2}
-UPSAMPLED = "28 px images upsampled to 224 px (nearest neighbour)"
 _RUN_ID_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 _STABLE_ROUNDS = 5
 
@@ -191,7 +150,8 @@ def _check_existing(dest: Path, rec: dict, source: Path) -> None:
 
 
 def load_records(records_dir: Path) -> tuple[list[dict], list[str]]:
-    """All well-formed records in ``records_dir``, and one warning per malformed file."""
+    """All well-formed records in ``records_dir`` (through :class:`~bench.records.Record`, so
+    old ones get the fields they lack), and one warning per malformed file."""
     records, warnings = [], []
     for path in _record_files(Path(records_dir)):
         try:
@@ -202,7 +162,7 @@ def load_records(records_dir: Path) -> tuple[list[dict], list[str]]:
         except BenchError as exc:
             warnings.append(f"warning: {exc}; skipped")
             continue
-        records.append(rec)
+        records.append(load_record(rec).as_dict())
     return records, warnings
 
 
@@ -223,86 +183,10 @@ def _snapshot(records_dir: Path) -> list[tuple[str, int, int]]:
     return out
 
 
-# ----------------------------------------------------------------------------- reference
-
-
-def load_reference(reference_dir: Path | None = None) -> list[dict]:
-    """Published rows (one per method and dataset) as result rows with source=reference."""
-    ref_dir = Path(reference_dir) if reference_dir else REFERENCE_DIR
-    rows: list[dict] = []
-    for name, labels, ndim in (
-        ("medmnist_v2_2d.csv", REFERENCE_2D, 2),
-        ("medmnist_v2_3d.csv", REFERENCE_3D, 3),
-    ):
-        path = ref_dir / name
-        try:
-            table = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
-        except OSError as exc:
-            raise BenchError(f"{path}: cannot read the published reference rows ({exc})") from None
-        rows.extend(_reference_rows(table, labels, ndim, path))
-    return rows
-
-
-def _reference_rows(table: list[dict], labels: dict, ndim: int, path: Path) -> list[dict]:
-    rows = []
-    if ndim == 2:  # one row per dataset, columns {method}_{auc,acc}
-        prefixes = _prefixes(table[0].keys() if table else [], path, labels)
-        for prefix in prefixes:
-            label, family, img_size = labels[prefix]
-            for line in table:
-                rows.append(_ref_row(label, family, line["dataset"], img_size, line, prefix, path))
-    else:  # one row per method, columns {dataset}_{auc,acc}
-        for line in table:
-            method = line["method"]
-            if method not in labels:
-                raise BenchError(f"{path}: unknown published method {method!r}")
-            for dataset in DATASETS_3D:
-                rows.append(_ref_row(labels[method], method, dataset, 28, line, dataset, path))
-    return rows
-
-
-def _prefixes(columns, path: Path, labels: dict) -> list[str]:
-    prefixes = []
-    for col in columns:
-        if col.endswith(("_auc", "_acc")) and col[:-4] not in prefixes:
-            prefixes.append(col[:-4])
-    unknown = [p for p in prefixes if p not in labels]
-    if unknown:
-        raise BenchError(f"{path}: unknown published method columns {unknown}")
-    return prefixes
-
-
-def _ref_row(label, family, dataset, img_size, line, prefix, path) -> dict:
-    try:
-        auc, acc = float(line[f"{prefix}_auc"]), float(line[f"{prefix}_acc"])
-    except (KeyError, TypeError, ValueError):
-        raise BenchError(f"{path}: bad or missing {prefix}_auc/{prefix}_acc value") from None
-    return {
-        "source": "reference",
-        "method": label,
-        "family": family,
-        "dataset": dataset,
-        "task": _task(dataset),
-        "data_size": 28,
-        "img_size": img_size,
-        "test_auc_mean": auc,
-        "test_acc_mean": acc,
-        "citation": CITATION,
-        "info": UPSAMPLED if img_size != 28 else "",
-    }
-
-
-def _task(dataset: str) -> str:
-    """The ``medmnist.INFO`` task string, via the catalog (the single source)."""
-    from bench.data.catalog import get_dataset
-
-    return get_dataset(dataset).task
-
-
 # ----------------------------------------------------------------------------- rebuild
 
 
-def rebuild(out: Path, *, reference_dir: Path | None = None) -> list[Path]:
+def rebuild(out: Path) -> list[Path]:
     """Regenerate every table under ``out`` from ``out/records`` and the reference rows.
 
     Each file is replaced atomically. If the records folder changed while writing (another
@@ -313,9 +197,7 @@ def rebuild(out: Path, *, reference_dir: Path | None = None) -> list[Path]:
         The files written.
     """
     out = Path(out)
-    if reference_dir is None and (out / "reference").is_dir():
-        reference_dir = out / "reference"
-    reference = load_reference(reference_dir)
+    reference = load_reference()
     warnings: list[str] = []
     for _ in range(_STABLE_ROUNDS):
         before = _snapshot(out / "records")
@@ -433,10 +315,12 @@ class Table:
 
 
 def row_source(rec: dict) -> str:
-    """How our row was made: ``bench run`` (search + final fits), ``bench train`` (a fixed
-    configuration), ``bench peer`` (another AutoML system under our budget)."""
+    """How our row was made and under which constraint: ``bench run, 3m`` (search + final
+    fits), ``bench train`` (a fixed configuration), ``bench peer, 10m`` (another AutoML
+    system under our budget)."""
     kind = rec.get("kind")
-    return f"bench {kind}" if isinstance(kind, str) and kind else "bench"
+    source = f"bench {kind}" if isinstance(kind, str) and kind else "bench"
+    return f"{source}, {rec['constraint']}" if rec.get("constraint") else source
 
 
 def row_label(rec: dict) -> str:
@@ -456,10 +340,11 @@ def wide_table(name: str, datasets, reference: list[dict], ours: list[dict]) -> 
         row = rows.setdefault(ref["method"], Row(ref["method"], PUBLISHED))
         row.cells[(ref["dataset"], "auc")] = Cell(ref["test_auc_mean"])
         row.cells[(ref["dataset"], "acc")] = Cell(ref["test_acc_mean"])
-    measured: dict[tuple[int, str, str], Row] = {}
+    measured: dict[tuple[int, float, str, str], Row] = {}
     for rec in ours:  # sorted by (utc, run_id): later ones replace earlier ones
         label, source = row_label(rec), row_source(rec)
-        key = (KIND_ORDER.get(rec.get("kind"), len(KIND_ORDER)), source, label)
+        budget = rec.get("budget_s") if _is_number(rec.get("budget_s")) else 0
+        key = (KIND_ORDER.get(rec.get("kind"), len(KIND_ORDER)), budget, source, label)
         row = measured.setdefault(key, Row(label, source))
         n = rec.get("n_seeds") if _is_int(rec.get("n_seeds")) else None
         for metric in ("auc", "acc"):
@@ -528,14 +413,14 @@ def wide_markdown(table: Table) -> str:
     """The paper's layout: blocks of six datasets, AUC and ACC per dataset."""
     is3d = table.name == "medmnist3d"
     size = None if is3d else int(table.name.rsplit("_", 1)[1])
-    title = "MedMNIST v2, 3D" if is3d else f"MedMNIST v2, 2D, model input {size} px"
-    lines = [f"# {title}", "", *_md_intro(table.name, size), ""]
+    heading = "MedMNIST v2, 3D" if is3d else f"MedMNIST v2, 2D, model input {size} px"
+    lines = [f"# {heading}", "", *_md_intro(table.name, size), ""]
     blocks = [table.datasets[i : i + 6] for i in range(0, len(table.datasets), 6)]
     for block in blocks:
         header = ["Method", "Source"]
         align = [":---", ":---"]
         for ds in block:
-            header += [f"{TITLES.get(ds, ds)} AUC", f"{TITLES.get(ds, ds)} ACC"]
+            header += [f"{title(ds)} AUC", f"{title(ds)} ACC"]
             align += ["---:", "---:"]
         body = []
         for row in table.rows:
@@ -551,12 +436,14 @@ def wide_markdown(table: Table) -> str:
 
 def _md_intro(name: str, size: int | None) -> list[str]:
     intro = [
-        "Generated by `bench leaderboard` from `records/` and `reference/`; do not edit by hand.",
+        "Generated by `bench leaderboard` from `records/` and the published tables in "
+        "`bench/reference/`; do not edit by hand.",
         "",
         "Test AUC and ACC on the official test split, computed as `medmnist.Evaluator` does. "
         "Source *MedMNIST v2*: the paper (Yang et al., Scientific Data 10:41, 2023), as "
-        "printed. Source *bench ...*: our records, mean ± std over seeds (one seed: no ±), "
-        "the latest record per method and dataset. Best value per column in **bold**; "
+        "printed. Source *bench ...*: our records (with their budget, e.g. *bench run, 10m*), "
+        "mean ± std over seeds (one seed: no ±), the latest record per method, source, budget "
+        "and dataset. Best value per column in **bold**; "
         "`-`: not run. Budgets, hardware and the record behind each number: "
         "[README.md](README.md).",
     ]
@@ -622,16 +509,16 @@ README_HEAD = """\
 Generated by `bench leaderboard`; do not edit by hand. Every number of ours comes from a
 record in [records/](records/) (one JSON file per final evaluation, written once by
 `bench run`, `bench train` or `bench peer`, never edited); the published rows come from
-[reference/](reference/) (MedMNIST v2, Yang et al., Scientific Data 10:41, 2023,
-doi:10.1038/s41597-022-01721-8). Rebuild with:
+the tables shipped in the package, [bench/reference/](../bench/reference/) (MedMNIST v2,
+Yang et al., Scientific Data 10:41, 2023, doi:10.1038/s41597-022-01721-8). Rebuild with:
 
     bench leaderboard --runs runs/<run_id> ...   # copy new records in, rebuild everything
 
 ## Files
 
 - [results.csv](results.csv): the long table, one line per record plus one per published
-  number; the columns are the record fields listed in `docs/interfaces.md` (identity,
-  scores, search, provenance; `params` as compact JSON with sorted keys; `info` starts with
+  number; the columns are the CSV fields of `bench.records.Record` (identity, scores,
+  search, provenance; `params` as compact JSON with sorted keys; `info` starts with
   `status=failed` for a failed run; reference rows have an empty `run_id`).
 - [medmnist2d_28.md](medmnist2d_28.md) (and `.csv`): the MedMNIST v2 2D table with our
   rows whose model input is 28 px. `medmnist2d_224.md` and one file per other input size
@@ -647,8 +534,11 @@ doi:10.1038/s41597-022-01721-8). Rebuild with:
   *bench run*, *bench train* or *bench peer* are ours: `mean ± std`
   over the final-fit seeds (a single seed shows the value alone), 3 decimals. The best
   value of each column is **bold** (ties all bold); `-` means we have not run it.
-- When one method has several records for the same dataset, the table shows the latest
-  (by `utc`); `results.csv` keeps all of them. Failed runs are only in `results.csv`.
+- A row is method x source x constraint, as automlbenchmark identifies a result: the
+  source says how it was made and the constraint is its budget, so `bench run, 3m` and
+  `bench run, 10m` are two rows, and `bench peer, 10m` sits beside `bench run, 10m`. When
+  one such row has several records for the same dataset, the table shows the latest (by
+  `utc`); `results.csv` keeps all of them. Failed runs are only in `results.csv`.
 - "(28)" and "(224)" are the model *input* size. In MedMNIST v2 the "(224)" rows are the
   28 px images upsampled to 224 px, not native 224 px images, so records keep the data
   size (`data_size`, the npz file) and the input size (`img_size`) apart. Our rows whose
@@ -661,7 +551,10 @@ doi:10.1038/s41597-022-01721-8). Rebuild with:
   multi-seed final evaluation, labelled by the family it chose (`Small CNN (28)`);
   *bench train* is one fixed configuration, e.g. the paper's recipe (`ResNet-18 (28)`
   with `--protocol medmnist-v2`); *bench peer* is another AutoML system under the same
-  budget. The same label can appear with different sources: they are different rows.
+  budget. The same label can appear with different sources or budgets: they are different
+  rows.
+- The rows of ours in the tables, with the budget, times, hardware and record behind each
+  number, are listed below.
 """
 
 
@@ -691,9 +584,9 @@ def readme(tables: list[Table], records: list[dict]) -> str:
     lines += [
         "",
         f"Records in `records/`: {len(records)}; shown above: {len(shown)}; superseded by a "
-        f"later record of the same method: {len(ok) - outside - len(shown)}; other datasets "
-        f"(only in `results.csv`): {outside}; failed: {len(records) - len(ok)}. All of them "
-        "are in `results.csv`.",
+        "later record of the same method, source and budget: "
+        f"{len(ok) - outside - len(shown)}; other datasets (only in `results.csv`): "
+        f"{outside}; failed: {len(records) - len(ok)}. All of them are in `results.csv`.",
         "",
     ]
     return "\n".join(lines)
@@ -715,7 +608,7 @@ def _readme_line(table: str, label: str, rec: dict) -> list[str]:
     return [
         f"{table}.md",
         label,
-        TITLES.get(rec["dataset"], rec["dataset"]),
+        title(rec["dataset"]),
         f"{rec['data_size']} / {rec['img_size']}",
         secs("budget_s", zero="-"),
         f"{secs('search_s')} / {secs('final_s')} / {secs('wall_s')}",
@@ -741,6 +634,16 @@ def _hardware(hw) -> str:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def title(dataset: str) -> str:
+    """The dataset's display name from the catalog (``medmnist.INFO``'s class name)."""
+    from bench.data.catalog import get_dataset
+
+    try:
+        return get_dataset(dataset).title or dataset
+    except BenchError:
+        return dataset
 
 
 def _canon(rec: dict) -> str:

@@ -1,23 +1,157 @@
-"""Result records (one JSON per final evaluation, written once, atomically) and prediction
-files in the ``medmnist`` format."""
+"""Result records: :class:`Record` is the one definition of a record's fields, their meaning and
+their units; :func:`build_record` is the one function that makes one (``bench run``, ``bench
+train`` and ``bench peer`` all call it); :func:`load_record` reads any committed record, old
+ones included (a field they lack gets its default).
+
+A result is identified like automlbenchmark's: method x dataset (and size) x constraint, the
+constraint being the budget (``3m``, ``10m``) or empty for a fixed configuration.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import platform
 import secrets
 import subprocess
-import tempfile
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bench.errors import BenchError
+from bench.runtime import safe_name
 
 RECORD_FILE = "record.json"
+KINDS = ("run", "train", "peer")
+
+
+def _f(doc: str, default: Any = None, *, csv: bool = True, factory=None):
+    """A record field: its meaning (and unit), whether it is a column of ``results.csv``."""
+    meta = {"doc": doc, "csv": csv}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class Record:
+    """One final evaluation. Columns of ``results.csv`` in order: identity, scores, search,
+    provenance (style.md section 4); then the fields only the JSON holds."""
+
+    # identity
+    run_id: str = _f("{dataset}.{data_size}.{constraint or kind}.{utcstamp}.{rand4}", "")
+    source: str = _f("bench, or reference for a published row", "bench")
+    method: str = _f("table label: Small CNN (28), AutoGluon MultiModal (28)", "")
+    family: str = _f("registry name of the model family (autogluon/constant for peers)", "")
+    dataset: str = _f("MedMNIST flag or registry name", "")
+    task: str = _f("the medmnist.INFO task string", "")
+    data_size: int = _f("size of the source data (npz file): 28/64/128/224", 0)
+    img_size: int = _f("model input size after resize", 0)
+    kind: str = _f("how it was made: run (search + final fits), train (fixed config), peer", "")
+    constraint: str = _f("the budget as given (3m, 10m, 1h30m); empty without one", "")
+    # scores
+    test_auc_mean: float | None = _f("test AUC (medmnist getAUC), mean over seeds")
+    test_auc_std: float | None = _f("sample std of test AUC over seeds (0 for one seed)")
+    test_acc_mean: float | None = _f("test ACC (medmnist getACC, threshold 0.5), mean")
+    test_acc_std: float | None = _f("sample std of test ACC over seeds")
+    n_seeds: int = _f("final fits scored", 0)
+    seeds: str = _f("their seeds, ;-separated", "")
+    # search
+    objective: str = _f("validation metric optimised (auc, acc, or the peer's own)", "")
+    val_score: float | None = _f("best trial's val score (train: mean over seeds)")
+    augment: str = _f("augmentation policy of the reported model", "none")
+    params: dict = _f("resolved configuration: model kwargs, TrainHP fields, augmentation "
+                      "params (prefixed); a peer's own settings", factory=dict)  # fmt: skip
+    config_hash: str = _f("sha256[:12] of the command's configuration + params", "")
+    n_params: int | None = _f("model parameters")
+    budget_s: int = _f("budget, s (0 without one)", 0)
+    search_s: int = _f("time searching configurations, s (0 without a bench search)", 0)
+    final_s: int = _f("time fitting and scoring the reported model(s), s", 0)
+    wall_s: int = _f("whole command from process start, s", 0)
+    n_trials: int = _f("study trials (all states)", 0)
+    n_complete: int = _f("completed trials", 0)
+    n_pruned: int = _f("pruned trials", 0)
+    n_failed: int = _f("failed trials", 0)
+    sampler: str = _f("Optuna sampler", "")
+    pruner: str = _f("Optuna pruner", "")
+    study_name: str = _f("bench.{dataset}.{data_size}.{space_hash8}", "")
+    storage_kind: str = _f("journal/sqlite/postgresql; never the URL (credentials)", "")
+    device: str = _f("cpu or cuda:<name>", "")
+    # provenance
+    bench_version: str = _f("", "")
+    git_sha: str = _f("", "")
+    torch_version: str = _f("of the interpreter that trained the model", "")
+    optuna_version: str = _f("", "")
+    medmnist_version: str = _f("", "")
+    python_version: str = _f("of the interpreter that trained the model", "")
+    utc: str = _f("ISO 8601 completion time", "")
+    citation: str = _f("for published rows and peers", "")
+    info: str = _f("free text: warnings, overrun, failure reason", "")
+    # JSON only
+    status: str = _f("ok or failed", "ok", csv=False)
+    per_seed: list = _f("[{seed, test_auc, test_acc, val_score, best_epoch}]", csv=False,
+                        factory=list)  # fmt: skip
+    hardware: dict = _f("cpu model, cores, gpu", csv=False, factory=dict)
+    epochs: int | None = _f("final-fit epochs (the most of any seed)", csv=False)
+    augment_train_s: float = _f("final fits' time training augmentation models (DCGAN), s",
+                                0.0, csv=False)  # fmt: skip
+    best_trial: int | None = _f("Optuna number of the trial chosen on val", csv=False)
+    peer_versions: dict = _f("a peer's own package versions", csv=False, factory=dict)
+    extra: dict = _f("fields of other producers, kept as they are", csv=False, factory=dict)
+
+    def as_dict(self) -> dict:
+        """The JSON form (``extra`` merged back at the top level)."""
+        data = asdict(self)
+        extra = data.pop("extra")
+        return {**extra, **data}
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+COLUMNS = tuple(f.name for f in fields(Record) if f.metadata["csv"])
+FIELD_NAMES = frozenset(f.name for f in fields(Record)) - {"extra"}
+
+
+def budget_label(seconds: float) -> str:
+    """``180 -> 3m``, ``5400 -> 1h30m``, ``45 -> 45s``: the constraint of a record."""
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v) or "0s"
+
+
+def constraint_of(data: dict) -> str:
+    """The constraint of a record dict: its own field, else its budget (old records)."""
+    if data.get("constraint") is not None:
+        return str(data["constraint"])
+    budget = data.get("budget_s")
+    if data.get("kind") == "train" or not isinstance(budget, (int, float)) or budget <= 0:
+        return ""
+    return budget_label(budget)
+
+
+def load_record(data: dict) -> Record:
+    """A Record from its JSON form; fields an old record lacks get their defaults."""
+    known = {k: v for k, v in data.items() if k in FIELD_NAMES}
+    extra = {k: v for k, v in data.items() if k not in FIELD_NAMES}
+    known["constraint"] = constraint_of(data)
+    if isinstance(known.get("seeds"), list):
+        known["seeds"] = ";".join(str(s) for s in known["seeds"])
+    return Record(**known, extra=extra)
+
+
+def read_record(path: Path) -> dict:
+    """Load one record file as a dict; a malformed one is a BenchError naming the file."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BenchError(f"{path}: not a readable record ({exc})") from None
+    if not isinstance(data, dict) or "run_id" not in data or "dataset" not in data:
+        raise BenchError(f"{path}: not a bench record (no run_id/dataset)")
+    return data
 
 
 def utc_stamp() -> str:
@@ -29,72 +163,25 @@ def utc_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
-def make_run_id(dataset: str, data_size: int, family: str) -> str:
-    """``{dataset}.{data_size}.{family}.{utcstamp}.{rand4}`` with path-safe parts."""
-    safe = lambda s: "".join(c if c.isalnum() or c in "_-" else "-" for c in str(s))  # noqa: E731
-    return f"{safe(dataset)}.{data_size}.{safe(family)}.{utc_stamp()}.{secrets.token_hex(2)}"
+def make_run_id(flag: str, data_size: int, *, kind: str, constraint: str) -> str:
+    """``{dataset}.{data_size}.{constraint or kind}.{utcstamp}.{rand4}`` with path-safe parts:
+    the identity of a result (the chosen family is a field, known only at the end)."""
+    part = safe_name(constraint or kind)
+    return f"{safe_name(flag)}.{data_size}.{part}.{utc_stamp()}.{secrets.token_hex(2)}"
 
 
-def _synced_temp(path: Path, text: str) -> str:
-    """Write ``text`` to a synced temporary file beside ``path``; return its name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return tmp
+def config_hash(config: dict, params: dict) -> str:
+    """sha256[:12] of a command's resolved configuration and the model's params."""
+    text = json.dumps({"config": config, "params": params}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
-    path = Path(path)
-    tmp = _synced_temp(path, text)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation over seeds (std 0 for one seed)."""
+    import numpy as np
 
-
-def write_once_json(path: Path, data: dict) -> None:
-    """Write ``data`` as JSON at ``path``; refuse to overwrite an existing record."""
-    path = Path(path)
-    if path.exists():
-        raise BenchError(f"{path} already exists; records are write-once")
-    text = json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n"
-    tmp = _synced_temp(path, text)
-    try:
-        os.link(tmp, path)  # fails if a record appeared meanwhile: never overwritten
-    except FileExistsError:
-        raise BenchError(f"{path} already exists; records are write-once") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _jsonable(obj: Any):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def read_record(path: Path) -> dict:
-    """Load one record; a malformed one is a BenchError naming the file."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise BenchError(f"{path}: not a readable record ({exc})") from None
-    if not isinstance(data, dict) or "run_id" not in data or "dataset" not in data:
-        raise BenchError(f"{path}: not a bench record (no run_id/dataset)")
-    return data
+    arr = np.asarray(values, dtype=np.float64)
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
 
 
 def git_sha() -> str:
@@ -111,17 +198,18 @@ def git_sha() -> str:
         return ""
 
 
-def provenance() -> dict:
-    """Versions and code identity for a record."""
+def environment() -> dict:
+    """Versions, code identity and hardware for a record (imports torch, runs git)."""
     import importlib.metadata as md
+
+    from bench import __version__
+    from bench.device import hardware
 
     def ver(pkg: str) -> str:
         try:
             return md.version(pkg)
         except md.PackageNotFoundError:
             return ""
-
-    from bench import __version__
 
     return {
         "bench_version": __version__,
@@ -130,54 +218,63 @@ def provenance() -> dict:
         "optuna_version": ver("optuna"),
         "medmnist_version": ver("medmnist"),
         "python_version": platform.python_version(),
+        "hardware": hardware(),
     }
 
 
-def prediction_file_name(
-    dataset: str, data_size: int, split: str, auc: float, acc: float, run: str
-) -> str:
-    """The medmnist standard name: ``{flag}{size_flag}_{split}_[AUC]0.912_[ACC]0.851@{run}.csv``."""
-    size_flag = "" if data_size == 28 else f"_{data_size}"
-    return f"{dataset}{size_flag}_{split}_[AUC]{auc:.3f}_[ACC]{acc:.3f}@{run}.csv"
+def build_record(
+    *,
+    run_id: str,
+    kind: str,
+    spec,
+    data_size: int,
+    method: str,
+    family: str,
+    per_seed: list[dict],
+    config: dict,
+    params: dict,
+    env: dict | None = None,
+    info: list[str] | None = None,
+    **values: Any,
+) -> Record:
+    """The record of one final evaluation: identity from ``spec``, scores aggregated from
+    ``per_seed`` (empty: a failed run), ``config_hash`` from ``config`` and ``params``,
+    provenance from ``env`` (:func:`environment`); ``values`` are the other fields by name.
 
-
-def write_predictions(path: Path, scores: np.ndarray) -> None:
-    """Rows ``index,score...`` with no header, as ``medmnist.Evaluator`` saves them."""
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.ndim == 1:
-        scores = scores[:, None]
-    lines = [",".join([str(i), *(repr(float(v)) for v in row)]) for i, row in enumerate(scores)]
-    atomic_write_text(Path(path), "\n".join(lines) + "\n")
-
-
-def read_predictions(path: Path) -> np.ndarray:
-    """Scores from a medmnist-format file, sorted by index; a bad file is one BenchError."""
-    path = Path(path)
-    try:
-        raw = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
-    except (OSError, ValueError) as exc:
-        raise BenchError(
-            f"{path}: not a medmnist prediction file (rows of index,score...): {exc}"
-        ) from None
-    if raw.shape[1] < 2:
-        raise BenchError(f"{path}: each row needs an index and at least one score")
-    order = np.argsort(raw[:, 0], kind="stable")
-    return raw[order, 1:]
-
-
-# The search columns of a record made without a search (bench train, bench peer).
-NO_SEARCH = {
-    "n_trials": 0,
-    "n_complete": 0,
-    "n_pruned": 0,
-    "n_failed": 0,
-    "sampler": "",
-    "pruner": "",
-    "study_name": "",
-    "storage_kind": "",
-}
-
-
-def augment_train_seconds(fits: list[dict]) -> float:
-    """Seconds the final fits spent training augmentation models (DCGAN), from fits.json."""
-    return round(sum(float(f["augment_info"].get("dcgan_train_s", 0.0)) for f in fits), 3)
+    Raises:
+        TypeError: a name in ``values`` that is not a Record field.
+    """
+    unknown = sorted(set(values) - FIELD_NAMES)
+    if unknown:
+        raise TypeError(f"not record fields: {unknown}")
+    env = env if env is not None else environment()
+    scores: dict[str, Any] = {}
+    if per_seed:
+        for metric in ("auc", "acc"):
+            mean, std = mean_std([p[f"test_{metric}"] for p in per_seed])
+            scores.update({f"test_{metric}_mean": mean, f"test_{metric}_std": std})
+    times = {k: int(round(values.pop(k))) for k in ("search_s", "final_s", "wall_s") if k in values}
+    budget_s = int(values.pop("budget_s", 0) or 0)
+    return Record(
+        run_id=run_id,
+        kind=kind,
+        status="ok" if per_seed else "failed",
+        method=method,
+        family=family,
+        dataset=spec.name,
+        task=spec.task,
+        data_size=data_size,
+        constraint=budget_label(budget_s) if budget_s and kind != "train" else "",
+        budget_s=budget_s,
+        n_seeds=len(per_seed),
+        seeds=";".join(str(p["seed"]) for p in per_seed),
+        per_seed=per_seed,
+        params=params,
+        config_hash=config_hash(config, params),
+        utc=utc_iso(),
+        info="; ".join(i for i in (info or []) if i),
+        **scores,
+        **times,
+        **env,
+        **values,
+    )

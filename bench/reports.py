@@ -342,7 +342,7 @@ def plot_confusion_matrix(
     import numpy as np
 
     fit = fits[0]
-    report = fit.get("test_report") or fit.get("test") or {}  # bench train / bench run
+    report = fit.get("test") or {}
     cm = report.get("confusion_matrix")
     if not cm:
         return None

@@ -1,69 +1,36 @@
-"""``bench run`` and ``bench search``: validate, load once, search within the budget, then
-(``run`` only) retrain the best configuration over seeds and score it once on test.
+"""``bench run`` and ``bench search``: check every input, load the data once, search within
+the budget, then (``run`` only) retrain the best configuration over seeds, score each fit
+once on test and write the run folder, ``record.json`` last.
 
-Budget (all on the monotonic clock, from process start ``t0``; ``end = t0 + budget``):
-
-- ``margin`` = 2 % of the budget (3 s to 60 s) is kept for writing artefacts.
-- ``reserve`` for the final fits = seeds x (the best trial's fit time x 1.2 + 1 s), at least 10 %
-  of the budget, at most half of what is left after loading; 25 % until a trial completes.
-- the search ends at ``end - margin - reserve`` (re-evaluated after every trial); every
-  trial gets a Deadline at ``min(search end, trial start + trial cap)``.
-- final fit ``i`` gets a Deadline at an equal share of the time left before ``end - margin``.
-
-Only :func:`finalize` holds a :class:`~bench.data.splits.Splits`; the search gets a TrainVal.
+The time rules are in :mod:`bench.search.budget`. Only :func:`finalize` holds a
+:class:`~bench.data.splits.Splits`; the search gets a TrainVal.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import hashlib
-import json
-import os
-import shutil
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import records
 from bench.errors import BenchError, ConfigError
-
-REFERENCE_FILES = (
-    Path(__file__).resolve().parents[1] / "leaderboards" / "reference" / "medmnist_v2.csv",
-    Path(__file__).resolve().parents[2] / "shared" / "reference" / "medmnist_v2_2d.csv",
-)
-
-
-def process_start() -> float:
-    """Monotonic time at which this process started (now, where /proc is unavailable)."""
-    now = time.monotonic()
-    try:
-        ticks = os.sysconf("SC_CLK_TCK")
-        start = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]) / ticks
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return now
-    age = uptime - start
-    return now - age if 0 <= age < 3600 else now
+from bench.search import attrs
 
 
 @dataclass
 class Settings:
     """Everything ``bench run``/``bench search`` decided before any work."""
 
-    t0: float
-    budget_s: int
-    end: float
-    margin: float
+    budget: Any  # bench.search.budget.RunBudget
+    constraint: str
     spec: Any
     data_size: int
     img_size: int
     space: Any
     study_name: str
-    storage: Any
+    storage_url: str | None
     storage_kind: str
     journal_path: Path | None
     out: Path
@@ -77,6 +44,7 @@ class Settings:
     quiet: bool
     n_trials: int | None
     data_dir: str | None
+    max_epochs: int
     families: list[str] = field(default_factory=list)
     augment: list[str] = field(default_factory=list)
 
@@ -93,7 +61,7 @@ class Settings:
             "pruner": self.pruner,
             "seed": self.seed,
             "seeds": self.seeds,
-            "budget_s": self.budget_s,
+            "budget_s": int(self.budget.budget_s),
             "study_name": self.study_name,
             "storage_kind": self.storage_kind,
         }
@@ -109,31 +77,18 @@ def cmd_search(args: argparse.Namespace) -> int:
     return _main(args, finalize=False)
 
 
-def space_hash(space, *, metric: str, img_size: int) -> str:
-    """sha256 of the resolved space tree plus what the objective measures."""
-    tree = {"space": space.tree(), "metric": metric, "img_size": img_size}
-    return hashlib.sha256(json.dumps(tree, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def check_writable(out: Path) -> None:
-    """Create ``out`` and prove a file can be written there, or one-line BenchError."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".bench-write-test-"):
-            pass
-    except OSError as exc:
-        raise BenchError(
-            f"--out {out} is not writable ({exc.strerror or exc}); choose another folder"
-        ) from None
-
-
 def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
-    """Validate every input (each problem one line, exit 2) before any work is done."""
+    """Validate every flag (each problem one line, exit 2); creates nothing."""
     from bench.config import parse_budget, parse_list
     from bench.data.catalog import check_size, get_dataset
     from bench.data.load import default_size
-    from bench.search import open_storage, storage_kind, study_name
-    from bench.spaces import resolve_space
+    from bench.device import resolve_device
+    from bench.records import budget_label
+    from bench.runtime import check_writable
+    from bench.search.budget import RunBudget, budget_epochs
+    from bench.search.spaces import resolve_space
+    from bench.search.storage import storage_kind
+    from bench.search.study import make_pruner, make_sampler, space_hash, study_name
 
     budget_s = parse_budget(args.budget)
     seeds = int(getattr(args, "seeds", 0) or 0)
@@ -148,9 +103,9 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
     if spec.ndim != 2:
         raise ConfigError(f"{spec.name} is 3D; bench run searches the 2D families only")
     img_size = args.img_size or data_size
-    families = parse_list(args.families)
-    augment = parse_list(args.augment)
+    families, augment = parse_list(args.families), parse_list(args.augment)
     space = resolve_space(families or None, augment=augment or None, img_size=img_size)
+    make_sampler(args.sampler, 0), make_pruner(args.pruner, 2)  # unknown names: one line
     name = args.study or study_name(
         spec.name, data_size, space_hash(space, metric=args.metric, img_size=img_size)
     )
@@ -160,174 +115,134 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
     journal = None
     if kind == "journal":
         journal = (
-            Path(args.storage).expanduser()
-            if args.storage
-            else out / "studies" / (name + ".journal")
+            Path(args.storage).expanduser() if args.storage else out / "studies" / f"{name}.journal"
         )
-    storage = open_storage(args.storage, default_journal=journal)
-    from bench.device import resolve_device
-
-    device = resolve_device(args.device)
-    margin = min(60.0, max(3.0, 0.02 * budget_s))
+        check_writable(journal.parent)
     return Settings(
-        t0=t0, budget_s=budget_s, end=t0 + budget_s, margin=margin, spec=spec,
-        data_size=data_size, img_size=img_size, space=space, study_name=name,
-        storage=storage, storage_kind=kind, journal_path=journal, out=out, device=device,
-        metric=args.metric, sampler=args.sampler, pruner=args.pruner, seed=args.seed,
-        seeds=seeds, finalize=finalize, quiet=args.quiet, n_trials=n_trials,
-        data_dir=args.data_dir, families=families, augment=augment,
+        budget=RunBudget(t0=t0, budget_s=budget_s, seeds=seeds if finalize else 0),
+        constraint=budget_label(budget_s), spec=spec, data_size=data_size, img_size=img_size,
+        space=space, study_name=name, storage_url=args.storage, storage_kind=kind,
+        journal_path=journal, out=out, device=resolve_device(args.device), metric=args.metric,
+        sampler=args.sampler, pruner=args.pruner, seed=args.seed, seeds=seeds,
+        finalize=finalize, quiet=args.quiet, n_trials=n_trials, data_dir=args.data_dir,
+        max_epochs=budget_epochs(budget_s), families=families, augment=augment,
     )  # fmt: skip
 
 
 def _main(args: argparse.Namespace, *, finalize: bool) -> int:
-    t0 = process_start()
-    s = prepare(args, finalize=finalize, t0=t0)
-    import optuna
-
     from bench.data.load import load_splits
     from bench.display import Display
-    from bench.search import (
-        budget_epochs,
-        fail_dead_local_trials,
-        make_pruner,
-        make_sampler,
-        warm_up,
-        worker_seed,
-    )
+    from bench.runtime import cpu_threads, process_start
+    from bench.search.speed import warm_up
 
+    s = prepare(args, finalize=finalize, t0=process_start())
+    splits = load_splits(s.spec, s.data_size, s.data_dir)  # a bad file: one line, nothing made
+    study = open_study(s)
     threads = cpu_threads(s.device)
     warm_up()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    splits = load_splits(s.spec, s.data_size, s.data_dir)
     data = splits.train_val()
     if not finalize:
         splits = None  # a search worker never holds the test split
-    max_epochs = budget_epochs(s.budget_s)
-    sampler_seed = worker_seed(s.seed, worker=not finalize)
-    study = optuna.create_study(
-        storage=s.storage,
-        sampler=make_sampler(s.sampler, sampler_seed),
-        pruner=make_pruner(s.pruner, max_epochs),
-        study_name=s.study_name,
-        direction="maximize",
-        load_if_exists=True,
-    )
-    _describe_study(study, s)
-    if s.storage_kind == "journal":
-        fail_dead_local_trials(study)
-    if not study.get_trials(deepcopy=False):
-        study.enqueue_trial(first_trial(s), skip_if_exists=True)
     title = (
         f"{'run' if finalize else 'search'} {s.study_name} ({s.spec.name}, budget {args.budget})"
     )
     if threads is not None:
         title += f", {threads} cpu thread{'s' if threads > 1 else ''}"
-    with Display(title, end=s.end, quiet=s.quiet, metric=s.metric) as display:
+    with Display(title, end=s.budget.end, quiet=s.quiet, metric=s.metric) as display:
         display.set_counts(study)
-        search_s = search(study, data, s, display, max_epochs=max_epochs, sampler_seed=sampler_seed)
+        search_s = search(study, data, s, display)
         if not finalize:
             display.set_counts(study)
             display.log(f"search finished: {display.status()}")
             return 0
-        record = finalize_run(splits, study, s, display, search_s=search_s)
-    print_summary(record)
+        record, run_dir = finalize_run(splits, study, s, display, search_s=search_s)
+    print_summary(record, s.spec, run_dir)
     return 0
 
 
-def cpu_threads(device) -> int | None:
-    """On CPU, set torch's intra-op threads to the cores that are idle (load average
-    subtracted, at least 1) unless ``OMP_NUM_THREADS`` is set: on a shared machine, more
-    threads than free cores make small models tens of times slower (spinning threads)."""
-    import torch
+def open_study(s: Settings):
+    """Open (or resume) the study; its first trial is a sensible default configuration."""
+    import optuna
 
-    if getattr(device, "type", str(device)) != "cpu" or os.environ.get("OMP_NUM_THREADS"):
-        return None
-    cores = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0]
-    except OSError:
-        busy = 0.0
-    threads = max(1, min(cores, int(cores - busy + 0.5)))
-    torch.set_num_threads(threads)
-    return threads
+    from bench.search.storage import fail_dead_local_trials, open_storage
+    from bench.search.study import describe_study, make_pruner, make_sampler, worker_seed
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    study = optuna.create_study(
+        storage=open_storage(s.storage_url, default_journal=s.journal_path),
+        sampler=make_sampler(s.sampler, worker_seed(s.seed, worker=not s.finalize)),
+        pruner=make_pruner(s.pruner, s.max_epochs),
+        study_name=s.study_name,
+        direction="maximize",
+        load_if_exists=True,
+    )
+    describe_study(study, dataset=s.spec.name, data_size=s.data_size, img_size=s.img_size,
+                   metric=s.metric, space=s.space)  # fmt: skip
+    if s.storage_kind == "journal":
+        fail_dead_local_trials(study)
+    if not study.get_trials(deepcopy=False):
+        study.enqueue_trial(first_trial(s), skip_if_exists=True)
+    return study
 
 
-def search(study, data, s: Settings, display, *, max_epochs: int, sampler_seed: int) -> float:
+class _StopAtSearchEnd:
+    """Optuna callback: tell the budget about a new best trial; stop when time is up."""
+
+    def __init__(self, budget) -> None:
+        self.budget, self.best = budget, None
+
+    def __call__(self, study, trial) -> None:
+        from optuna.trial import TrialState
+
+        if trial.state == TrialState.COMPLETE and trial.value is not None:
+            if self.best is None or trial.value > self.best:
+                self.best = trial.value
+                self.budget.observe_best(attrs.final_fit_seconds(trial))
+        if not self.budget.search_open():
+            study.stop()
+
+
+def search(study, data, s: Settings, display) -> float:
     """Run trials until the search end (or ``n_trials``); returns the seconds spent."""
+    from bench.search.objective import Objective, TrialFailed
+    from bench.search.study import worker_seed
+
+    best = _best_complete(study)
+    s.budget.start_search(best_fit_s=attrs.final_fit_seconds(best) if best else None)
+    stopper = _StopAtSearchEnd(s.budget)
+    stopper.best = best.value if best else None
+    objective = Objective(
+        data, s.space, device=s.device, metric=s.metric, img_size=s.img_size, seed=s.seed,
+        max_epochs=s.max_epochs, search_end=s.budget.search_end, cap_s=s.budget.trial_cap(),
+        on_event=display.event, sampler_seed=worker_seed(s.seed, worker=not s.finalize),
+    )  # fmt: skip
+    if s.budget.search_open():
+        study.optimize(objective, n_trials=s.n_trials, catch=(TrialFailed,),
+                       callbacks=[display.trial_done, stopper])  # fmt: skip
+    return time.monotonic() - s.budget.search_start
+
+
+def _best_complete(study):
     from optuna.trial import TrialState
 
-    from bench.search import Objective, TrialFailed, trial_cap
-
-    start = time.monotonic()
-    best = {"value": None, "fit_s": None}
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    if done:
-        top = max(done, key=lambda t: t.value)
-        best.update(value=top.value, fit_s=final_fit_estimate(top))
-    left_after_load = s.end - s.margin - start
-
-    def reserve() -> float:
-        if not s.finalize:
-            return 0.0
-        if best["fit_s"] is None:
-            est = 0.25 * s.budget_s
-        else:
-            est = s.seeds * (float(best["fit_s"]) * 1.2 + 1.0)
-        return min(max(est, 0.1 * s.budget_s), 0.5 * left_after_load)
-
-    def search_end() -> float:
-        return s.end - s.margin - reserve()
-
-    def on_trial(st, trial) -> None:
-        if trial.state == TrialState.COMPLETE and trial.value is not None:
-            if best["value"] is None or trial.value > best["value"]:
-                best.update(value=trial.value, fit_s=final_fit_estimate(trial))
-        if time.monotonic() >= search_end() - 2.0:
-            st.stop()
-
-    objective = Objective(
-        data,
-        s.space,
-        device=s.device,
-        metric=s.metric,
-        img_size=s.img_size,
-        seed=s.seed,
-        max_epochs=max_epochs,
-        search_end=search_end,
-        cap_s=trial_cap(search_end() - start),
-        on_event=display.event,
-        sampler_seed=sampler_seed,
-    )
-    if search_end() - time.monotonic() > 2.0:
-        study.optimize(
-            objective,
-            n_trials=s.n_trials,
-            callbacks=[display.trial_done, on_trial],
-            catch=(TrialFailed,),
-        )
-    return time.monotonic() - start
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return max(done, key=lambda t: t.value) if done else None
 
 
 def first_trial(s: Settings) -> dict:
     """Parameters of the first trial of an empty study: the family that trains fastest at
     its defaults (measured), with its builder's and TrainHP's defaults: a sensible model
     even when the budget allows only a few trials."""
-    from bench.models.registry import create_model
-    from bench.search import measure_throughput
-    from bench.spaces import default_params
+    from bench.models.registry import model_for
+    from bench.search.spaces import default_params
+    from bench.search.speed import measure_throughput
 
     def speed(family: str) -> float:
         params = default_params(s.space, family)
         kwargs = {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(family + ".")}
         try:
-            model = create_model(
-                family,
-                num_classes=s.spec.n_outputs,
-                in_chans=s.spec.n_channels,
-                img_size=s.img_size,
-                **kwargs,
-            )
+            model = model_for(s.spec, family, img_size=s.img_size, **kwargs)
             return measure_throughput(
                 model, in_chans=s.spec.n_channels, img_size=s.img_size, device=s.device
             )
@@ -346,342 +261,169 @@ def first_trial(s: Settings) -> dict:
     return params
 
 
-def final_fit_estimate(trial) -> float | None:
-    """Seconds one final fit of ``trial``'s configuration should take: its median epoch time
-    x its planned epochs (first-epoch warm-up excluded), else its whole fit time."""
-    attrs = trial.user_attrs
-    if "epoch_seconds" in attrs and "epochs" in attrs:
-        return float(attrs["epoch_seconds"]) * int(attrs["epochs"])
-    return attrs.get("train_seconds")
+def chosen_trial(study, s: Settings, data):
+    """The best completed trial (chosen on val only).
 
-
-def _describe_study(study, s: Settings) -> None:
-    """Study user attrs (set once) so a dashboard or a later run knows what it holds."""
-    if "dataset" in study.user_attrs:
-        return
-    study.set_user_attr("dataset", s.spec.name)
-    study.set_user_attr("data_size", s.data_size)
-    study.set_user_attr("img_size", s.img_size)
-    study.set_user_attr("metric", s.metric)
-    study.set_user_attr("space", json.dumps(s.space.tree(), sort_keys=True, default=str))
-    try:
-        study.set_metric_names([f"val_{s.metric}"])
-    except (AttributeError, NotImplementedError):
-        pass
-
-
-def _counts(study) -> dict:
-    from optuna.trial import TrialState
-
-    states = [t.state for t in study.get_trials(deepcopy=False)]
-    return {
-        "n_trials": len(states),
-        "n_complete": states.count(TrialState.COMPLETE),
-        "n_pruned": states.count(TrialState.PRUNED),
-        "n_failed": states.count(TrialState.FAIL),
-    }
-
-
-def _std(values: list[float]) -> float:
-    import numpy as np
-
-    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-
-
-def _file_flag(spec) -> str:
-    """The dataset part of prediction file names (the medmnist flag for catalog sets)."""
-    if spec.kind == "medmnist":
-        return spec.name
-    return "".join(
-        c if c.isalnum() or c in "_-" else "-" for c in Path(spec.path or spec.name).stem
+    Raises:
+        BenchError: no trial completed; names why, and the smallest budget that would do.
+    """
+    best = _best_complete(study)
+    if best is not None:
+        return best
+    from bench.search.budget import (
+        CALIBRATION_PRIOR,
+        SMALLEST_EPOCHS,
+        epoch_seconds,
+        min_fraction,
+        smallest_budget,
     )
 
+    reasons = attrs.fail_reasons(study.trials)
+    why = f" (trials failed: {reasons[0]})" if reasons else ""
+    speeds = [
+        t.user_attrs[attrs.THROUGHPUT] for t in study.trials if attrs.THROUGHPUT in t.user_attrs
+    ]
+    hint = "give a larger --budget or other --families"
+    if speeds:
+        n_train, n_val = len(data.train), len(data.val)
+        trial_s = SMALLEST_EPOCHS * epoch_seconds(
+            min_fraction(n_train, smallest=True), n_train=n_train, n_val=n_val,
+            throughput=max(speeds) / CALIBRATION_PRIOR,
+        )  # fmt: skip
+        need = smallest_budget(load_s=s.budget.search_start - s.budget.t0, trial_s=trial_s,
+                               seeds=s.seeds)  # fmt: skip
+        hint = (
+            f"one trial and the final fits need a budget of about {need // 60}m here: "
+            f"give --budget {need // 60}m or more"
+        )
+    raise BenchError(f"no trial completed within the budget{why}; {hint}")
 
-def finalize_run(splits, study, s: Settings, display, *, search_s: float) -> dict:
+
+def finalize_run(splits, study, s: Settings, display, *, search_s: float):
     """Retrain the best trial's configuration with ``s.seeds`` seeds, score each once on
-    test, write the run folder; ``record.json`` last. Returns the record."""
-    import numpy as np
-    from optuna.trial import TrialState
+    test, write the run folder; ``record.json`` last. Returns the record and the folder."""
+    from bench.evaluate import fit_and_score
+    from bench.records import make_run_id
+    from bench.runtime import file_flag
+    from bench.search.objective import best_config
+    from bench.train import Deadline
 
-    from bench.data.splits import Splits
-    from bench.device import device_label, hardware
-    from bench.metrics import classification_report
-    from bench.models.registry import create_model, get_model_spec
-    from bench.records import (
-        RECORD_FILE,
-        make_run_id,
-        prediction_file_name,
-        provenance,
-        utc_iso,
-        write_once_json,
-        write_predictions,
-    )
-    from bench.search import best_config
-    from bench.train import Deadline, fit, predict, set_seed
-
-    assert isinstance(splits, Splits)
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        reasons = {t.user_attrs.get("fail_reason") for t in study.trials} - {None}
-        why = f" (trials failed: {sorted(reasons)[0]})" if reasons else ""
-        raise BenchError(
-            f"no trial completed within the budget{why}; give a larger --budget or other --families"
-        )
-    best = study.best_trial  # chosen on the val score only
+    best = chosen_trial(study, s, splits.train_val())
     cfg = best_config(best, s.space, s.metric)
-    family, hp = cfg["family"], cfg["hp"]
-    fspec = get_model_spec(family)
-    run_id = make_run_id(_file_flag(s.spec), s.data_size, family)
-    run_dir = s.out / run_id
-    (run_dir / "predictions").mkdir(parents=True, exist_ok=False)
+    run_dir = s.out / make_run_id(file_flag(s.spec), s.data_size, kind="run",
+                                  constraint=s.constraint)  # fmt: skip
+    run_dir.mkdir(parents=True, exist_ok=False)
     final_start = time.monotonic()
-    final_end = s.end - s.margin
-    data = splits.train_val()
-    per_seed, fits, info, epochs = [], [], [], []
-    n_params = 0
-    for i in range(s.seeds):
-        seed = s.seed + i
-        display.set_phase(f"final fit {i + 1}/{s.seeds} (seed {seed}, {family})")
-        share = max(1.0, final_end - time.monotonic()) / (s.seeds - i)
-        deadline = Deadline(share)
-        set_seed(seed)
-        model = create_model(
-            family,
-            num_classes=s.spec.n_outputs,
-            in_chans=s.spec.n_channels,
-            img_size=s.img_size,
-            **cfg["model_params"],
-        )
-        n_params = int(sum(p.numel() for p in model.parameters()))
-        augment = None
-        if cfg["aug_name"] != "none":
-            from bench.augment.registry import build_augmentation
-
-            augment = build_augmentation(
-                cfg["aug_name"], data=data, img_size=s.img_size, seed=seed, device=s.device,
-                deadline=deadline, **cfg["aug_hp"],
-            )  # fmt: skip
-        slowdown = _slowdown(best, model, augment, data, s)
-        hp_seed = final_hp(hp, best, deadline.remaining(), slowdown=slowdown)
-        epochs.append(hp_seed.epochs)
-        result = fit(
-            model, data, hp_seed, device=s.device, seed=seed, img_size=s.img_size,
-            augment=augment, deadline=deadline,
+    seeds = [s.seed + i for i in range(s.seeds)]
+    results = []
+    for i, seed in enumerate(seeds):
+        display.set_phase(f"final fit {i + 1}/{len(seeds)} (seed {seed}, {cfg.family})")
+        res = fit_and_score(
+            cfg, splits, seed=seed, img_size=s.img_size, device=s.device, run_dir=run_dir,
+            deadline=Deadline(s.budget.final_share(len(seeds) - i)),
+            size_epochs=_final_epochs(best, cfg, splits.train_val(), s),
         )  # fmt: skip
-        if result.stopped == "deadline":
-            info.append(f"seed {seed} stopped at its deadline after {len(result.history)} epochs")
-        scores = predict(
-            model, splits.test.images, spec=s.spec, device=s.device, img_size=s.img_size,
-            mean=hp.mean, std=hp.std,
-        )  # fmt: skip
-        report = classification_report(splits.test.labels, scores, s.spec.task)
-        fname = prediction_file_name(
-            _file_flag(s.spec), s.data_size, "test", report["auc"], report["acc"], f"seed{seed}"
-        )
-        write_predictions(run_dir / "predictions" / fname, scores)
-        per_seed.append({
-            "seed": seed, "test_auc": float(report["auc"]), "test_acc": float(report["acc"]),
-            "val_score": float(result.best_val), "best_epoch": result.best_epoch,
-        })  # fmt: skip
-        fits.append({
-            "seed": seed, "epochs": hp_seed.epochs, "best_epoch": result.best_epoch,
-            "best_val": result.best_val,
-            "stopped": result.stopped, "seconds": result.seconds,
-            "history": result.history_dicts(), "test": report,
-            "augment_info": dict(getattr(augment, "info", None) or {}),
-        })  # fmt: skip
+        results.append(res)
         display.log(
-            f"seed {seed}: test auc {report['auc']:.4f} acc {report['acc']:.4f} "
-            f"(val {s.metric} {result.best_val:.4f}, best epoch {result.best_epoch})"
+            f"seed {seed}: test auc {res.test['auc']:.4f} acc {res.test['acc']:.4f} "
+            f"(val {s.metric} {res.val_score:.4f}, best epoch {res.best_epoch})"
         )
-    final_s = time.monotonic() - final_start
     display.set_counts(study)
-    params = {**cfg["model_params"], **_bare_train_params(best, cfg)}
-    config = s.config()
-    config_hash = hashlib.sha256(
-        json.dumps({"config": config, "params": params}, sort_keys=True, default=str).encode()
-    ).hexdigest()[:12]
-    aucs = [p["test_auc"] for p in per_seed]
-    accs = [p["test_acc"] for p in per_seed]
-    _write_json(run_dir / "fits.json", fits)
+    record = _write_run(run_dir, study, s, best, cfg, results,
+                        search_s=search_s, final_s=time.monotonic() - final_start)  # fmt: skip
+    return record, run_dir
+
+
+def _final_epochs(trial, cfg, data, s: Settings):
+    """``size_epochs`` for a final fit: the trial's epochs cut to the fit's deadline at the
+    trial's epoch time, slowed by how much slower this machine is now (a fresh probe)."""
+    from bench.search.budget import final_epochs
+    from bench.search.speed import augment_cost, measure_throughput
+
+    def size(model, augment, deadline) -> int:
+        then = attrs.trial_throughput(trial)
+        slowdown = 1.0
+        if then:
+            now = measure_throughput(model, in_chans=data.spec.n_channels,
+                                     img_size=s.img_size, device=s.device)  # fmt: skip
+            if augment is not None:
+                now = 1.0 / (1.0 / now + augment_cost(augment, data, device=s.device))
+            slowdown = max(1.0, float(then) / max(now, 1e-9))
+        return final_epochs(cfg.hp.epochs, epoch_s=trial.user_attrs.get(attrs.EPOCH_SECONDS),
+                            seconds=deadline.remaining(), slowdown=slowdown)  # fmt: skip
+
+    return size
+
+
+def _write_run(run_dir: Path, study, s: Settings, best, cfg, results, *, search_s, final_s):
+    """fits.json, config.json, trials.csv, the journal snapshot, then record.json."""
     import torch
 
-    _write_json(
-        run_dir / "config.json",
-        {**config, "max_epochs": hp.epochs, "torch_threads": torch.get_num_threads()},
+    from bench.device import device_label
+    from bench.evaluate import augment_train_seconds, write_fits
+    from bench.files import atomic_write_text, copy_atomic, write_json, write_once_json
+    from bench.models.registry import method_label
+    from bench.records import RECORD_FILE, build_record
+    from bench.search.study import trial_counts
+
+    write_fits(run_dir, results)
+    config = s.config()
+    threads = torch.get_num_threads()
+    write_json(
+        run_dir / "config.json", {**config, "max_epochs": cfg.hp.epochs, "torch_threads": threads}
     )
-    _write_trials_csv(run_dir / "trials.csv", study)
+    atomic_write_text(run_dir / "trials.csv", study.trials_dataframe().to_csv(index=False))
     if s.journal_path is not None and s.journal_path.is_file():
-        _snapshot(s.journal_path, run_dir / "journal.log")
-    wall_s = time.monotonic() - s.t0
-    if wall_s > s.budget_s:
-        info.append(f"budget overrun: {wall_s:.0f}s of {s.budget_s}s")
-    record = {
-        "run_id": run_id,
-        "source": "bench",
-        "kind": "run",
-        "status": "ok",
-        "method": f"{fspec.label or family} ({s.img_size})",
-        "family": family,
-        "dataset": s.spec.name,
-        "task": s.spec.task,
-        "data_size": s.data_size,
-        "img_size": s.img_size,
-        "test_auc_mean": float(np.mean(aucs)),
-        "test_auc_std": _std(aucs),
-        "test_acc_mean": float(np.mean(accs)),
-        "test_acc_std": _std(accs),
-        "n_seeds": s.seeds,
-        "seeds": ";".join(str(p["seed"]) for p in per_seed),
-        "objective": s.metric,
-        "val_score": float(best.value),
-        "augment": cfg["aug_name"],
-        "params": params,
-        "config_hash": config_hash,
-        "n_params": n_params,
-        "budget_s": s.budget_s,
-        "search_s": int(round(search_s)),
-        "final_s": int(round(final_s)),
-        "wall_s": int(round(wall_s)),
-        **_counts(study),
-        "sampler": s.sampler,
-        "pruner": s.pruner,
-        "study_name": s.study_name,
-        "storage_kind": s.storage_kind,
-        "device": device_label(s.device),
-        **provenance(),
-        "utc": utc_iso(),
-        "citation": "",
-        "info": "; ".join(info),
-        "per_seed": per_seed,
-        "hardware": hardware(),
-        "epochs": max(epochs),
-        "augment_train_s": records.augment_train_seconds(fits),
-        "best_trial": best.number,
-    }
-    write_once_json(run_dir / RECORD_FILE, record)
-    record["run_dir"] = str(run_dir)
+        copy_atomic(s.journal_path, run_dir / "journal.log")
+    info = [f"seed {r.seed} stopped at its deadline after {len(r.history)} epochs"
+            for r in results if r.stopped == "deadline"]  # fmt: skip
+    wall_s = time.monotonic() - s.budget.t0
+    if wall_s > s.budget.budget_s:
+        info.append(f"budget overrun: {wall_s:.0f}s of {s.budget.budget_s:.0f}s")
+    record = build_record(
+        run_id=run_dir.name, kind="run", spec=s.spec, data_size=s.data_size,
+        method=method_label(cfg.family, s.img_size), family=cfg.family,
+        per_seed=[r.per_seed() for r in results], config=config, params=cfg.params(), info=info,
+        img_size=s.img_size, objective=s.metric, val_score=float(best.value),
+        augment=cfg.aug_name, n_params=results[0].n_params, budget_s=int(s.budget.budget_s),
+        search_s=search_s, final_s=final_s, wall_s=wall_s, **trial_counts(study),
+        sampler=s.sampler, pruner=s.pruner, study_name=s.study_name,
+        storage_kind=s.storage_kind, device=device_label(s.device),
+        epochs=max(r.epochs for r in results), augment_train_s=augment_train_seconds(results),
+        best_trial=best.number,
+    )  # fmt: skip
+    write_once_json(run_dir / RECORD_FILE, record.as_dict())
     return record
 
 
-def _slowdown(trial, model, augment, data, s: Settings) -> float:
-    """How much slower this machine is now than when ``trial`` ran (a fresh speed probe
-    against the trial's), at least 1: a shared machine's speed varies a lot."""
-    from bench.search import augment_cost, measure_throughput
-
-    then = trial.user_attrs.get("throughput_with_augment") or trial.user_attrs.get("throughput")
-    if not then:
-        return 1.0
-    spec = data.spec
-    now = measure_throughput(model, in_chans=spec.n_channels, img_size=s.img_size, device=s.device)
-    if augment is not None:
-        now = 1.0 / (1.0 / now + augment_cost(augment, data, device=s.device))
-    return max(1.0, float(then) / max(now, 1e-9))
-
-
-def final_hp(hp, trial, seconds: float, *, slowdown: float = 1.0):
-    """``hp`` with its epochs cut to what fits in ``seconds`` at the trial's measured epoch
-    time times ``slowdown`` (so a cosine or step schedule runs to its end instead of being
-    cut mid-way)."""
-    import dataclasses
-
-    epoch_s = trial.user_attrs.get("epoch_seconds")
-    if not epoch_s:
-        return hp
-    fit_epochs = int(seconds / (float(epoch_s) * slowdown * 1.15))
-    return dataclasses.replace(hp, epochs=max(1, min(hp.epochs, fit_epochs)))
-
-
-def _bare_train_params(best, cfg: dict) -> dict:
-    """The trial's common parameters under their bare names, plus the planned epochs."""
-    hp = cfg["hp"]
-    out = {k: v for k, v in best.params.items() if "." not in k and k != "family"}
-    out.update({"epochs": hp.epochs, "train_fraction": hp.train_fraction})
-    return out
-
-
-def _write_json(path: Path, data) -> None:
-    from bench.records import _jsonable, atomic_write_text
-
-    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True, default=_jsonable) + "\n")
-
-
-def _write_trials_csv(path: Path, study) -> None:
-    from bench.records import atomic_write_text
-
-    frame = study.trials_dataframe()
-    atomic_write_text(path, frame.to_csv(index=False))
-
-
-def _snapshot(src: Path, dst: Path) -> None:
-    """Copy ``src`` to ``dst`` through a temporary file."""
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-
-
-# -- summary ---------------------------------------------------------------------------------
-
-
-def reference_rows(dataset: str) -> list[tuple[str, float, float]]:
-    """Published ``(method, auc, acc)`` rows for ``dataset`` (MedMNIST v2 table), if the
-    reference CSV is present; long (``method,dataset,test_auc_mean``) or wide layout."""
-    for path in REFERENCE_FILES:
-        if not path.is_file():
-            continue
-        with path.open(newline="", encoding="utf-8") as f:
-            rows = [r for r in csv.DictReader(f) if r.get("dataset") == dataset]
-        out = []
-        for r in rows:
-            if "method" in r:
-                auc = r.get("test_auc_mean") or r.get("auc")
-                acc = r.get("test_acc_mean") or r.get("acc")
-                if auc and acc:
-                    out.append((r["method"], float(auc), float(acc)))
-                continue
-            for key, value in r.items():
-                if key.endswith("_auc") and value:
-                    base = key[: -len("_auc")]
-                    acc = r.get(f"{base}_acc")
-                    if acc:
-                        out.append((_pretty(base), float(value), float(acc)))
-        if out:
-            return out
-    return []
-
-
-def _pretty(base: str) -> str:
-    names = {"resnet18": "ResNet-18", "resnet50": "ResNet-50", "autosklearn": "auto-sklearn",
-             "autokeras": "AutoKeras", "google_automl_vision": "Google AutoML Vision"}  # fmt: skip
-    head, _, size = base.rpartition("_")
-    if size.isdigit() and head in names:
-        return f"{names[head]} ({size})"
-    return names.get(base, base)
-
-
-def print_summary(record: dict) -> None:
-    """Our row beside the published rows for the dataset (stdout)."""
+def print_summary(record, spec, run_dir: Path) -> None:
+    """Our row beside the published MedMNIST v2 rows for the dataset (stdout)."""
     from rich.console import Console
     from rich.table import Table
 
-    n = record["n_seeds"]
-    table = Table(title=f"{record['dataset']}: test AUC / ACC ({n} seed{'s' if n > 1 else ''})")
+    from bench.reference import PUBLISHED, published_rows
+
+    n = record.n_seeds
+    table = Table(title=f"{record.dataset}: test AUC / ACC ({n} seed{'s' if n > 1 else ''})")
     for col in ("method", "AUC", "ACC", "source"):
         table.add_column(col)
     table.add_row(
-        record["method"],
-        f"{record['test_auc_mean']:.3f} ± {record['test_auc_std']:.3f}",
-        f"{record['test_acc_mean']:.3f} ± {record['test_acc_std']:.3f}",
-        "bench (this run)",
+        record.method,
+        f"{record.test_auc_mean:.3f} ± {record.test_auc_std:.3f}",
+        f"{record.test_acc_mean:.3f} ± {record.test_acc_std:.3f}",
+        f"bench run, {record.constraint} (this run)",
     )
-    for method, auc, acc in reference_rows(record["dataset"]):
-        table.add_row(method, f"{auc:.3f}", f"{acc:.3f}", "MedMNIST v2")
+    flag = spec.published_as
+    for row in published_rows(flag) if flag else []:
+        source = PUBLISHED if flag == spec.name else f"{PUBLISHED} ({flag})"
+        table.add_row(
+            row["method"], f"{row['test_auc_mean']:.3f}", f"{row['test_acc_mean']:.3f}", source
+        )
     console = Console()
     console.print(table)
     console.print(
-        f"trials {record['n_trials']} (complete {record['n_complete']}, pruned "
-        f"{record['n_pruned']}, failed {record['n_failed']}); search {record['search_s']}s, "
-        f"final {record['final_s']}s, wall {record['wall_s']}s of {record['budget_s']}s; "
-        f"record {record['run_dir']}/record.json",
+        f"trials {record.n_trials} (complete {record.n_complete}, pruned {record.n_pruned}, "
+        f"failed {record.n_failed}); search {record.search_s}s, final {record.final_s}s, "
+        f"wall {record.wall_s}s of {record.budget_s}s; record {run_dir}/record.json",
         highlight=False,
     )

@@ -339,39 +339,10 @@ def fit(
     Raises:
         DivergedError: NaN/inf training loss.
     """
-    import torch
-
-    from bench import metrics
-    from bench.data.splits import images_to_tensor, labels_to_tensor
-    from bench.device import prepare_model, resolve_device
-
     start = time.monotonic()
-    device = resolve_device(device)
-    set_seed(seed)
-    spec = data.spec
-    images, labels = data.train.images, data.train.labels
-    if hp.train_fraction < 1:
-        keep = stratified_subsample(labels, hp.train_fraction, seed)
-        images, labels = images[keep], labels[keep]
-    model = prepare_model(model, device)
-    optimizer = make_optimizer(model, hp)
-    scheduler = make_scheduler(optimizer, hp)
-    state = TrainState(
-        model=model,
-        optimizer=optimizer,
-        loss_fn=make_loss(spec.task),
-        x=images_to_tensor(images, n_channels=spec.n_channels, ndim=spec.ndim, device=device),
-        y=labels_to_tensor(labels, multilabel=spec.multilabel, device=device),
-        hp=hp,
-        device=device,
-        img_size=img_size,
-        augment=augment,
-        perm_gen=torch.Generator().manual_seed(seed),
-        aug_gen=torch.Generator(device=device).manual_seed(seed + 1),
-    )
-    x_val = images_to_tensor(
-        data.val.images, n_channels=spec.n_channels, ndim=spec.ndim, device=device
-    )
+    state, scheduler, x_val = _setup(model, data, hp, device=device, seed=seed,
+                                     img_size=img_size, augment=augment)  # fmt: skip
+    model, optimizer = state.model, state.optimizer
     best_state, best_epoch, best_val, stale = None, 0, -math.inf, 0
     history: list[EpochStats] = []
     stopped = "completed"
@@ -385,11 +356,7 @@ def fit(
                 break  # an evaluated checkpoint exists; don't spend time past the deadline
         if scheduler is not None and complete:
             scheduler.step()
-        scores = predict_tensor(
-            model, x_val, task=spec.task, device=device, img_size=img_size, mean=hp.mean, std=hp.std
-        )
-        val_auc = metrics.auc(data.val.labels, scores, spec.task)
-        val_acc = metrics.acc(data.val.labels, scores, spec.task)
+        val_auc, val_acc = _evaluate(state, x_val, data)
         val_score = val_auc if hp.metric == "auc" else val_acc
         stats = EpochStats(
             epoch, train_loss, val_auc, val_acc, val_score, lr, time.monotonic() - t0
@@ -411,3 +378,49 @@ def fit(
     return FitResult(
         best_state, best_epoch, float(best_val), history, stopped, time.monotonic() - start
     )
+
+
+def _setup(model, data, hp: TrainHP, *, device, seed: int, img_size, augment):
+    """The fit's TrainState (train split, subsampled by ``hp.train_fraction``, on the
+    device), its scheduler and the val images on the device."""
+    import torch
+
+    from bench.data.splits import images_to_tensor, labels_to_tensor
+    from bench.device import prepare_model, resolve_device
+
+    device = resolve_device(device)
+    set_seed(seed)
+    spec = data.spec
+    images, labels = data.train.images, data.train.labels
+    if hp.train_fraction < 1:
+        keep = stratified_subsample(labels, hp.train_fraction, seed)
+        images, labels = images[keep], labels[keep]
+    model = prepare_model(model, device)
+    optimizer = make_optimizer(model, hp)
+    state = TrainState(
+        model=model,
+        optimizer=optimizer,
+        loss_fn=make_loss(spec.task),
+        x=images_to_tensor(images, n_channels=spec.n_channels, ndim=spec.ndim, device=device),
+        y=labels_to_tensor(labels, multilabel=spec.multilabel, device=device),
+        hp=hp,
+        device=device,
+        img_size=img_size,
+        augment=augment,
+        perm_gen=torch.Generator().manual_seed(seed),
+        aug_gen=torch.Generator(device=device).manual_seed(seed + 1),
+    )
+    x_val = images_to_tensor(
+        data.val.images, n_channels=spec.n_channels, ndim=spec.ndim, device=device
+    )
+    return state, make_scheduler(optimizer, hp), x_val
+
+
+def _evaluate(state: TrainState, x_val, data) -> tuple[float, float]:
+    """Val AUC and ACC of the model now."""
+    from bench import metrics
+
+    hp, task = state.hp, data.spec.task
+    scores = predict_tensor(state.model, x_val, task=task, device=state.device,
+                            img_size=state.img_size, mean=hp.mean, std=hp.std)  # fmt: skip
+    return metrics.auc(data.val.labels, scores, task), metrics.acc(data.val.labels, scores, task)

@@ -4,15 +4,10 @@ seed's best-val checkpoint, predictions in the medmnist format, and one record."
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-
-from bench import records
 from bench.errors import ConfigError
 
 # The MedMNIST v2 baseline recipe (Yang et al. 2023): Adam 1e-3, batch 128, 100 epochs,
@@ -66,49 +61,14 @@ def split_augment_params(params: dict, augment: str) -> tuple[dict, dict]:
     return {k: v for k, v in params.items() if not k.startswith(prefix)}, aug
 
 
-def augment_registry(name: str):
-    """The augmentation registry module, after checking policy ``name`` exists there."""
-    try:
-        from bench.augment import registry
-    except ImportError:
-        raise ConfigError(
-            f"--augment {name}: augmentations are not available in this build; use --augment none"
-        ) from None
-    registry.get_augmentation(name)  # unknown name: one line with close matches
-    return registry
-
-
-def build_augment(name: str, *, data, img_size: int, seed: int, device, hp: dict):
-    """The augmentation callable for policy ``name`` (None for ``none``)."""
-    if not name or name == "none":
-        return None
-    return augment_registry(name).build_augmentation(
-        name, data=data, img_size=img_size, seed=seed, device=device, **hp
-    )
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation over seeds (std 0 for one seed)."""
-    arr = np.asarray(values, dtype=np.float64)
-    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
-
-
-def torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
-
-
-def file_flag(spec) -> str:
-    """The dataset part of prediction file names: the flag, or the file/folder stem."""
-    return Path(spec.path).stem if spec.kind in ("npz", "folder") and spec.path else spec.name
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     """Handler of ``bench train``."""
+    from bench.augment.registry import get_augmentation
     from bench.config import parse_params
     from bench.data.load import load_splits
+    from bench.evaluate import FitConfig
     from bench.models.registry import get_model_spec
+    from bench.runtime import check_writable
 
     start = time.monotonic()
     if args.seeds < 1:
@@ -118,12 +78,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.protocol and args.augment not in ("", "none"):
         raise ConfigError(f"--protocol {args.protocol} uses no augmentation; drop --augment")
     model_spec = get_model_spec(args.model)
-    params = parse_params(args.param)
-    hp, model_params = resolve_hp(params, protocol=args.protocol, epochs=args.epochs)
+    hp, model_params = resolve_hp(parse_params(args.param), protocol=args.protocol,
+                                  epochs=args.epochs)  # fmt: skip
     augment = args.augment or "none"
     if augment != "none":
-        augment_registry(augment)
+        get_augmentation(augment)  # unknown name: one line with close matches
     model_params, aug_params = split_augment_params(model_params, augment)
+    check_writable(Path(args.out))
     splits = load_splits(args.dataset, args.size, args.data_dir)
     img_size = args.img_size or splits.data_size
     if model_spec.sizes and img_size not in model_spec.sizes:
@@ -133,142 +94,71 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     if args.pretrained:
         model_params["pretrained"] = args.pretrained
-    return TrainRun(
-        args, splits, model_spec, hp, model_params, augment, aug_params, img_size, start=start
-    ).run()
+    config = FitConfig(args.model, model_params, hp, augment, aug_params)
+    return TrainRun(args, splits, config, img_size, start=start).run()
 
 
 class TrainRun:
     """One ``bench train`` invocation: K seeded fits, test scoring, the run folder."""
 
-    def __init__(
-        self, args, splits, model_spec, hp, model_params, augment, aug_params, img_size, *, start
-    ):
+    def __init__(self, args, splits, config, img_size: int, *, start: float) -> None:
         from bench.device import resolve_device
         from bench.records import make_run_id
+        from bench.runtime import cpu_threads, file_flag
 
-        self.args, self.splits, self.model_spec, self.hp = args, splits, model_spec, hp
-        self.model_params, self.augment, self.aug_params = model_params, augment, aug_params
-        self.img_size = img_size
-        from bench.runner import cpu_threads  # the same CPU thread policy as `bench run`
-
+        self.args, self.splits, self.fit_config, self.img_size = args, splits, config, img_size
         self.device = resolve_device(args.device)
-        cpu_threads(self.device)
+        cpu_threads(self.device)  # the same CPU thread policy as `bench run`
         self.seeds = [args.seed + i for i in range(args.seeds)]
-        self.run_id = make_run_id(file_flag(splits.spec), splits.data_size, model_spec.name)
-        self.dir = Path(args.out) / self.run_id
+        run_id = make_run_id(file_flag(splits.spec), splits.data_size, kind="train",
+                             constraint="")  # fmt: skip
+        self.dir = Path(args.out) / run_id
         self.start = start  # monotonic time the command began (wall_s includes data loading)
 
     def run(self) -> int:
-        from bench.records import atomic_write_text
+        from bench.evaluate import fit_and_score, write_fits
+        from bench.files import write_json, write_once_json
+        from bench.records import RECORD_FILE
 
-        atomic_write_text(self.dir / "config.json", json.dumps(self.config(), indent=2) + "\n")
-        fits = []
+        write_json(self.dir / "config.json", self.config())
+        results = []
         for seed in self.seeds:  # fits.json grows seed by seed, so a long run shows progress
-            fits.append(self.fit_seed(seed))
-            atomic_write_text(self.dir / "fits.json", json.dumps(fits, indent=1) + "\n")
-        record = self.record(fits)
-        from bench.records import RECORD_FILE, write_once_json
-
-        write_once_json(self.dir / RECORD_FILE, record)
-        self.summary(fits, record)
+            results.append(fit_and_score(
+                self.fit_config, self.splits, seed=seed, img_size=self.img_size,
+                device=self.device, run_dir=self.dir, on_epoch=self.progress(seed),
+            ))  # fmt: skip
+            write_fits(self.dir, results)
+        record = self.record(results)
+        write_once_json(self.dir / RECORD_FILE, record.as_dict())
+        self.summary(results, record)
         return 0
 
     def config(self) -> dict:
-        spec = self.splits.spec
+        """The command's configuration (config.json; hashed without device and threads)."""
+        import torch
+
+        cfg = self.fit_config
         return {
             "command": "train",
-            "dataset": spec.name,
+            "dataset": self.splits.spec.name,
             "data_size": self.splits.data_size,
             "img_size": self.img_size,
-            "family": self.model_spec.name,
-            "model_params": self.model_params,
-            "train_hp": asdict(self.hp),
-            "augment": self.augment,
-            "augment_params": self.aug_params,
+            "family": cfg.family,
+            "model_params": cfg.model_params,
+            "train_hp": asdict(cfg.hp),
+            "augment": cfg.aug_name,
+            "augment_params": cfg.aug_hp,
             "protocol": self.args.protocol,
             "seeds": self.seeds,
             "device": str(self.device),
-            "torch_threads": torch_threads(),
-        }
-
-    def fit_seed(self, seed: int) -> dict:
-        """Train one seed, score its best-val checkpoint on test, write its predictions."""
-        from bench.metrics import classification_report
-        from bench.models.registry import create_model
-        from bench.records import prediction_file_name, write_predictions
-        from bench.train import DivergedError, fit, predict, set_seed
-
-        spec, tv = self.splits.spec, self.splits.train_val()
-        set_seed(seed)
-        model = create_model(
-            self.args.model,
-            num_classes=spec.n_outputs,
-            in_chans=spec.n_channels,
-            img_size=self.img_size,
-            **self.model_params,
-        )
-        augment = build_augment(
-            self.augment,
-            data=tv,
-            img_size=self.img_size,
-            seed=seed,
-            device=self.device,
-            hp=self.aug_params,
-        )
-        t0 = time.monotonic()
-        try:
-            result = fit(
-                model,
-                tv,
-                self.hp,
-                device=self.device,
-                seed=seed,
-                img_size=self.img_size,
-                augment=augment,
-                on_epoch=self.progress(seed),
-            )
-        except DivergedError as exc:
-            raise ConfigError(f"seed {seed} diverged ({exc}); lower --param lr") from None
-        scores = predict(
-            model,
-            self.splits.test.images,
-            spec=spec,
-            device=self.device,
-            img_size=self.img_size,
-            mean=self.hp.mean,
-            std=self.hp.std,
-        )
-        report = classification_report(self.splits.test.labels, scores, spec.task)
-        name = prediction_file_name(
-            file_flag(spec),
-            self.splits.data_size,
-            "test",
-            report["auc"],
-            report["acc"],
-            f"seed{seed}",
-        )
-        write_predictions(self.dir / "predictions" / name, scores)
-        return {
-            "seed": seed,
-            "test_auc": report["auc"],
-            "test_acc": report["acc"],
-            "val_score": result.best_val,
-            "best_epoch": result.best_epoch,
-            "stopped": result.stopped,
-            "seconds": time.monotonic() - t0,
-            "n_params": sum(p.numel() for p in model.parameters()),
-            "history": result.history_dicts(),
-            "test_report": report,
-            "predictions": f"predictions/{name}",
-            "augment_info": dict(getattr(augment, "info", None) or {}),
+            "torch_threads": torch.get_num_threads(),
         }
 
     def progress(self, seed: int):
         """Per-epoch callback: a plain line every epoch unless ``--quiet`` (then every 10th)."""
         from rich.console import Console
 
-        console, epochs, quiet = Console(stderr=True), self.hp.epochs, self.args.quiet
+        console, epochs, quiet = Console(stderr=True), self.fit_config.hp.epochs, self.args.quiet
 
         def on_epoch(s) -> None:
             if not quiet or s.epoch % 10 == 0 or s.epoch == epochs:
@@ -280,86 +170,47 @@ class TrainRun:
 
         return on_epoch
 
-    def record(self, fits: list[dict]) -> dict:
+    def record(self, results):
         from bench.data.catalog import MEDMNIST_CITATION
-        from bench.device import device_label, hardware
-        from bench.records import provenance, utc_iso
+        from bench.device import device_label
+        from bench.evaluate import augment_train_seconds
+        from bench.models.registry import method_label
+        from bench.records import build_record
 
-        spec = self.splits.spec
-        auc_mean, auc_std = mean_std([f["test_auc"] for f in fits])
-        acc_mean, acc_std = mean_std([f["test_acc"] for f in fits])
-        aug = {f"{self.augment}_{k}": v for k, v in self.aug_params.items()}
-        params = {**self.model_params, **asdict(self.hp), **aug}
-        cfg = json.dumps(
-            self.config() | {"device": None, "torch_threads": None}, sort_keys=True, default=str
-        )
-        stopped = sorted({f["stopped"] for f in fits} - {"completed"})
-        return {
-            "run_id": self.run_id,
-            "source": "bench",
-            "kind": "train",
-            "status": "ok",
-            "method": f"{self.model_spec.label} ({self.img_size})",
-            "family": self.args.model,
-            "dataset": spec.name,
-            "task": spec.task,
-            "data_size": self.splits.data_size,
-            "img_size": self.img_size,
-            "test_auc_mean": auc_mean,
-            "test_auc_std": auc_std,
-            "test_acc_mean": acc_mean,
-            "test_acc_std": acc_std,
-            "n_seeds": len(fits),
-            "seeds": ";".join(str(s) for s in self.seeds),
-            "objective": self.hp.metric,
-            "val_score": float(np.mean([f["val_score"] for f in fits])),
-            "augment": self.augment,
-            "params": params,
-            "config_hash": hashlib.sha256(cfg.encode()).hexdigest()[:12],
-            "n_params": fits[0]["n_params"],
-            "budget_s": 0,
-            "search_s": 0,
-            "final_s": int(round(sum(f["seconds"] for f in fits))),
-            "wall_s": int(round(time.monotonic() - self.start)),
-            **records.NO_SEARCH,
-            "device": device_label(self.device),
-            **provenance(),
-            "utc": utc_iso(),
-            "citation": MEDMNIST_CITATION if self.args.protocol == "medmnist-v2" else "",
-            "info": (f"protocol {self.args.protocol}; " if self.args.protocol else "")
-            + (f"stopped: {', '.join(stopped)}" if stopped else ""),
-            "per_seed": [
-                {k: f[k] for k in ("seed", "test_auc", "test_acc", "val_score", "best_epoch")}
-                for f in fits
-            ],
-            "hardware": hardware(),
-            "epochs": self.hp.epochs,
-            "augment_train_s": records.augment_train_seconds(fits),
-        }
+        cfg, protocol = self.fit_config, self.args.protocol
+        stopped = sorted({r.stopped for r in results} - {"completed"})
+        return build_record(
+            run_id=self.dir.name, kind="train", spec=self.splits.spec,
+            data_size=self.splits.data_size, method=method_label(cfg.family, self.img_size),
+            family=cfg.family, per_seed=[r.per_seed() for r in results],
+            config=self.config() | {"device": None, "torch_threads": None}, params=cfg.params(),
+            info=[f"protocol {protocol}" if protocol else "",
+                  f"stopped: {', '.join(stopped)}" if stopped else ""],
+            img_size=self.img_size, objective=cfg.hp.metric,
+            val_score=sum(r.val_score for r in results) / len(results), augment=cfg.aug_name,
+            n_params=results[0].n_params, final_s=sum(r.seconds for r in results),
+            wall_s=time.monotonic() - self.start, device=device_label(self.device),
+            citation=MEDMNIST_CITATION if protocol == "medmnist-v2" else "",
+            epochs=cfg.hp.epochs, augment_train_s=augment_train_seconds(results),
+        )  # fmt: skip
 
-    def summary(self, fits: list[dict], record: dict) -> None:
+    def summary(self, results, record) -> None:
         """Per-seed rows and mean ± std, then the run folder."""
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title=f"{record['method']} on {record['dataset']} ({record['data_size']})")
-        for col in ("seed", "best epoch", "val " + self.hp.metric, "test AUC", "test ACC"):
+        table = Table(title=f"{record.method} on {record.dataset} ({record.data_size})")
+        for col in ("seed", "best epoch", "val " + self.fit_config.hp.metric, "test AUC",
+                    "test ACC"):  # fmt: skip
             table.add_column(col, justify="right")
-        for f in fits:
-            table.add_row(
-                str(f["seed"]),
-                str(f["best_epoch"]),
-                f"{f['val_score']:.3f}",
-                f"{f['test_auc']:.3f}",
-                f"{f['test_acc']:.3f}",
-            )
+        for r in results:
+            table.add_row(str(r.seed), str(r.best_epoch), f"{r.val_score:.3f}",
+                          f"{r.test['auc']:.3f}", f"{r.test['acc']:.3f}")  # fmt: skip
         table.add_row(
-            "mean ± std",
-            "",
-            "",
-            f"{record['test_auc_mean']:.3f} ± {record['test_auc_std']:.3f}",
-            f"{record['test_acc_mean']:.3f} ± {record['test_acc_std']:.3f}",
-        )
+            "mean ± std", "", "",
+            f"{record.test_auc_mean:.3f} ± {record.test_auc_std:.3f}",
+            f"{record.test_acc_mean:.3f} ± {record.test_acc_std:.3f}",
+        )  # fmt: skip
         console = Console()
         console.print(table)
-        console.print(f"run folder: {self.dir}  ({record['wall_s']} s)", highlight=False)
+        console.print(f"run folder: {self.dir}  ({record.wall_s} s)", highlight=False)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench.cli import HANDLERS, main
-from bench.records import write_predictions
+from bench.predictions import write_predictions
 
 
 def error_line(r: subprocess.CompletedProcess) -> str:
@@ -80,3 +80,23 @@ def test_user_errors_are_one_line(run_bench, tmp_path):
         assert expected in line, line
     line = error_line(run_bench("datasets", "--plugins", "no_such_plugin_module"))
     assert "plugin module 'no_such_plugin_module' failed to import" in line
+
+
+@pytest.mark.parametrize("budget", ["-5m", "-1h", "--5m"])
+def test_negative_budget_is_the_budget_error(run_bench, budget):
+    line = error_line(run_bench("run", "--dataset", "breastmnist", "--budget", budget))
+    assert line.startswith(f"error: bad budget '{budget}'"), line
+
+
+def test_argparse_errors_are_one_line(run_bench):
+    line = error_line(run_bench("run", "--dataset", "breastmnist"))
+    assert "the following arguments are required: --budget" in line
+    line = error_line(run_bench("run", "--dataset", "breastmnist", "--budget", "1m", "--bogus"))
+    assert "unrecognized arguments: --bogus" in line
+
+
+def test_spaces_check_on_a_folder_without_spaces(run_bench, tmp_path):
+    (tmp_path / "empty").mkdir()
+    for args in (["--check"], []):
+        line = error_line(run_bench("spaces", *args, "--dir", tmp_path / "empty"))
+        assert f"no search space in {tmp_path / 'empty'}" in line and "common.yaml" in line

@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from bench import leaderboard as lb
+from bench import reference
 from bench.cli import main
+from bench.records import COLUMNS
 
 GOLDEN = Path(__file__).parent / "golden"
 RECORDS = sorted((GOLDEN / "records").glob("*.json"))
@@ -27,6 +29,7 @@ EXPECTED = GOLDEN / "leaderboard"
 UPDATE = os.environ.get("BENCH_UPDATE_GOLDEN") == "1"
 REPO = Path(__file__).resolve().parents[1]
 SHARED_REFERENCE = REPO.parent / "shared" / "reference"
+REFERENCE = Path(reference.__file__).parent  # the package data
 
 
 def run_board(out: Path, *runs, capsys=None) -> tuple[int, str]:
@@ -109,9 +112,9 @@ def _md_cells(text: str) -> dict[tuple[str, str, str], str]:
 def _reference_2d() -> dict[tuple[str, str, str], float]:
     """(label, dataset, metric) -> value, read straight from the reference CSV."""
     out = {}
-    with open(REPO / "leaderboards" / "reference" / "medmnist_v2_2d.csv") as f:
+    with open(REFERENCE / "medmnist_v2_2d.csv") as f:
         for line in csv.DictReader(f):
-            for prefix, (label, _, _) in lb.REFERENCE_2D.items():
+            for prefix, (label, _, _) in reference.METHODS_2D.items():
                 for metric in ("auc", "acc"):
                     out[(label, line["dataset"], metric)] = float(line[f"{prefix}_{metric}"])
     return out
@@ -119,11 +122,11 @@ def _reference_2d() -> dict[tuple[str, str, str], float]:
 
 def _reference_3d() -> dict[tuple[str, str, str], float]:
     out = {}
-    with open(REPO / "leaderboards" / "reference" / "medmnist_v2_3d.csv") as f:
+    with open(REFERENCE / "medmnist_v2_3d.csv") as f:
         for line in csv.DictReader(f):
             for ds in lb.DATASETS_3D:
                 for metric in ("auc", "acc"):
-                    label = lb.REFERENCE_3D[line["method"]]
+                    label = reference.METHODS_3D[line["method"]]
                     out[(label, ds, metric)] = float(line[f"{ds}_{metric}"])
     return out
 
@@ -131,8 +134,8 @@ def _reference_3d() -> dict[tuple[str, str, str], float]:
 def test_reference_copy_equals_shared():
     if not SHARED_REFERENCE.is_dir():
         pytest.skip("../shared/reference is not present")
-    for name in lb.REFERENCE_FILES:
-        ours = (REPO / "leaderboards" / "reference" / name).read_text()
+    for name in reference.FILES:
+        ours = (REFERENCE / name).read_text()
         assert ours == (SHARED_REFERENCE / name).read_text()
 
 
@@ -143,14 +146,14 @@ def test_published_numbers_equal_reference(board):
     md224 = _md_cells((board / "medmnist2d_224.md").read_text())
     md3d = _md_cells((board / "medmnist3d.md").read_text())
     for (label, ds, metric), value in ref2d.items():
-        col = f"{lb.TITLES[ds]} {metric.upper()}"
+        col = f"{lb.title(ds)} {metric.upper()}"
         assert float(md28[(label, "MedMNIST v2", col)]) == value
         if "(224)" in label:
             assert float(md224[(label, "MedMNIST v2", col)]) == value
         else:
             assert (label, "MedMNIST v2", col) not in md224
     for (label, ds, metric), value in ref3d.items():
-        assert float(md3d[(label, "MedMNIST v2", f"{lb.TITLES[ds]} {metric.upper()}")]) == value
+        assert float(md3d[(label, "MedMNIST v2", f"{lb.title(ds)} {metric.upper()}")]) == value
     # the wide CSV and the long CSV hold the same numbers
     with open(board / "medmnist2d_28.csv") as f:
         wide = {r["method"]: r for r in csv.DictReader(f) if r["source"] == "MedMNIST v2"}
@@ -171,11 +174,16 @@ def test_published_numbers_equal_reference(board):
 
 def test_rows_ours_latest_failed_and_dash(board):
     md28 = _md_cells((board / "medmnist2d_28.md").read_text())
-    # the 2026-11-20 bench run replaces the 2026-11-19 one (0.843 / 0.803)
-    assert md28[("Small CNN (28)", "bench run", "BreastMNIST AUC")] == "0.895 ± 0.006"
-    assert md28[("Small CNN (28)", "bench run", "BreastMNIST ACC")] == "0.863 ± 0.008"
+    # a row is method x source x budget: the 2m run and the 10m runs are two rows; of the two
+    # 10m runs the later (a1b2, an old-format record) replaces the earlier (b0a1, new format)
+    assert md28[("Small CNN (28)", "bench run, 10m", "BreastMNIST AUC")] == "0.895 ± 0.006"
+    assert md28[("Small CNN (28)", "bench run, 10m", "BreastMNIST ACC")] == "0.863 ± 0.008"
+    assert md28[("Small CNN (28)", "bench run, 2m", "BreastMNIST AUC")] == "0.843 ± 0.006"
+    assert md28[("Small CNN (28)", "bench run, 2m", "BreastMNIST ACC")] == "0.803 ± 0.008"
+    assert not any(key[1] == "bench run" for key in md28)  # every run row names its budget
     # the failed PneumoniaMNIST run is not in the table; the single-seed train record has no ±
-    assert md28[("Small CNN (28)", "bench run", "PneumoniaMNIST AUC")] == "-"
+    assert md28[("Small CNN (28)", "bench run, 10m", "PneumoniaMNIST AUC")] == "-"
+    assert not any(key[1] == "bench run, 5m" for key in md28)
     assert md28[("ResNet-18 (28)", "bench train", "PneumoniaMNIST AUC")] == "0.951"
     assert md28[("ResNet-18 (28)", "bench train", "PathMNIST ACC")] == "-"
     # best per column in bold: the tie at 0.863 (published ResNet-18 (28)) is bold twice
@@ -193,8 +201,8 @@ def test_rows_ours_latest_failed_and_dash(board):
     assert params == json.dumps(json.loads(params), sort_keys=True, separators=(",", ":"))
     medical = (board / "medical_mnist.md").read_text()
     assert (
-        "| Small CNN (64) | bench run | **0.998 ± 0.000** | **1.000 ± 0.000** | **19.3 ± 3.7** |"
-        in medical
+        "| Small CNN (64) | bench run, 15m | **0.998 ± 0.000** | **1.000 ± 0.000** "
+        "| **19.3 ± 3.7** |" in medical
     )
     readme = (board / "README.md").read_text()
     for rec in ("breastmnist.28.run.20261120T101500Z.a1b2", "medical_mnist.64.run."):
@@ -264,7 +272,7 @@ def _check_complete(out: Path, run_ids: list[str]) -> None:
     with open(out / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 7 * 12 + 8 * 6 + len(run_ids)
-    assert all(None not in r and len(r) == len(lb.COLUMNS) for r in rows)
+    assert all(None not in r and len(r) == len(COLUMNS) for r in rows)
     assert {r["run_id"] for r in rows} - {""} == set(run_ids)
     for name in ("medmnist2d_28", "medmnist2d_224", "medmnist3d", "medical_mnist"):
         with open(out / f"{name}.csv", newline="") as f:

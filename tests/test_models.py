@@ -182,7 +182,7 @@ def corners(space) -> list[dict]:
 @pytest.mark.parametrize("img_size", [28, 224])
 @pytest.mark.parametrize("family", sorted(LABELS))
 def test_search_space_corners_build(family: str, img_size: int):
-    from bench.spaces import load_space_file
+    from bench.search.spaces import load_space_file
 
     space = load_space_file(SPACE_DIR / f"{family}.yaml")
     assert space.family == family

@@ -60,15 +60,15 @@ def history(epochs: int, seed: int) -> list[dict]:
     return out
 
 
-def fits(cm: list, seeds=(0, 1), *, key: str = "test_report") -> list[dict]:
-    """Final fits as bench train writes them (``bench run`` names the report ``test``)."""
+def fits(cm: list, seeds=(0, 1)) -> list[dict]:
+    """Final fits as ``fits.json`` holds them (bench run and bench train alike)."""
     out = []
     for seed in seeds:
         hist = history(6, seed)
         best = max(hist, key=lambda h: h["val_score"])["epoch"]
         out.append({"seed": seed, "test_auc": 0.89, "test_acc": 0.85, "val_score": 0.93,
                     "best_epoch": best, "stopped": "completed", "seconds": 9.0, "n_params": 1000,
-                    "history": hist, key: {"auc": 0.89, "acc": 0.85,
+                    "history": hist, "test": {"auc": 0.89, "acc": 0.85,
                                                      "confusion_matrix": cm}})  # fmt: skip
     return out
 
@@ -142,7 +142,7 @@ def test_train_run_without_trials_and_multilabel(tmp_path, capsys):
     rd = tmp_path / "train_run"
     rd.mkdir()
     cm = [[[40, 3], [5, 12]], [[30, 10], [2, 18]], [[50, 1], [4, 5]]]
-    (rd / "fits.json").write_text(json.dumps(fits(cm, seeds=(0,), key="test")))
+    (rd / "fits.json").write_text(json.dumps(fits(cm, seeds=(0,))))
     (rd / "dcgan_samples.png").write_bytes(PNG_MAGIC + b"fake but copied as is")
     assert main(["report", str(rd)]) == 0
     out = capsys.readouterr().out

@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 from pg import postgres_url  # noqa: F401  (fixture)
 
 from bench.cli import main
-from bench.search import open_storage
+from bench.search.storage import open_storage
 
 TESTS = Path(__file__).resolve().parent
 TINY = ["--plugins", "bench_tiny_plugin", "--families", "tiny_mlp", "--augment", "none"]
@@ -102,7 +102,9 @@ def test_run_writes_the_run_folder_within_budget(npz, tmp_path) -> None:
     aucs = [p["test_auc"] for p in record["per_seed"]]
     assert record["test_auc_mean"] == pytest.approx(np.mean(aucs))
     assert record["test_auc_std"] == pytest.approx(np.std(aucs, ddof=1))
-    assert record["wall_s"] <= 31 and record["budget_s"] == 30
+    assert record["budget_s"] == 30 and record["constraint"] == "30s"
+    assert run_dir.name.startswith("tiny.28.30s.")  # the budget, not the family, in the id
+    assert record["search_s"] + record["final_s"] <= record["wall_s"] + 1
     study = _study(str(out / "studies" / f"{record['study_name']}.journal"), record["study_name"])
     assert record["n_trials"] == len(study.trials) >= 1
     assert record["val_score"] == pytest.approx(study.best_value)
@@ -113,7 +115,7 @@ def test_run_writes_the_run_folder_within_budget(npz, tmp_path) -> None:
     assert [f["seed"] for f in fits] == [0, 1] and fits[0]["history"]
     assert (run_dir / "trials.csv").read_text().startswith("number,")
     assert (run_dir / "journal.log").stat().st_size > 0
-    assert "bench (this run)" in stdout
+    assert "bench run, 30s (this run)" in stdout
 
 
 @pytest.mark.slow
@@ -217,12 +219,48 @@ def test_search_never_sees_the_test_split(npz, tmp_path, capsys) -> None:
 
 
 def test_final_fit_epochs_fit_their_deadline_share() -> None:
-    from bench.runner import final_hp
-    from bench.train import TrainHP
+    from bench.search.budget import final_epochs
 
-    trial = optuna.trial.create_trial(value=0.9, user_attrs={"epoch_seconds": 2.0})
-    hp = TrainHP(epochs=30)
-    assert final_hp(hp, trial, 23.0).epochs == 10  # 23 / (2 x 1.15)
-    assert final_hp(hp, trial, 23.0, slowdown=2.0).epochs == 5  # the machine is slower now
-    assert final_hp(hp, trial, 1000.0).epochs == 30 and final_hp(hp, trial, 0.1).epochs == 1
-    assert final_hp(hp, optuna.trial.create_trial(value=0.9), 5.0) is hp
+    assert final_epochs(30, epoch_s=2.0, seconds=23.0, slowdown=1.0) == 10  # 23 / (2 x 1.15)
+    assert final_epochs(30, epoch_s=2.0, seconds=23.0, slowdown=2.0) == 5  # slower machine now
+    assert final_epochs(30, epoch_s=2.0, seconds=1000.0, slowdown=1.0) == 30
+    assert final_epochs(30, epoch_s=2.0, seconds=0.1, slowdown=1.0) == 1
+    assert final_epochs(30, epoch_s=None, seconds=5.0, slowdown=1.0) == 30  # not measured
+
+
+def _corrupt_npz(path: Path) -> Path:
+    """MedMNIST layout whose arrays read, but whose images are float: refused at load."""
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 40), ("val", 10), ("test", 10)):
+        arrays[f"{split}_images"] = rng.random((n, 28, 28)).astype(np.float32)
+        arrays[f"{split}_labels"] = rng.integers(0, 2, (n, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("case", ["corrupt npz", "missing size", "missing file", "truncated"])
+@pytest.mark.parametrize("command", ["run", "search"])
+def test_refused_input_creates_nothing(tmp_path, capsys, command, case) -> None:
+    """Every input is checked before the first file or folder is made: no study journal,
+    no run folder, not even OUT."""
+    if case == "corrupt npz":
+        dataset, extra, needle = f"npz:{_corrupt_npz(tmp_path / 'bad.npz')}", [], "float32"
+    elif case == "missing size":
+        dataset, extra, needle = "breastmnist", ["--size", "100"], "has no size 100"
+    elif case == "missing file":
+        (tmp_path / "empty").mkdir()
+        dataset, extra = "breastmnist", ["--data-dir", str(tmp_path / "empty")]
+        needle = "breastmnist.npz not found"
+    else:
+        path = make_npz(tmp_path / "cut.npz", counts=(40, 10, 10))
+        path.write_bytes(path.read_bytes()[:300])
+        dataset, extra, needle = f"npz:{path}", [], "cannot read as npz"
+    out = tmp_path / "out"
+    argv = [command, "--quiet", "--dataset", dataset, "--budget", "1m", "--out", str(out),
+            *extra, *TINY]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err
+    assert not out.exists()

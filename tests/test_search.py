@@ -3,6 +3,7 @@ real optuna, torch and the tiny test families."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -15,20 +16,11 @@ from optuna.trial import TrialState
 
 from bench.data.load import load_splits
 from bench.errors import BenchError
-from bench.search import (
-    Objective,
-    TrialFailed,
-    best_config,
-    budget_epochs,
-    fail_dead_local_trials,
-    make_pruner,
-    open_storage,
-    plan_trial,
-    redact,
-    storage_kind,
-    study_name,
-)
-from bench.spaces import resolve_space
+from bench.search.budget import budget_epochs, needed_throughput, plan_trial
+from bench.search.objective import Objective, TrialFailed, best_config
+from bench.search.spaces import resolve_space
+from bench.search.storage import fail_dead_local_trials, open_storage, redact, storage_kind
+from bench.search.study import make_pruner, study_name
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -86,8 +78,8 @@ def _build(trial, study):
 
     space = resolve_space(["tiny_mlp", "tiny_boom", "tiny_nan"], augment=["none"], img_size=28)
     cfg = best_config(trial, space, "auc")
-    return create_model(cfg["family"], num_classes=2, in_chans=1, img_size=28,
-                        **cfg["model_params"])  # fmt: skip
+    return create_model(cfg.family, num_classes=2, in_chans=1, img_size=28,
+                        **cfg.model_params)  # fmt: skip
 
 
 def test_pruner_stops_a_trial_after_its_report(data) -> None:
@@ -163,6 +155,12 @@ def test_plan_trial_scales_epochs_then_data() -> None:
     epochs, fraction = plan_trial(throughput=1000, seconds=6, **kw)
     assert epochs == 10 and fraction == pytest.approx(0.5)
     assert plan_trial(throughput=1000, seconds=1, **kw) == (3, 0.256)
+    # before any trial has completed, the smallest trial: down to one epoch of 256 images
+    assert plan_trial(throughput=1000, seconds=1, smallest=True, **kw) == (2, 0.256)
+    assert plan_trial(throughput=1000, seconds=0.4, smallest=True, **kw) == (1, 0.256)
+    big = {"n_train": 41_000, "n_val": 8800, "max_epochs": 17}  # Medical MNIST, 64 px
+    assert plan_trial(throughput=400, seconds=20, **big) == (3, 0.1)  # then cut by its deadline
+    assert plan_trial(throughput=400, seconds=20, smallest=True, **big) == (2, 0.006)
 
 
 def test_dead_local_worker_trials_become_failed(tmp_path) -> None:
@@ -180,12 +178,69 @@ def test_dead_local_worker_trials_become_failed(tmp_path) -> None:
 
 
 def test_needed_throughput_and_calibration(data) -> None:
-    from bench.search import needed_throughput
 
     # 3 epochs x (256 train + 300/3 val) images in 10 s
     assert needed_throughput(n_train=1000, n_val=300, seconds=10) == pytest.approx(106.8)
+    # the smallest trial: 1 epoch x (256 train + 300/3 val) images in 10 s
+    assert needed_throughput(n_train=1000, n_val=300, seconds=10, smallest=True) == (
+        pytest.approx(35.6)
+    )
     obj = _objective(data, ["tiny_mlp"], max_epochs=3)
     assert obj.calib == 2.0  # before any trial has run
     study = optuna.create_study(direction="maximize")
     study.optimize(obj, n_trials=1)
     assert len(obj._ratios) == 1 and obj.calib == max(1.0, obj._ratios[0])
+
+
+def test_when_nothing_fits_the_trial_shrinks_to_the_smallest(tiny_npz) -> None:
+    """Medical MNIST at 1m: a speed too slow for MIN_EPOCHS on the usual subsample still
+    runs a shorter trial while the study has no completed trial (so a model comes out); once
+    one has completed, the same speed is pruned as too slow."""
+    from bench.search.budget import CALIBRATION_PRIOR, MIN_EPOCHS, MIN_TRAIN, VAL_COST
+    from bench.search.speed import speed_key
+
+    data = load_splits(tiny_npz(counts=(2000, 300, 16))).train_val()
+    seconds = 30.0
+    smallest_epoch = MIN_TRAIN + VAL_COST * 300  # image-equivalents of one epoch
+    # fast enough for 1 epoch in `seconds`, too slow for MIN_EPOCHS (calibration included)
+    thr = 2 * smallest_epoch * CALIBRATION_PRIOR / seconds
+    obj = _objective(data, ["tiny_mlp"], max_epochs=5, end_in=seconds)
+    obj._speed[speed_key("tiny_mlp", {"hidden": 8})] = thr  # as if the probe had measured it
+    study = optuna.create_study(direction="maximize")
+    fixed = {"family": "tiny_mlp", "tiny_mlp.hidden": 8}
+    study.enqueue_trial(fixed)
+    study.optimize(obj, n_trials=1)
+    first = study.trials[0]
+    assert first.state == TrialState.COMPLETE, first.user_attrs.get("fail_reason")
+    assert first.user_attrs["epochs"] < MIN_EPOCHS
+    assert first.user_attrs["train_fraction"] == pytest.approx(MIN_TRAIN / 2000, abs=1e-3)
+    study.enqueue_trial(fixed)
+    study.optimize(obj, n_trials=1)
+    second = study.trials[1]
+    assert second.state == TrialState.PRUNED
+    assert second.user_attrs["fail_reason"].startswith("too slow for the time left")
+    assert f"{MIN_EPOCHS} epochs" in second.user_attrs["fail_reason"]
+
+
+def test_no_completed_trial_names_the_smallest_budget(tiny_npz) -> None:
+    from types import SimpleNamespace
+
+    from bench.runner import chosen_trial
+    from bench.search.budget import RunBudget
+
+    data = load_splits(tiny_npz(counts=(2000, 300, 16))).train_val()
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.PRUNED, user_attrs={"throughput": 20.0, "fail_reason": "too slow"},
+    ))  # fmt: skip
+    budget = RunBudget(t0=time.monotonic() - 5, budget_s=60, seeds=3)
+    with pytest.raises(BenchError) as err:
+        chosen_trial(study, SimpleNamespace(budget=budget, seeds=3), data)
+    msg = str(err.value)
+    assert msg.startswith("no trial completed within the budget (trials failed: too slow)")
+    need = int(re.search(r"--budget (\d+)m or more", msg).group(1))
+    # one smallest epoch at 20/2 img/s is 35.6 s: with 3 final fits it needs minutes
+    assert 2 <= need <= 4
+    done = optuna.trial.create_trial(value=0.7, user_attrs={"epochs": 1})
+    study.add_trial(done)
+    assert chosen_trial(study, SimpleNamespace(budget=budget, seeds=3), data).value == 0.7

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import bench_tiny_plugin  # noqa: F401  (registers tiny_mlp, tiny_boom, tiny_nan)
@@ -11,7 +12,7 @@ import pytest
 
 from bench.errors import ConfigError
 from bench.models.registry import create_model
-from bench.spaces import (
+from bench.search.spaces import (
     all_space_files,
     augment_kwargs,
     cmd_spaces,
@@ -150,11 +151,25 @@ def test_suggest_with_ask_covers_families_and_conditionals() -> None:
     assert seen == {"tiny_mlp", "tiny_boom"}
 
 
-def test_space_hash_covers_the_resolved_tree() -> None:
-    a = _tiny_space(augment=["none"])
-    assert a.hash == _tiny_space(augment=["none"]).hash
-    assert a.hash != _tiny_space(augment=["none", "simple"]).hash
-    assert a.hash != resolve_space(["tiny_mlp"], img_size=28, augment=["none"]).hash
+def test_study_name_hash_covers_space_metric_and_input_size() -> None:
+    """The study name's hash: same space and objective -> same study (a re-run resumes);
+    another space, metric or input size -> another study."""
+    from bench.search.study import space_hash, study_name
+
+    def name(space, metric="auc", img_size=28):
+        return study_name("breastmnist", 28, space_hash(space, metric=metric, img_size=img_size))
+
+    a = name(_tiny_space(augment=["none"]))
+    assert a == name(_tiny_space(augment=["none"]))
+    assert re.fullmatch(r"bench\.breastmnist\.28\.[0-9a-f]{8}", a)
+    others = {
+        name(_tiny_space(augment=["none", "simple"])),
+        name(resolve_space(["tiny_mlp"], img_size=28, augment=["none"])),
+        name(_tiny_space(augment=["none"]), metric="acc"),
+        name(_tiny_space(augment=["none"]), img_size=32),
+    }
+    assert a not in others and len(others) == 4
+    assert study_name("npz:/data/My Set.npz", 28, "ab" * 32) == "bench.npz-My-Set.28.abababab"
 
 
 def test_resolve_errors_are_one_line() -> None:
@@ -174,7 +189,7 @@ def test_default_families_are_builtin_with_a_space_file() -> None:
 
 
 def test_default_params_are_valid_and_use_builder_and_trainer_defaults() -> None:
-    from bench.spaces import default_params
+    from bench.search.spaces import default_params
 
     space = _tiny_space(augment=["none", "dcgan"])
     params = default_params(space, "tiny_mlp")

@@ -10,7 +10,8 @@ import pytest
 
 from bench.cli import main
 from bench.errors import ConfigError
-from bench.train_cmd import PROTOCOLS, mean_std, resolve_hp
+from bench.records import mean_std
+from bench.train_cmd import PROTOCOLS, resolve_hp
 
 TESTS = Path(__file__).resolve().parent
 PLUGIN = {"PYTHONPATH": str(TESTS)}
@@ -72,7 +73,7 @@ def test_train_writes_record_and_predictions_that_evaluate_rescores(
     run_dir = next((tmp_path / "out0").iterdir())
     fits = json.loads((run_dir / "fits.json").read_text())
     assert [f["seed"] for f in fits] == [4, 5] and len(fits[0]["history"]) == 3
-    assert "confusion_matrix" in fits[0]["test_report"]
+    assert "confusion_matrix" in fits[0]["test"]
     for per_seed, fit in zip(record["per_seed"], fits, strict=True):
         pred = run_dir / fit["predictions"]
         assert pred.name.endswith(f"@seed{per_seed['seed']}.csv") and "_test_" in pred.name

@@ -232,35 +232,11 @@ def prepare_dcgan(
         settings, chans=spec.n_channels, cond_dim=spec.n_classes, size=size, seed=ctx.seed,
         device=ctx.device,
     )  # fmt: skip
-    status = "miss"
-    if path.is_file():
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-            state.load_state_dict(saved)
-            status = "hit"
-        except (OSError, RuntimeError, KeyError, EOFError) as exc:
-            print(f"dcgan: ignoring unreadable cache {path} ({exc})", file=sys.stderr)
+    status = _load_cached(state, path)
     spent = 0.0
     if state.steps_done < settings.steps:
-        real, cond = conditions(data, ctx.device)
-        max_s = None
-        if ctx.deadline is not None:
-            max_s = max(0.0, DEADLINE_SHARE * float(ctx.deadline.remaining()))
-        verb = "resuming" if status == "hit" else "training"
-        print(
-            f"dcgan: {verb} generator on {len(data.train)} train images "
-            f"({state.steps_done}/{settings.steps} steps) -> {path}",
-            file=sys.stderr,
-        )
-        spent = train_gan(state, real, cond, settings, max_s=max_s)
+        spent = _train_and_cache(state, ctx, settings, path, resumed=status == "hit")
         status = "resumed" if status == "hit" else "miss"
-        meta = {
-            "dataset": spec.name,
-            "data_size": size,
-            "seed": ctx.seed,
-            "n_train": len(data.train),
-        }
-        save_state(path, state, settings, meta)
     else:
         print(f"dcgan: reused cached generator {path}", file=sys.stderr)
     state.G.eval()
@@ -284,6 +260,39 @@ def prepare_dcgan(
         label_rows=label_rows,
         info=info,
     )
+
+
+def _load_cached(state, path: Path) -> str:
+    """Load a cached generator into ``state``: ``hit``, or ``miss`` (none, or unreadable)."""
+    import torch
+
+    if not path.is_file():
+        return "miss"
+    try:
+        state.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        return "hit"
+    except (OSError, RuntimeError, KeyError, EOFError) as exc:
+        print(f"dcgan: ignoring unreadable cache {path} ({exc})", file=sys.stderr)
+        return "miss"
+
+
+def _train_and_cache(state, ctx, settings, path: Path, *, resumed: bool) -> float:
+    """Train the GAN up to ``settings.steps`` (capped by the deadline), cache it; seconds."""
+    data, spec = ctx.data, ctx.data.spec
+    real, cond = conditions(data, ctx.device)
+    max_s = None
+    if ctx.deadline is not None:
+        max_s = max(0.0, DEADLINE_SHARE * float(ctx.deadline.remaining()))
+    print(
+        f"dcgan: {'resuming' if resumed else 'training'} generator on {len(data.train)} train "
+        f"images ({state.steps_done}/{settings.steps} steps) -> {path}",
+        file=sys.stderr,
+    )
+    spent = train_gan(state, real, cond, settings, max_s=max_s)
+    meta = {"dataset": spec.name, "data_size": int(data.data_size), "seed": ctx.seed,
+            "n_train": len(data.train)}  # fmt: skip
+    save_state(path, state, settings, meta)
+    return spent
 
 
 def check_ratio(ratio: float) -> float:

@@ -104,7 +104,8 @@ def preview(
     Args:
         dataset: catalog name, ``npz:PATH`` or ``folder:PATH``.
         augment: registered policy name.
-        out: PNG path (default ``augment_preview_<dataset>_<policy>.png``).
+        out: PNG path, or a folder to put ``augment_preview_<dataset>_<policy>.png`` in
+            (that name in the working folder by default).
         size: data size (default 28 where available).
         data_dir: folder with the data files.
         seed: picks the images and seeds the draws (and the dcgan generator).
@@ -141,11 +142,22 @@ def preview(
         y = labels_to_tensor(tv.train.labels[pick], multilabel=spec.multilabel, device=dev)
         rows = _rows_policy(aug, x, y, seed)
     stem = Path(spec.name.split(":", 1)[-1]).stem
-    path = Path(out) if out else Path(f"augment_preview_{stem}_{augment}.png")
+    path = preview_path(out, f"augment_preview_{stem}_{augment}.png")
     title = f"{stem} ({splits.data_size} px, train split): {augment}"
     if "dcgan_steps_done" in getattr(aug, "info", {}):
         title += f", {aug.info['dcgan_steps_done']} GAN steps, cache {aug.info['cache']}"
     render(rows, path, title)
+    return path
+
+
+def preview_path(out: str | Path | None, default_name: str) -> Path:
+    """The PNG to write: ``out`` itself, or ``default_name`` inside it when ``out`` is a
+    folder (existing, or given with a trailing slash); ``default_name`` here without it."""
+    if not out:
+        return Path(default_name)
+    path = Path(out)
+    if path.is_dir() or str(out).endswith(("/", "\\")):
+        return path / default_name
     return path
 
 

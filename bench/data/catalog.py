@@ -35,6 +35,9 @@ class DatasetSpec:
         ndim: 2 for images, 3 for volumes.
         path: the folder or npz file for user datasets.
         md5: expected MD5 per data size (MedMNIST only).
+        title: display name (``medmnist.INFO``'s class name, ``Medical MNIST``).
+        published_as: the MedMNIST flag whose published rows apply (catalog MedMNIST sets,
+            and ``npz:`` files named after one, ``breastmnist.npz``/``breastmnist_64.npz``).
     """
 
     name: str
@@ -49,6 +52,8 @@ class DatasetSpec:
     ndim: int = 2
     path: str | None = None
     md5: dict[int, str] = field(default_factory=dict)
+    title: str = ""
+    published_as: str | None = None
 
     @property
     def n_classes(self) -> int:
@@ -134,6 +139,8 @@ def _medmnist_specs() -> list[DatasetSpec]:
                 kind="medmnist",
                 ndim=3 if is3d else 2,
                 md5=md5,
+                title=info["python_class"],
+                published_as=flag,
             )
         )
     return specs
@@ -159,6 +166,7 @@ def _load_builtins() -> None:
             license="see the Kaggle dataset page (andrewmvd/medical-mnist)",
             citation="Medical MNIST, Kaggle (apolo-analytics / andrewmvd)",
             kind="folder",
+            title="Medical MNIST",
         )
     )
 
@@ -175,6 +183,14 @@ def get_dataset(name: str) -> DatasetSpec:
         return npz_spec(Path(name[len("npz:") :]))
     _load_builtins()
     return DATASETS.get(name)
+
+
+def medmnist_flag(stem: str) -> str | None:
+    """The MedMNIST flag a file stem names (``breastmnist``, ``breastmnist_64``), or None."""
+    flag, _, size = stem.rpartition("_")
+    if not (size.isdigit() and flag):
+        flag = stem
+    return flag if flag in medmnist_info().INFO else None
 
 
 def list_datasets() -> list[DatasetSpec]:

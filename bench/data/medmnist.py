@@ -68,8 +68,17 @@ def fetch_with_medmnist(spec: DatasetSpec, size: int) -> Path:
     return Path(DEFAULT_ROOT) / spec.file_name(size)
 
 
+def embedded_file(spec: DatasetSpec, size: int) -> Path | None:
+    """The copy shipped inside the package (BreastMNIST at 28 px only), or None."""
+    from importlib import resources
+
+    path = Path(str(resources.files("bench.data").joinpath("embedded", spec.file_name(size))))
+    return path if spec.kind == "medmnist" and path.is_file() else None
+
+
 def find_file(spec: DatasetSpec, size: int, data_dir: str | os.PathLike | None) -> Path:
-    """Path to a verified npz for ``spec``/``size`` (data dir first, else the package)."""
+    """Path to an MD5-verified npz for ``spec``/``size``: in the data dir when one is given,
+    else the copy embedded in the package, else downloaded by the medmnist package."""
     check_size(spec, size)
     root = resolve_data_dir(data_dir)
     if root is not None:
@@ -81,6 +90,10 @@ def find_file(spec: DatasetSpec, size: int, data_dir: str | os.PathLike | None) 
             )
         verify_md5(spec, size, path)
         return path
+    embedded = embedded_file(spec, size)
+    if embedded is not None:
+        verify_md5(spec, size, embedded)
+        return embedded
     return fetch_with_medmnist(spec, size)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.catalog import MULTI_LABEL, DatasetSpec
+from bench.data.catalog import MULTI_LABEL, DatasetSpec, medmnist_flag
 from bench.data.splits import Splits
 from bench.errors import DataError
 
@@ -111,6 +111,8 @@ def npz_spec(path: Path) -> DatasetSpec:
         kind="npz",
         ndim=ndim,
         path=str(path),
+        title=path.stem,
+        published_as=medmnist_flag(path.stem),
     )
 
 

@@ -7,5 +7,3 @@ through ``bench.models.timm_models``.
 from __future__ import annotations
 
 from bench.models import hybrid, resnet, small_cnn  # noqa: F401  (the imports register)
-
-BUILTIN_FAMILIES = ("small_cnn", "resnet18", "resnet50", "hybrid")

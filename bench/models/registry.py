@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bench.errors import BenchError
@@ -32,7 +32,6 @@ class ModelSpec:
     search_space: str | None = None
     label: str = ""
     source: str = "built-in"
-    fixed: dict[str, Any] = field(default_factory=dict)
 
     def accepted_kwargs(self) -> set[str] | None:
         """Names of the builder's hyperparameters, or None if it takes ``**kwargs``."""
@@ -107,3 +106,24 @@ def list_models(pattern: str = "*") -> list[str]:
     """Registered family names matching ``pattern`` (fnmatch)."""
     _load_builtins()
     return MODELS.list(pattern)
+
+
+def model_for(data_spec, family: str, *, img_size: int, **hp: Any):
+    """Build ``family`` for dataset ``data_spec``: its outputs and channels, ``img_size`` input."""
+    return create_model(
+        family,
+        num_classes=data_spec.n_outputs,
+        in_chans=data_spec.n_channels,
+        img_size=img_size,
+        **hp,
+    )
+
+
+def param_count(model) -> int:
+    """Number of parameters of ``model`` (timm's ``param_count``)."""
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def method_label(family: str, img_size: int) -> str:
+    """The table label of a family at an input size: ``ResNet-18 (28)``."""
+    return f"{get_model_spec(family).label or family} ({img_size})"

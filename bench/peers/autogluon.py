@@ -1,5 +1,5 @@
 """AutoGluon MultiModal as a peer: export the splits as PNG files, run
-``peer_autogluon_worker.py`` in AutoGluon's own interpreter under a hard timeout, read back
+``autogluon_worker.py`` in AutoGluon's own interpreter under a hard timeout, read back
 its test probabilities.
 
 Budget (``budget_s`` counted from ``started``, a ``time.monotonic()`` value taken before the
@@ -31,9 +31,10 @@ import numpy as np
 from bench.data.catalog import MULTI_LABEL
 from bench.data.splits import Split, Splits
 from bench.errors import BenchError
-from bench.records import atomic_write_text
+from bench.files import atomic_write_text
+from bench.peers.result import PeerResult
 
-WORKER = Path(__file__).with_name("peer_autogluon_worker.py")
+WORKER = Path(__file__).with_name("autogluon_worker.py")
 DEFAULT_BACKBONE = "mobilenetv3_large_100"  # the backbone of AutoGluon's medium_quality preset
 DEFAULT_PRESET = "medium_quality"
 SCORE_RESERVE_S = 5.0  # bench's own scoring and record writing after the worker
@@ -41,6 +42,10 @@ HARD_FRACTION = 1.04  # kill the worker at 104 % of the budget (the limit is 105
 NO_TIME_EXIT = 3  # the worker's exit status when no time was left for the fit
 BAD_BACKBONE_EXIT = 4  # the worker's exit status for a backbone timm does not know
 LOG_TAIL = 15
+AUTOGLUON_CITATION = (
+    "Tang et al., AutoGluon-Multimodal (AutoMM): Supercharging Multimodal AutoML with "
+    "Foundation Models, AutoML Conf 2024, arXiv:2404.16233"
+)
 PROGRESS_EVERY_S = 30.0
 
 
@@ -209,38 +214,11 @@ def run_autogluon(
         hyperparameters: extra AutoGluon hyperparameters (tests use them to keep fits tiny).
         log: where progress lines go.
     """
-    ptype = problem_type(splits.spec.task)
     export = run_dir / "ag_export"
-    t = time.monotonic()
-    for name in ("train", "val"):
-        export_split(getattr(splits, name), export / name, export / f"{name}.csv", with_labels=True)
-    export_split(splits.test, export / "test", export / "test.csv", with_labels=False)
-    export_s = time.monotonic() - t
-    log(
-        f"exported {len(splits.train)}/{len(splits.val)}/{len(splits.test)} images "
-        f"to {export} in {export_s:.1f} s"
-    )
-
-    now_unix, now = time.time(), time.monotonic()
-    deadline = now_unix + (started + budget_s - SCORE_RESERVE_S - now)
-    job = {
-        "train_csv": str((export / "train.csv").resolve()),
-        "val_csv": str((export / "val.csv").resolve()),
-        "test_csv": str((export / "test.csv").resolve()),
-        "predictor_dir": str((run_dir / "ag_model").resolve()),
-        "checkpoint_dir": str((export / "backbone").resolve()),
-        "probs_path": str((export / "test_probs.npy").resolve()),
-        "result_path": str((export / "result.json").resolve()),
-        "problem_type": ptype,
-        "classes": list(range(splits.spec.n_classes)),
-        "backbone": backbone,
-        "preset": preset,
-        "pretrained": bool(pretrained),
-        "seed": int(seed),
-        "deadline": deadline,
-        "reserve_s": predict_reserve(len(splits.val), len(splits.test), budget_s=budget_s),
-        "hyperparameters": dict(hyperparameters or {}),
-    }
+    export_s = _export(splits, export, log)
+    job = _job(splits, run_dir, export, backbone=backbone, preset=preset, pretrained=pretrained,
+               seed=seed, deadline_s=started + budget_s - SCORE_RESERVE_S - time.monotonic(),
+               budget_s=budget_s, hyperparameters=hyperparameters)  # fmt: skip
     job_path = export / "job.json"
     atomic_write_text(job_path, json.dumps(job, indent=2) + "\n")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -250,44 +228,87 @@ def run_autogluon(
     timeout = started + HARD_FRACTION * budget_s - time.monotonic()
     log(f"AutoGluon fits in {python} (log: {log_path}); hard stop in {timeout:.0f} s")
     code, worker_s = run_worker(python, job_path, log_path, timeout=timeout, env=env, log=log)
-
     out = AutoGluonOutcome(scores=None, export_s=export_s, worker_s=worker_s, log_path=log_path)
+    out.failure, out.user_error = _exit_failure(code, log_path, worker_s=worker_s,
+                                                budget_s=budget_s)  # fmt: skip
+    if out.failure is None:
+        _read_output(out, job, splits)
+    return out
+
+
+def _export(splits: Splits, export: Path, log) -> float:
+    """Write the splits as PNG files and CSVs (test without labels); returns the seconds."""
+    t = time.monotonic()
+    for name in ("train", "val"):
+        export_split(getattr(splits, name), export / name, export / f"{name}.csv", with_labels=True)
+    export_split(splits.test, export / "test", export / "test.csv", with_labels=False)
+    export_s = time.monotonic() - t
+    log(
+        f"exported {len(splits.train)}/{len(splits.val)}/{len(splits.test)} images "
+        f"to {export} in {export_s:.1f} s"
+    )
+    return export_s
+
+
+def _job(splits, run_dir: Path, export: Path, *, backbone, preset, pretrained, seed,
+         deadline_s: float, budget_s: float, hyperparameters) -> dict:  # fmt: skip
+    """The worker's job file: inputs, outputs, settings, the deadline as Unix time."""
+    return {
+        "train_csv": str((export / "train.csv").resolve()),
+        "val_csv": str((export / "val.csv").resolve()),
+        "test_csv": str((export / "test.csv").resolve()),
+        "predictor_dir": str((run_dir / "ag_model").resolve()),
+        "checkpoint_dir": str((export / "backbone").resolve()),
+        "probs_path": str((export / "test_probs.npy").resolve()),
+        "result_path": str((export / "result.json").resolve()),
+        "problem_type": problem_type(splits.spec.task),
+        "classes": list(range(splits.spec.n_classes)),
+        "backbone": backbone,
+        "preset": preset,
+        "pretrained": bool(pretrained),
+        "seed": int(seed),
+        "deadline": time.time() + deadline_s,
+        "reserve_s": predict_reserve(len(splits.val), len(splits.test), budget_s=budget_s),
+        "hyperparameters": dict(hyperparameters or {}),
+    }
+
+
+def _exit_failure(code, log_path: Path, *, worker_s: float, budget_s: float):
+    """(failure reason or None, whether it is the user's input) from the worker's exit."""
     hint = _last_error_line(log_path)
     detail = f" ({hint})" if hint else ""
     if code is None:
-        out.failure = (
+        return (
             f"AutoGluon did not finish within the budget: killed after "
             f"{worker_s:.0f} s, at {HARD_FRACTION:.0%} of {budget_s:.0f} s{detail}"
-        )
-        return out
+        ), False
     if code == NO_TIME_EXIT:
-        out.failure = (
+        return (
             f"budget {budget_s:.0f} s is too small for AutoGluon: no time left for "
             f"the fit after its start-up{detail}; give a larger --budget (e.g. 5m)"
-        )
-        out.user_error = True
-        return out
+        ), True
     if code == BAD_BACKBONE_EXIT:
-        out.failure = f"{hint or 'unknown backbone'}; choose a timm model name for --backbone"
-        out.user_error = True
-        return out
+        return f"{hint or 'unknown backbone'}; choose a timm model name for --backbone", True
     if code != 0:
-        out.failure = f"AutoGluon worker exited with status {code}{detail}; see {log_path}"
-        return out
+        return f"AutoGluon worker exited with status {code}{detail}; see {log_path}", False
+    return None, False
+
+
+def _read_output(out: AutoGluonOutcome, job: dict, splits: Splits) -> None:
+    """Fill ``out`` with the worker's result and test probabilities, or the failure."""
     try:
         out.result = json.loads(Path(job["result_path"]).read_text(encoding="utf-8"))
         scores = np.load(job["probs_path"])
     except (OSError, ValueError) as exc:
-        out.failure = f"AutoGluon worker left no usable output ({exc}); see {log_path}"
-        return out
+        out.failure = f"AutoGluon worker left no usable output ({exc}); see {out.log_path}"
+        return
     if scores.shape != (len(splits.test), splits.spec.n_classes) or not np.isfinite(scores).all():
         out.failure = (
             f"AutoGluon worker wrote probabilities of shape {scores.shape}, expected "
             f"({len(splits.test)}, {splits.spec.n_classes}) finite values"
         )
-        return out
+        return
     out.scores = scores
-    return out
 
 
 def print_log_tail(log_path: Path) -> None:
@@ -295,3 +316,59 @@ def print_log_tail(log_path: Path) -> None:
     tail = _tail(log_path)
     if tail:
         print(f"--- last lines of {log_path} ---\n{tail}", file=sys.stderr)
+
+
+def autogluon_peer(
+    splits,
+    run_dir: Path,
+    *,
+    python: Path,
+    budget_s: float,
+    started: float,
+    seed: int,
+    backbone: str,
+    img_size: int,
+    pretrained: bool,
+    hyperparameters: dict | None = None,
+) -> PeerResult:
+    """Fit AutoGluon MultiModal on train/val within the budget; its test probabilities."""
+    from bench.peers.autogluon import DEFAULT_PRESET, run_autogluon
+
+    hp = {"model.timm_image.image_size": img_size, **(hyperparameters or {})}
+    out = run_autogluon(
+        splits, run_dir, python=python, budget_s=budget_s, started=started, seed=seed,
+        backbone=backbone, preset=DEFAULT_PRESET, pretrained=pretrained, hyperparameters=hp,
+    )  # fmt: skip
+    res = out.result
+    img = int(res.get("img_size") or img_size)
+    params = {
+        "preset": DEFAULT_PRESET,
+        "backbone": backbone,
+        "pretrained": bool(pretrained),
+        "img_size": img,
+        "time_limit_s": round(res["time_limit_s"], 1) if "time_limit_s" in res else None,
+        "max_epochs": res.get("max_epochs"),
+        "hyperparameters": hp,
+    }
+    info = [f"export {out.export_s:.1f}s", f"worker {out.worker_s:.1f}s"]
+    if "setup_s" in res:
+        info.append(f"fit {res['fit_s']:.1f}s, predict {res['predict_s']:.1f}s")
+    return PeerResult(
+        method=f"AutoGluon MultiModal ({img})",
+        family="autogluon",
+        img_size=img,
+        params=params,
+        scores=out.scores,
+        failure=out.failure,
+        user_error=out.user_error,
+        objective=res.get("eval_metric") or "",
+        val_score=res.get("val_score"),
+        augment="autogluon (trivial_augment)",
+        n_params=res.get("n_params"),
+        fit_s=float(res.get("fit_s", out.worker_s)),
+        device=res.get("device", "cpu"),
+        citation=AUTOGLUON_CITATION,
+        versions=res.get("versions", {}),
+        info=info,
+        log_path=out.log_path,
+    )

@@ -11,7 +11,6 @@ and augmentation parameters every family shares. :func:`suggest` turns one Optun
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,12 +109,6 @@ class Space:
             "common": self.common.as_dict(),
             "families": {name: f.as_dict() for name, f in self.families.items()},
         }
-
-    @property
-    def hash(self) -> str:
-        """sha256 of the resolved tree (hex); its first 8 characters go into study names."""
-        text = json.dumps(self.tree(), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def default_space_dir() -> Path:
@@ -279,14 +272,12 @@ def _check_family(path: str, name: str, fixed: dict, params: dict, when: dict) -
         raise _fail(path, f"fixed.{key}", "is also in params; keep one")
 
 
-def train_fields() -> set[str] | None:
-    """TrainHP field names, or None while the trainer is not importable."""
-    try:
-        from dataclasses import fields
+def train_fields() -> set[str]:
+    """TrainHP field names."""
+    from dataclasses import fields
 
-        from bench.train import TrainHP
-    except ImportError:
-        return None
+    from bench.train import TrainHP
+
     return {f.name for f in fields(TrainHP)}
 
 
@@ -295,7 +286,7 @@ def _check_common(path: str, params: dict, when: dict) -> None:
     for key in params:
         if key in NOT_SEARCHED:
             raise _fail(path, f"params.{key}", "is set from the budget, not searched")
-        if allowed is not None and key != AUGMENT and key not in allowed:
+        if key != AUGMENT and key not in allowed:
             raise _fail(path, f"params.{key}", "is not a training hyperparameter (TrainHP)")
     for cond, ps in when.items():
         key, _, value = cond.partition("=")
@@ -309,17 +300,15 @@ def _check_common(path: str, params: dict, when: dict) -> None:
                     took = ", ".join(sorted(accepted)) or "no parameters"
                     msg = f"the {value} augmentation does not accept it ({took})"
                     raise _fail(path, f"when.{cond}.{name}", msg)
-            elif allowed is not None and name not in allowed:
+            elif name not in allowed:
                 msg = "is not a training hyperparameter (TrainHP)"
                 raise _fail(path, f"when.{cond}.{name}", msg)
 
 
 def _augment_kwargs_accepted(path: str, where: str, name: str) -> set[str] | None:
-    """Keyword names augmentation ``name`` accepts (None: any, or no registry yet)."""
-    try:
-        from bench.augment.registry import get_augmentation
-    except ImportError:
-        return None
+    """Keyword names augmentation ``name`` accepts (None: any)."""
+    from bench.augment.registry import get_augmentation
+
     try:
         return get_augmentation(name).accepted_kwargs()
     except BenchError as exc:
@@ -366,10 +355,8 @@ def _resolve_augment(common: SpaceFile, augment: list[str] | None) -> SpaceFile:
     """``common`` with the ``augment`` choices replaced by ``augment`` (each registered), and
     the parameters a policy declares itself (``AugmentSpec.params``) added as its ``when``
     block where ``common.yaml`` has none."""
-    try:
-        from bench.augment.registry import get_augmentation
-    except ImportError:
-        return common
+    from bench.augment.registry import get_augmentation
+
     params, when = dict(common.params), dict(common.when)
     if augment:
         params[AUGMENT] = Param(AUGMENT, "categorical", choices=tuple(augment))
@@ -484,12 +471,9 @@ def default_params(space: Space, family: str) -> dict:
 
     sig = inspect.signature(get_model_spec(family).build).parameters
     builder = {k: v.default for k, v in sig.items() if v.default is not inspect.Parameter.empty}
-    try:
-        from bench.train import TrainHP
+    from bench.train import TrainHP
 
-        train = {f.name: f.default for f in fields(TrainHP)}
-    except ImportError:
-        train = {}
+    train = {f.name: f.default for f in fields(TrainHP)}
     out: dict[str, Any] = {"family": family}
     fam = space.families[family]
     for sf, prefix, defaults in ((fam, f"{family}.", builder), (space.common, "", train)):
@@ -521,6 +505,11 @@ def cmd_spaces(args: argparse.Namespace) -> int:
     if not sdir.is_dir():
         raise ConfigError(f"search space folder {sdir} does not exist; pass --dir")
     paths = all_space_files(sdir)
+    if not paths:
+        raise ConfigError(
+            f"no search space in {sdir} (no *.yaml file); pass --dir with a folder that holds "
+            "common.yaml and one file per family"
+        )
     loaded, errors = [], []
     for path in paths:
         try:

@@ -3,7 +3,7 @@
 autogluon.multimodal 1.6.3 pins torch<2.14, torchvision<0.29 and timm<1.0.7, so it cannot
 share bench's environment. It gets a venv of its own (default
 ``~/.cache/bench/autogluon-venv``; ``--python`` or ``$BENCH_AUTOGLUON_PYTHON`` name an
-existing interpreter instead). ``python -m bench.peer_venv [DIR]`` builds it and prints the
+existing interpreter instead). ``python -m bench.peers.venv [DIR]`` builds it and prints the
 interpreter's path (``.ci/autogluon_venv.sh`` calls this).
 """
 
@@ -107,7 +107,7 @@ def resolve_python(flag: str | None, *, create: bool = True, log=print) -> tuple
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m bench.peer_venv [DIR]``: build the venv, print its interpreter."""
+    """``python -m bench.peers.venv [DIR]``: build the venv, print its interpreter."""
     args = sys.argv[1:] if argv is None else argv
     venv = Path(args[0]) if args else DEFAULT_VENV
     try:

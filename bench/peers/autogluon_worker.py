@@ -2,9 +2,9 @@
 
 A standalone script run by the interpreter of AutoGluon's own venv (AutoGluon pins an older
 torch than bench): it imports nothing from bench. bench and this script talk only through
-files: ``python peer_autogluon_worker.py --job JOB.json``.
+files: ``python autogluon_worker.py --job JOB.json``.
 
-The job file (written by ``bench.peer_autogluon``) names the CSV files (``image`` absolute
+The job file (written by ``bench.peers.autogluon``) names the CSV files (``image`` absolute
 path, ``label`` class index; the test CSV has no ``label`` column), the outputs, the problem
 type, the class indices, the backbone, the preset, the seed, whether to use pretrained
 weights, an absolute ``deadline`` (Unix time) for fit plus prediction and ``reserve_s``, the
@@ -26,11 +26,17 @@ any other non-zero: AutoGluon failed.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-import time
+
+# Run as a script, this file's folder (bench's peer modules: autogluon.py, venv.py) would
+# come first on sys.path and shadow the real ``autogluon`` package and the stdlib ``venv``.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.getcwd()) != _HERE]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
 
 MIN_FIT_S = 5.0
 NO_TIME_EXIT = 3
@@ -141,34 +147,30 @@ def fit_and_predict(job: dict) -> dict:
             np.save(f, probs)
 
     _write_atomic(job["probs_path"], write)
+    times = {"time_limit_s": time_limit, "setup_s": t_fit - start, "fit_s": fit_s,
+             "predict_s": predict_s}  # fmt: skip
+    return {"status": "ok", **times, "checkpoint": checkpoint, **describe(predictor)}
 
-    learner = getattr(predictor, "_learner", None)
-    best = getattr(learner, "_best_score", None)
-    config = getattr(learner, "_config", None)
-    img_size = None
-    model = getattr(learner, "_model", None)
-    if model is not None:
-        img_size = getattr(model, "image_size", None)
+
+def describe(predictor) -> dict:
+    """What the record says about the fitted predictor: device, val score, metric, size,
+    input size, epochs and the versions that trained it."""
     import autogluon.multimodal
     import timm
     import torch
 
-    device = "cpu"
-    if torch.cuda.is_available():
-        device = f"cuda:{torch.cuda.get_device_name(0)}"
+    learner = getattr(predictor, "_learner", None)
+    best = getattr(learner, "_best_score", None)
+    config = getattr(learner, "_config", None)
+    img_size = getattr(getattr(learner, "_model", None), "image_size", None)
+    device = f"cuda:{torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
     return {
         "device": device,
-        "status": "ok",
-        "time_limit_s": time_limit,
-        "setup_s": t_fit - start,
-        "fit_s": fit_s,
-        "predict_s": predict_s,
         "val_score": float(best) if best is not None else None,
         "eval_metric": str(getattr(predictor, "eval_metric", "") or ""),
         "n_params": n_parameters(predictor),
         "img_size": int(img_size) if img_size is not None else None,
         "max_epochs": int(config.optim.max_epochs) if config is not None else None,
-        "checkpoint": checkpoint,
         "versions": {
             "autogluon": autogluon.multimodal.__version__,
             "torch": torch.__version__,

@@ -1,0 +1,159 @@
+"""Fit one configuration with one seed and score it once on the test split.
+
+:func:`fit_and_score` is the one fit-and-score path (``bench run``'s final fits and ``bench
+train``), and :func:`score_test` (also used for the peers' predictions) is the only code that
+reads test labels. The search never gets here: it holds a TrainVal, which has no test split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.errors import BenchError
+
+PREDICTIONS_DIR = "predictions"
+FITS_FILE = "fits.json"
+
+
+@dataclass
+class FitConfig:
+    """One configuration: family and builder kwargs, training hyperparameters (a TrainHP),
+    augmentation policy and its params (unprefixed)."""
+
+    family: str
+    model_params: dict
+    hp: object
+    aug_name: str = "none"
+    aug_hp: dict = field(default_factory=dict)
+
+    def params(self) -> dict:
+        """The resolved configuration as a record's ``params``: builder kwargs, every TrainHP
+        field, augmentation params as ``<policy>_<name>``."""
+        aug = {f"{self.aug_name}_{k}": v for k, v in self.aug_hp.items()}
+        return {**self.model_params, **dataclasses.asdict(self.hp), **aug}
+
+
+@dataclass
+class SeedResult:
+    """One seed's fit and its test scores (``test`` is the classification report)."""
+
+    seed: int
+    test: dict
+    val_score: float
+    best_epoch: int
+    epochs: int
+    stopped: str
+    seconds: float
+    n_params: int
+    history: list
+    augment_info: dict
+    predictions: str  # path relative to the run folder
+
+    def per_seed(self) -> dict:
+        """The record's ``per_seed`` entry."""
+        return {
+            "seed": self.seed,
+            "test_auc": float(self.test["auc"]),
+            "test_acc": float(self.test["acc"]),
+            "val_score": float(self.val_score),
+            "best_epoch": self.best_epoch,
+        }
+
+    def fit_entry(self) -> dict:
+        """The ``fits.json`` entry (``bench report`` reads ``history`` and ``test``)."""
+        return {**dataclasses.asdict(self), "best_val": self.val_score}
+
+
+def build_augment(name: str, *, data, img_size: int, seed: int, device, deadline=None, hp=None):
+    """The augmentation callable of policy ``name`` (None for ``none``)."""
+    if not name or name == "none":
+        return None
+    from bench.augment.registry import build_augmentation
+
+    return build_augmentation(
+        name, data=data, img_size=img_size, seed=seed, device=device, deadline=deadline,
+        **(hp or {}),
+    )  # fmt: skip
+
+
+def score_test(splits, scores, *, run_dir: Path, run_label: str) -> tuple[dict, str]:
+    """Score ``scores`` on the test labels and save them in the medmnist format.
+
+    Returns:
+        The classification report and the prediction file's path relative to ``run_dir``.
+    """
+    from bench.metrics import classification_report
+    from bench.predictions import prediction_file_name, write_predictions
+    from bench.runtime import file_flag
+
+    report = classification_report(splits.test.labels, scores, splits.spec.task)
+    name = prediction_file_name(
+        file_flag(splits.spec), splits.data_size, "test", report["auc"], report["acc"], run_label
+    )
+    write_predictions(Path(run_dir) / PREDICTIONS_DIR / name, scores)
+    return report, f"{PREDICTIONS_DIR}/{name}"
+
+
+def fit_and_score(
+    config: FitConfig,
+    splits,
+    *,
+    seed: int,
+    img_size: int,
+    device,
+    run_dir: Path,
+    deadline=None,
+    on_epoch: Callable | None = None,
+    size_epochs: Callable | None = None,
+) -> SeedResult:
+    """Build, augment, fit (best-val checkpoint), predict the test split, score, save.
+
+    Args:
+        size_epochs: ``(model, augment, deadline) -> epochs`` to cut the configuration's
+            epochs to the time this fit has (``bench run``'s final fits).
+
+    Raises:
+        BenchError: the fit diverged (NaN/inf loss).
+    """
+    from bench.models.registry import model_for, param_count
+    from bench.train import DivergedError, fit, predict, set_seed
+
+    data = splits.train_val()
+    set_seed(seed)
+    model = model_for(splits.spec, config.family, img_size=img_size, **config.model_params)
+    augment = build_augment(config.aug_name, data=data, img_size=img_size, seed=seed,
+                            device=device, deadline=deadline, hp=config.aug_hp)  # fmt: skip
+    hp = config.hp
+    if size_epochs is not None:
+        hp = dataclasses.replace(hp, epochs=size_epochs(model, augment, deadline))
+    start = time.monotonic()
+    try:
+        result = fit(model, data, hp, device=device, seed=seed, img_size=img_size,
+                     augment=augment, deadline=deadline, on_epoch=on_epoch)  # fmt: skip
+    except DivergedError as exc:
+        raise BenchError(f"seed {seed} diverged ({exc}); lower the learning rate (lr)") from None
+    scores = predict(model, splits.test.images, spec=splits.spec, device=device,
+                     img_size=img_size, mean=hp.mean, std=hp.std)  # fmt: skip
+    report, path = score_test(splits, scores, run_dir=run_dir, run_label=f"seed{seed}")
+    return SeedResult(
+        seed=seed, test=report, val_score=float(result.best_val), best_epoch=result.best_epoch,
+        epochs=hp.epochs, stopped=result.stopped, seconds=time.monotonic() - start,
+        n_params=param_count(model), history=result.history_dicts(),
+        augment_info=dict(getattr(augment, "info", None) or {}), predictions=path,
+    )  # fmt: skip
+
+
+def write_fits(run_dir: Path, results: list[SeedResult]) -> None:
+    """``fits.json``: one entry per seed (atomic; rewritten as seeds finish)."""
+    from bench.files import write_json
+
+    write_json(Path(run_dir) / FITS_FILE, [r.fit_entry() for r in results])
+
+
+def augment_train_seconds(results: list[SeedResult]) -> float:
+    """Seconds the fits spent training augmentation models (DCGAN)."""
+    return round(sum(float(r.augment_info.get("dcgan_train_s", 0.0)) for r in results), 3)

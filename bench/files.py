@@ -1,0 +1,78 @@
+"""Files that are never half-written: atomic replacement, write-once JSON, JSON with numpy
+values, and copies through a temporary file."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.errors import BenchError
+
+
+def _synced_temp(path: Path, text: str) -> str:
+    """Write ``text`` to a synced temporary file beside ``path``; return its name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
+    path = Path(path)
+    tmp = _synced_temp(path, text)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_once_json(path: Path, data: dict) -> None:
+    """Write ``data`` as JSON at ``path``; refuse to overwrite an existing record."""
+    path = Path(path)
+    if path.exists():
+        raise BenchError(f"{path} already exists; records are write-once")
+    text = json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n"
+    tmp = _synced_temp(path, text)
+    try:
+        os.link(tmp, path)  # fails if a record appeared meanwhile: never overwritten
+    except FileExistsError:
+        raise BenchError(f"{path} already exists; records are write-once") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _jsonable(obj: Any):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_json(path: Path, data) -> None:
+    """``data`` as indented JSON at ``path``, atomically (numpy values allowed)."""
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True, default=_jsonable) + "\n")
+
+
+def copy_atomic(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst`` through a temporary file."""
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)

@@ -1,0 +1,110 @@
+"""Process-level helpers every command shares: start time, writability checks, the CPU thread
+policy and file-safe names."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from bench.errors import BenchError
+
+IDLE_WINDOW_S = 0.25  # how long the CPU is watched to count idle cores (now, not last minute)
+
+
+def process_start() -> float:
+    """Monotonic time at which this process started (now, where /proc is unavailable)."""
+    now = time.monotonic()
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        start = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]) / ticks
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return now
+    age = uptime - start
+    return now - age if 0 <= age < 3600 else now
+
+
+def check_writable(out: Path) -> None:
+    """Prove that ``out`` can be created and written, creating nothing: the nearest existing
+    folder on its path must be a writable folder. One-line BenchError otherwise."""
+    out = Path(out).expanduser()
+    probe = out
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise BenchError(f"--out {out} is not writable ({probe} is a file); choose another folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".bench-write-test-"):
+            pass
+    except OSError as exc:
+        raise BenchError(
+            f"--out {out} is not writable ({exc.strerror or exc}); choose another folder"
+        ) from None
+
+
+def safe_name(text: str) -> str:
+    """``text`` with every character but letters, digits, ``_`` and ``-`` replaced by ``-``."""
+    return "".join(c if c.isalnum() or c in "_-" else "-" for c in str(text))
+
+
+def file_flag(spec) -> str:
+    """The dataset part of run ids and prediction file names: the medmnist flag for catalog
+    sets, the file or folder stem for ``npz:``/``folder:`` paths."""
+    if spec.kind in ("npz", "folder") and spec.path:
+        return safe_name(Path(spec.path).stem)
+    return safe_name(spec.name)
+
+
+def cpu_times(stat_text: str) -> tuple[int, int]:
+    """(idle, total) jiffies from the aggregate ``cpu`` line of ``/proc/stat``."""
+    for line in stat_text.splitlines():
+        if line.startswith("cpu "):
+            values = [int(v) for v in line.split()[1:]]
+            idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+            return idle, sum(values[:8])  # guest time is already inside user/nice
+    raise ValueError("no aggregate cpu line")
+
+
+def idle_cores(before: str, after: str, *, cores: int) -> float:
+    """Cores that were idle between two ``/proc/stat`` readings."""
+    idle0, total0 = cpu_times(before)
+    idle1, total1 = cpu_times(after)
+    if total1 <= total0:
+        return float(cores)
+    return cores * (idle1 - idle0) / (total1 - total0)
+
+
+def measure_idle_cores(window_s: float = IDLE_WINDOW_S) -> float:
+    """Idle cores now, watched over ``window_s``; the 1-minute load average where /proc/stat
+    is unavailable."""
+    cores = os.cpu_count() or 1
+    stat = Path("/proc/stat")
+    try:
+        before = stat.read_text()
+        time.sleep(window_s)
+        return idle_cores(before, stat.read_text(), cores=cores)
+    except (OSError, ValueError, IndexError):
+        try:
+            return max(0.0, cores - os.getloadavg()[0])
+        except OSError:
+            return float(cores)
+
+
+def threads_for(idle: float, cores: int) -> int:
+    """Torch threads for ``idle`` free cores: rounded, at least 1, at most ``cores``."""
+    return max(1, min(cores, int(idle + 0.5)))
+
+
+def cpu_threads(device) -> int | None:
+    """On CPU, set torch's intra-op threads to the cores idle now unless ``OMP_NUM_THREADS``
+    is set: on a shared machine, more threads than free cores make small models tens of
+    times slower (spinning threads). Returns the threads set, None when left alone."""
+    import torch
+
+    if getattr(device, "type", str(device)) != "cpu" or os.environ.get("OMP_NUM_THREADS"):
+        return None
+    threads = threads_for(measure_idle_cores(), os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    return threads

@@ -1,0 +1,40 @@
+"""Trial user attributes: the one list of what the objective stores on a trial, and the
+readers that the budget and the final phase use (so no other module spells a key)."""
+
+from __future__ import annotations
+
+WORKER = "worker"  # host:pid of the process that ran the trial
+SAMPLER_SEED = "sampler_seed"
+N_PARAMS = "n_params"
+THROUGHPUT = "throughput"  # train images/s of the model alone (speed probe)
+THROUGHPUT_WITH_AUGMENT = "throughput_with_augment"  # images/s with augmentation included
+AUGMENT_INFO = "augment_info"  # the augmentation's info dict (DCGAN cache, training time)
+EPOCHS = "epochs"  # planned epochs
+TRAIN_FRACTION = "train_fraction"  # planned stratified train subsample
+FIT_SECONDS = "fit_seconds"  # the whole trial, model build to last epoch
+TRAIN_SECONDS = "train_seconds"  # fit() alone
+EPOCH_SECONDS = "epoch_seconds"  # median epoch time
+EPOCHS_RUN = "epochs_run"
+BEST_EPOCH = "best_epoch"
+STOPPED = "stopped"  # completed | deadline | early_stop
+FAIL_REASON = "fail_reason"  # why a trial failed or was pruned by an error
+
+
+def final_fit_seconds(trial) -> float | None:
+    """Seconds one final fit of ``trial``'s configuration should take: its median epoch time
+    x its planned epochs (first-epoch warm-up excluded), else its whole fit time."""
+    attrs = trial.user_attrs
+    if EPOCH_SECONDS in attrs and EPOCHS in attrs:
+        return float(attrs[EPOCH_SECONDS]) * int(attrs[EPOCHS])
+    return attrs.get(TRAIN_SECONDS)
+
+
+def trial_throughput(trial) -> float | None:
+    """Images/s the trial measured, augmentation included where it had one."""
+    attrs = trial.user_attrs
+    return attrs.get(THROUGHPUT_WITH_AUGMENT) or attrs.get(THROUGHPUT)
+
+
+def fail_reasons(trials) -> list[str]:
+    """The distinct failure reasons of ``trials``, sorted."""
+    return sorted({t.user_attrs.get(FAIL_REASON) for t in trials} - {None})

@@ -1,0 +1,184 @@
+"""The time policy of a run: every rule that turns a budget into deadlines, and its constants.
+
+All times are on the monotonic clock, from process start ``t0``; ``end = t0 + budget``:
+
+- ``margin`` is kept for writing artefacts;
+- ``reserve`` is kept for the final fits: seeds x (the best trial's fit time, with slack);
+- the search ends at ``end - margin - reserve`` (re-evaluated after every trial); every trial
+  gets a Deadline at ``min(search end, trial start + trial cap)``;
+- final fit ``i`` gets an equal share of the time left before ``end - margin``.
+
+A trial is planned to fit its deadline (:func:`plan_trial`): fewer epochs, then a stratified
+train subsample; while no trial of the study has completed, down to the smallest trial.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+# -- run level ------------------------------------------------------------------------------
+MARGIN_FRACTION = 0.02  # of the budget, for writing the record, trials table and journal copy
+MARGIN_MIN_S = 3.0  # writing a run folder takes a second or two even for a tiny run
+MARGIN_MAX_S = 60.0  # and never a minute more, however long the budget
+RESERVE_SLACK = 1.2  # a final fit runs ~20 % slower than its trial did (probe noise, load)
+RESERVE_PER_FIT_S = 1.0  # per seed: building the model and predicting the test split
+RESERVE_MIN_FRACTION = 0.1  # the final fits always get a tenth of the budget
+RESERVE_MAX_FRACTION = 0.5  # and at most half of what is left once the data are loaded
+RESERVE_BLIND_FRACTION = 0.25  # before any trial completes, a quarter of the budget is kept
+STOP_SLACK_S = 2.0  # no new trial starts this close to the search end
+TRIAL_CAP_FRACTION = 1 / 6  # one trial may use at most a sixth of the search time...
+TRIAL_CAP_MIN_S = 10.0  # ...but at least 10 s, enough for a few epochs of a small model
+FINAL_EPOCH_SLACK = 1.15  # final-fit epochs are planned at 115 % of the trial's epoch time
+
+# -- trial level ----------------------------------------------------------------------------
+MIN_EPOCHS = 3  # a trial shorter than this says little once other trials have completed
+MIN_TRAIN = 256  # a subsampled train split keeps at least this many images
+MIN_FRACTION = 0.1  # and at least a tenth of the split, once other trials have completed
+SMALLEST_EPOCHS = 1  # the smallest trial (when none has completed yet): one epoch...
+VAL_COST = 1 / 3  # a val image costs about a third of a train image (forward only)
+CALIBRATION_PRIOR = 2.0  # real epochs run ~2x slower than the probe until one is measured
+EPOCHS_MIN, EPOCHS_MAX = 5, 100  # epoch cap bounds; 100 is the MedMNIST v2 protocol's
+
+
+def margin(budget_s: float) -> float:
+    """Seconds kept at the end of the budget for writing artefacts."""
+    return min(MARGIN_MAX_S, max(MARGIN_MIN_S, MARGIN_FRACTION * budget_s))
+
+
+def budget_epochs(budget_s: float) -> int:
+    """Max epochs per trial from the budget: ``10 * sqrt(minutes)`` in [5, 100]
+    (3m -> 17, 10m -> 32, 1h -> 77, 4h+ -> 100, the MedMNIST v2 protocol)."""
+    return int(min(EPOCHS_MAX, max(EPOCHS_MIN, round(10 * math.sqrt(budget_s / 60)))))
+
+
+def trial_cap(search_s: float) -> float:
+    """Longest one trial may run, from the search time."""
+    return max(TRIAL_CAP_MIN_S, search_s * TRIAL_CAP_FRACTION)
+
+
+class RunBudget:
+    """The deadlines of one ``bench run``/``bench search`` process.
+
+    Args:
+        t0: monotonic time the process started.
+        budget_s: the budget in seconds.
+        seeds: final fits to reserve time for (0 for a search worker).
+    """
+
+    def __init__(self, *, t0: float, budget_s: float, seeds: int) -> None:
+        self.t0, self.budget_s, self.seeds = t0, float(budget_s), seeds
+        self.end = t0 + self.budget_s
+        self.margin = margin(self.budget_s)
+        self.best_fit_s: float | None = None  # one final fit of the best trial so far
+        self.search_start = time.monotonic()
+
+    def start_search(self, *, best_fit_s: float | None) -> None:
+        """Mark the search start (data loaded); ``best_fit_s`` of a resumed study's best."""
+        self.search_start = time.monotonic()
+        self.best_fit_s = best_fit_s
+
+    def observe_best(self, fit_s: float | None) -> None:
+        """A new best trial, whose final fit should take ``fit_s`` seconds."""
+        self.best_fit_s = fit_s
+
+    def reserve(self) -> float:
+        """Seconds kept for the final fits."""
+        if not self.seeds:
+            return 0.0
+        if self.best_fit_s is None:
+            est = RESERVE_BLIND_FRACTION * self.budget_s
+        else:
+            est = self.seeds * (self.best_fit_s * RESERVE_SLACK + RESERVE_PER_FIT_S)
+        left_after_load = self.end - self.margin - self.search_start
+        return min(
+            max(est, RESERVE_MIN_FRACTION * self.budget_s), RESERVE_MAX_FRACTION * left_after_load
+        )
+
+    def search_end(self) -> float:
+        """Monotonic time the search must end by."""
+        return self.end - self.margin - self.reserve()
+
+    def search_open(self) -> bool:
+        """True while a new trial may start."""
+        return self.search_end() - time.monotonic() > STOP_SLACK_S
+
+    def trial_cap(self) -> float:
+        return trial_cap(self.search_end() - self.search_start)
+
+    def final_share(self, fits_left: int) -> float:
+        """Seconds for the next final fit: an equal share of the time left."""
+        return max(1.0, self.end - self.margin - time.monotonic()) / max(1, fits_left)
+
+
+def smallest_budget(*, load_s: float, trial_s: float, seeds: int) -> int:
+    """The smallest budget (s) in which loading, one smallest trial and the final fits fit."""
+    final = seeds * (trial_s * RESERVE_SLACK + RESERVE_PER_FIT_S)
+    need = max((load_s + trial_s + MARGIN_MIN_S + STOP_SLACK_S) / (1 - RESERVE_BLIND_FRACTION),
+               load_s + trial_s + final + MARGIN_MIN_S)  # fmt: skip
+    return int(math.ceil(need / 60.0) * 60)
+
+
+def final_epochs(epochs: int, *, epoch_s: float | None, seconds: float, slowdown: float) -> int:
+    """A final fit's epochs: the trial's, cut to what fits in ``seconds`` at the trial's
+    epoch time times ``slowdown`` (so the schedule runs to its end instead of being cut)."""
+    if not epoch_s:
+        return epochs
+    fit_epochs = int(seconds / (float(epoch_s) * slowdown * FINAL_EPOCH_SLACK))
+    return max(1, min(epochs, fit_epochs))
+
+
+def min_fraction(n_train: int, *, smallest: bool) -> float:
+    """The smallest train fraction a trial may use."""
+    floor = MIN_TRAIN / max(n_train, 1)
+    return min(1.0, floor if smallest else max(MIN_FRACTION, floor))
+
+
+def epoch_seconds(fraction: float, *, n_train: int, n_val: int, throughput: float) -> float:
+    """Predicted seconds of one epoch on ``fraction`` of train, val included."""
+    return (fraction * n_train + VAL_COST * n_val) / max(throughput, 1e-9)
+
+
+def plan_trial(
+    *,
+    throughput: float,
+    n_train: int,
+    n_val: int,
+    max_epochs: int,
+    seconds: float,
+    smallest: bool = False,
+) -> tuple[int, float]:
+    """Epochs and train fraction so that a trial fits in ``seconds``.
+
+    In order: full data and ``max_epochs`` if that fits; else fewer epochs, down to half of
+    ``max_epochs``; else a smaller stratified train subsample, down to :func:`min_fraction`;
+    else fewer epochs, down to ``MIN_EPOCHS`` (``SMALLEST_EPOCHS`` with ``smallest``, used
+    while no trial of the study has completed). What still does not fit is cut by the
+    trial's Deadline.
+    """
+
+    def cost(fraction: float) -> float:
+        return epoch_seconds(fraction, n_train=n_train, n_val=n_val, throughput=throughput)
+
+    if max_epochs * cost(1.0) <= seconds:
+        return max_epochs, 1.0
+    least = SMALLEST_EPOCHS if smallest else MIN_EPOCHS
+    half = max(MIN_EPOCHS, max_epochs // 2)
+    epochs = int(seconds // cost(1.0))
+    if epochs >= half:
+        return min(epochs, max_epochs), 1.0
+    epochs = min(half, max_epochs)
+    f_min = min_fraction(n_train, smallest=smallest)
+    fraction = (seconds / epochs * throughput - VAL_COST * n_val) / max(n_train, 1)
+    if fraction >= f_min:
+        return epochs, round(min(1.0, fraction), 3)
+    epochs = max(least, int(seconds // cost(f_min)))
+    return min(epochs, max_epochs), round(f_min, 3)
+
+
+def needed_throughput(*, n_train: int, n_val: int, seconds: float, smallest: bool = False) -> float:
+    """Images/s needed for the shortest allowed trial in ``seconds``; a slower configuration
+    is infeasible."""
+    epochs = SMALLEST_EPOCHS if smallest else MIN_EPOCHS
+    f_min = min_fraction(n_train, smallest=smallest)
+    return epochs * (f_min * n_train + VAL_COST * n_val) / max(seconds, 1e-9)

@@ -1,0 +1,322 @@
+"""The objective: one trial = suggest a configuration, plan it to its deadline, fit it, report
+the per-epoch val score for pruning.
+
+The objective only ever holds a :class:`~bench.data.splits.TrainVal` (no test split).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import BenchError, ConfigError
+from bench.search import attrs, budget
+
+# -- objective ---------------------------------------------------------------------------------
+
+
+class TrialFailed(RuntimeError):
+    """A trial could not run (OOM, a plugin raising); the study records FAIL and goes on."""
+
+
+def is_oom(exc: BaseException) -> bool:
+    """True for CUDA/CPU out-of-memory errors."""
+    import torch
+
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    msg = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in msg or "can't allocate memory" in msg
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    line = (str(exc).strip().splitlines() or [""])[0][:300]
+    frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" (at {Path(frame[0].filename).name}:{frame[0].lineno})" if frame else ""
+    return f"{type(exc).__name__}: {line}{where}"
+
+
+@dataclass
+class TrialEvent:
+    """What the objective tells the display: ``kind`` is start | epoch."""
+
+    kind: str
+    number: int
+    family: str = ""
+    epoch: int = 0
+    epochs: int = 0
+    value: float = float("nan")
+
+
+class Objective:
+    """``objective(trial) -> best val score`` over one :class:`TrainVal`.
+
+    Args:
+        data: train and val only.
+        space: the resolved search space.
+        device: torch device.
+        metric: ``auc`` or ``acc`` (the val score reported and maximised).
+        img_size: model input size.
+        seed: seed of every trial's fit (same initialisation for every configuration).
+        max_epochs: epochs of a full trial (the pruner's max_resource).
+        search_end: callable returning the monotonic time the search must end by.
+        cap_s: longest a single trial may run.
+        on_event: called with a :class:`TrialEvent` at trial start and after each epoch.
+        sampler_seed: recorded on each trial.
+    """
+
+    def __init__(
+        self,
+        data,
+        space,
+        *,
+        device,
+        metric: str,
+        img_size: int,
+        seed: int,
+        max_epochs: int,
+        search_end: Callable[[], float],
+        cap_s: float,
+        on_event: Callable[[TrialEvent], None] | None = None,
+        sampler_seed: int | None = None,
+    ) -> None:
+        if hasattr(data, "test"):
+            raise TypeError("the objective takes a TrainVal; the test split stays with finalize")
+        self.data = data
+        self.space = space
+        self.device = device
+        self.metric = metric
+        self.img_size = img_size
+        self.seed = seed
+        self.max_epochs = max_epochs
+        self.search_end = search_end
+        self.cap_s = cap_s
+        self.on_event = on_event or (lambda e: None)
+        self.sampler_seed = sampler_seed
+        self._speed: dict[tuple, float] = {}  # speed_key -> measured train images/s
+        self._ratios: list[float] = []  # real epoch seconds / planned epoch seconds
+
+    @property
+    def calib(self) -> float:
+        """How much slower real epochs are than the probe predicts (median of the trials
+        run here; a prior until one has run): data movement, evaluation, schedulers."""
+        if not self._ratios:
+            return budget.CALIBRATION_PRIOR
+        ordered = sorted(self._ratios)
+        return max(1.0, ordered[len(ordered) // 2])
+
+    def __call__(self, trial) -> float:
+        import optuna
+
+        from bench.models.registry import get_model_spec
+        from bench.search.spaces import augment_kwargs, suggest
+        from bench.search.storage import worker_tag
+        from bench.train import Deadline, DivergedError
+
+        start = time.monotonic()
+        trial.set_user_attr(attrs.WORKER, worker_tag())
+        if self.sampler_seed is not None:
+            trial.set_user_attr(attrs.SAMPLER_SEED, self.sampler_seed)
+        family, model_params, train_params = suggest(trial, self.space)
+        self.on_event(TrialEvent("start", trial.number, family=family))
+        deadline = Deadline.at(min(self.search_end(), start + self.cap_s))
+        plugin = get_model_spec(family).source != "built-in"
+        aug_name, _ = augment_kwargs(train_params)
+        try:
+            return self._run(trial, family, model_params, train_params, deadline, start)
+        except optuna.TrialPruned:
+            raise
+        except DivergedError as exc:  # a bad configuration: pruned, so TPE learns from it
+            trial.set_user_attr(attrs.FAIL_REASON, f"diverged: {exc}"[:300])
+            raise optuna.TrialPruned(f"diverged: {exc}") from None
+        except Exception as exc:
+            reason = _reason(exc)
+            if is_oom(exc):
+                _free_cuda()
+                reason = f"out of memory: {reason}"
+            elif not (plugin or isinstance(exc, BenchError) or _plugin_augment(aug_name)):
+                raise  # a bug in bench itself: an internal fault, not a trial outcome
+            trial.set_user_attr(attrs.FAIL_REASON, reason)
+            raise TrialFailed(reason) from None
+
+    def _run(self, trial, family, model_params, train_params, deadline, start) -> float:
+        from bench.models.registry import model_for, param_count
+        from bench.train import set_seed
+
+        hp, aug_name, aug_hp = split_train_params(train_params, self.metric)
+        set_seed(self.seed)
+        model = model_for(self.data.spec, family, img_size=self.img_size, **model_params)
+        trial.set_user_attr(attrs.N_PARAMS, param_count(model))
+        smallest = not _any_complete(trial)
+        thr = self._feasible_speed(trial, model, family, model_params, deadline, smallest)
+        augment = None
+        if aug_name != "none":
+            augment, thr = self._augment(trial, aug_name, aug_hp, deadline, thr)
+        trial.set_user_attr(attrs.THROUGHPUT_WITH_AUGMENT, round(thr, 1))
+        hp.epochs, hp.train_fraction = budget.plan_trial(
+            throughput=thr / self.calib,
+            n_train=len(self.data.train),
+            n_val=len(self.data.val),
+            max_epochs=self.max_epochs,
+            seconds=max(1.0, deadline.remaining()),
+            smallest=smallest,
+        )
+        trial.set_user_attr(attrs.EPOCHS, hp.epochs)
+        trial.set_user_attr(attrs.TRAIN_FRACTION, hp.train_fraction)
+        return self._fit(trial, model, hp, augment, deadline, start, thr)
+
+    def _feasible_speed(self, trial, model, family, model_params, deadline, smallest) -> float:
+        """The model's measured train images/s; pruned with the reason when even the shortest
+        allowed trial cannot finish before ``deadline``."""
+        import optuna
+
+        from bench.search.speed import measure_throughput, speed_key
+
+        n_train, n_val = len(self.data.train), len(self.data.val)
+        seconds = max(1.0, deadline.remaining())
+        need = self.calib * budget.needed_throughput(
+            n_train=n_train, n_val=n_val, seconds=seconds, smallest=smallest
+        )
+        key = speed_key(family, model_params)
+        if key not in self._speed:
+            self._speed[key] = measure_throughput(
+                model, in_chans=self.data.spec.n_channels, img_size=self.img_size,
+                device=self.device, need=need,
+            )  # fmt: skip
+        thr = self._speed[key]
+        trial.set_user_attr(attrs.THROUGHPUT, round(thr, 1))
+        if thr < need:
+            epochs = budget.SMALLEST_EPOCHS if smallest else budget.MIN_EPOCHS
+            reason = (
+                f"too slow for the time left: {thr:.1f} train images/s cannot run "
+                f"{epochs} epoch{'s' if epochs > 1 else ''} in {seconds:.0f}s"
+            )
+            trial.set_user_attr(attrs.FAIL_REASON, reason)
+            raise optuna.TrialPruned(reason)
+        return thr
+
+    def _augment(self, trial, aug_name: str, aug_hp: dict, deadline, thr: float):
+        """The trial's augmentation, and the throughput with its cost included."""
+        from bench.augment.registry import build_augmentation
+        from bench.search.speed import augment_cost
+
+        augment = build_augmentation(
+            aug_name, data=self.data, img_size=self.img_size, seed=self.seed,
+            device=self.device, deadline=deadline, **aug_hp,
+        )  # fmt: skip
+        thr = 1.0 / (1.0 / thr + augment_cost(augment, self.data, device=self.device))
+        trial.set_user_attr(attrs.AUGMENT_INFO, dict(getattr(augment, "info", None) or {}))
+        return augment, thr
+
+    def _fit(self, trial, model, hp, augment, deadline, start: float, thr: float) -> float:
+        """Fit with per-epoch reports and pruning; store what the budget reads back."""
+        import optuna
+
+        from bench.train import fit
+
+        predicted = budget.epoch_seconds(
+            hp.train_fraction, n_train=len(self.data.train), n_val=len(self.data.val),
+            throughput=thr,
+        )  # fmt: skip
+
+        def on_epoch(stats) -> None:
+            if stats.epoch == 2:  # the first epoch pays warm-up costs
+                self._ratios.append(stats.seconds / predicted)
+            trial.report(stats.val_score, stats.epoch)
+            self.on_event(
+                TrialEvent(
+                    "epoch",
+                    trial.number,
+                    trial.params.get("family", ""),
+                    stats.epoch,
+                    hp.epochs,
+                    stats.val_score,
+                )
+            )
+            if trial.should_prune():
+                trial.set_user_attr(attrs.EPOCHS_RUN, stats.epoch)
+                trial.set_user_attr(attrs.FIT_SECONDS, round(time.monotonic() - start, 3))
+                raise optuna.TrialPruned(f"pruned at epoch {stats.epoch}")
+
+        result = fit(
+            model, self.data, hp, device=self.device, seed=self.seed, img_size=self.img_size,
+            augment=augment, deadline=deadline, on_epoch=on_epoch,
+        )  # fmt: skip
+        trial.set_user_attr(attrs.FIT_SECONDS, round(time.monotonic() - start, 3))
+        trial.set_user_attr(attrs.TRAIN_SECONDS, round(result.seconds, 3))
+        if result.history:
+            per_epoch = sorted(e.seconds for e in result.history)[len(result.history) // 2]
+            trial.set_user_attr(attrs.EPOCH_SECONDS, round(per_epoch, 4))
+        trial.set_user_attr(attrs.EPOCHS_RUN, len(result.history))
+        trial.set_user_attr(attrs.BEST_EPOCH, result.best_epoch)
+        trial.set_user_attr(attrs.STOPPED, result.stopped)
+        if not math.isfinite(result.best_val):
+            raise optuna.TrialPruned("no finite val score")
+        return float(result.best_val)
+
+
+def _any_complete(trial) -> bool:
+    """True once the trial's study has a completed trial (then the shortest allowed trial is
+    ``MIN_EPOCHS`` on ``MIN_FRACTION`` of train; before, the smallest trial)."""
+    from optuna.trial import TrialState
+
+    study = getattr(trial, "study", None)
+    if study is None:  # a FixedTrial
+        return True
+    return bool(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def _plugin_augment(name: str) -> bool:
+    if name == "none":
+        return False
+    try:
+        from bench.augment.registry import get_augmentation
+
+        return get_augmentation(name).source != "built-in"
+    except BenchError:
+        return False
+
+
+def _free_cuda() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def split_train_params(train_params: dict, metric: str):
+    """Common parameters -> ``(TrainHP, aug_name, aug_hp)``.
+
+    Raises:
+        ConfigError: a common parameter that is neither a TrainHP field nor augmentation.
+    """
+    from bench.search.spaces import AUGMENT, augment_kwargs
+    from bench.train import TrainHP
+
+    aug_name, aug_hp = augment_kwargs(train_params)
+    hp_params = {k: v for k, v in train_params.items() if k != AUGMENT and k not in aug_hp}
+    hp, rest = TrainHP.split_params({**hp_params, "metric": metric})
+    if rest:
+        raise ConfigError(f"common parameters {sorted(rest)} are not training settings")
+    return hp, aug_name, aug_hp
+
+
+def best_config(trial, space, metric: str):
+    """The :class:`~bench.evaluate.FitConfig` of a finished trial, re-derived from its
+    parameters, with the trial's planned epochs and train fraction."""
+    import optuna
+
+    from bench.evaluate import FitConfig
+    from bench.search.spaces import suggest
+
+    family, model_params, train_params = suggest(optuna.trial.FixedTrial(trial.params), space)
+    hp, aug_name, aug_hp = split_train_params(train_params, metric)
+    hp.epochs = int(trial.user_attrs.get(attrs.EPOCHS, hp.epochs))
+    hp.train_fraction = float(trial.user_attrs.get(attrs.TRAIN_FRACTION, 1.0))
+    return FitConfig(family, model_params, hp, aug_name, aug_hp)
