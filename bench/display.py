@@ -95,11 +95,13 @@ class Display:
         self.current = ""
         state = trial.state.name.lower()
         value = f" val {self.metric} {trial.value:.4f}" if trial.value is not None else ""
-        attrs = trial.user_attrs
-        reason = f" ({attrs['fail_reason']})" if "fail_reason" in attrs else ""
+        from bench.search import attrs
+
+        user = trial.user_attrs
+        reason = f" ({user[attrs.FAIL_REASON]})" if attrs.FAIL_REASON in user else ""
         family = trial.params.get("family", "?")
-        epochs = attrs.get("epochs_run", "?")
-        secs = attrs.get("fit_seconds")
+        epochs = user.get(attrs.EPOCHS_RUN, "?")
+        secs = user.get(attrs.FIT_SECONDS)
         took = f", {secs:.1f}s" if isinstance(secs, (int, float)) else ""
         self.log(
             f"trial {trial.number} {state}{value} [{family}, {epochs} epochs{took}]{reason} | "

@@ -189,8 +189,8 @@ def open_study(s: Settings):
 class _StopAtSearchEnd:
     """Optuna callback: tell the budget about a new best trial; stop when time is up."""
 
-    def __init__(self, budget) -> None:
-        self.budget, self.best = budget, None
+    def __init__(self, budget, sizes: tuple[int, int, int]) -> None:
+        self.budget, self.sizes, self.best = budget, sizes, None
 
     def __call__(self, study, trial) -> None:
         from optuna.trial import TrialState
@@ -198,7 +198,7 @@ class _StopAtSearchEnd:
         if trial.state == TrialState.COMPLETE and trial.value is not None:
             if self.best is None or trial.value > self.best:
                 self.best = trial.value
-                self.budget.observe_best(attrs.final_fit_seconds(trial))
+                self.budget.observe_best(attrs.final_fit_seconds(trial, self.sizes))
         if not self.budget.search_open():
             study.stop()
 
@@ -209,8 +209,9 @@ def search(study, data, s: Settings, display) -> float:
     from bench.search.study import worker_seed
 
     best = _best_complete(study)
-    s.budget.start_search(best_fit_s=attrs.final_fit_seconds(best) if best else None)
-    stopper = _StopAtSearchEnd(s.budget)
+    sizes = (len(data.train), len(data.val), int(s.spec.n_samples.get("test", 0) or 0))
+    s.budget.start_search(best_fit_s=attrs.final_fit_seconds(best, sizes) if best else None)
+    stopper = _StopAtSearchEnd(s.budget, sizes)
     stopper.best = best.value if best else None
     objective = Objective(
         data, s.space, device=s.device, metric=s.metric, img_size=s.img_size, seed=s.seed,
@@ -315,21 +316,29 @@ def finalize_run(splits, study, s: Settings, display, *, search_s: float):
     run_dir.mkdir(parents=True, exist_ok=False)
     final_start = time.monotonic()
     seeds = [s.seed + i for i in range(s.seeds)]
-    results = []
+    results, skipped, last_s = [], [], 0.0
     for i, seed in enumerate(seeds):
+        if results and s.budget.time_left() < last_s:  # one more fit would overrun
+            skipped = seeds[i:]
+            left = s.budget.time_left()
+            display.log(f"seeds {', '.join(map(str, skipped))} skipped: {left:.0f}s left, "
+                        f"one fit took {last_s:.0f}s")  # fmt: skip
+            break
         display.set_phase(f"final fit {i + 1}/{len(seeds)} (seed {seed}, {cfg.family})")
+        started = time.monotonic()
         res = fit_and_score(
             cfg, splits, seed=seed, img_size=s.img_size, device=s.device, run_dir=run_dir,
             deadline=Deadline(s.budget.final_share(len(seeds) - i)),
             size_epochs=_final_epochs(best, cfg, splits.train_val(), s),
         )  # fmt: skip
+        last_s = time.monotonic() - started
         results.append(res)
         display.log(
             f"seed {seed}: test auc {res.test['auc']:.4f} acc {res.test['acc']:.4f} "
             f"(val {s.metric} {res.val_score:.4f}, best epoch {res.best_epoch})"
         )
     display.set_counts(study)
-    record = _write_run(run_dir, study, s, best, cfg, results,
+    record = _write_run(run_dir, study, s, best, cfg, results, skipped,
                         search_s=search_s, final_s=time.monotonic() - final_start)  # fmt: skip
     return record, run_dir
 
@@ -355,7 +364,8 @@ def _final_epochs(trial, cfg, data, s: Settings):
     return size
 
 
-def _write_run(run_dir: Path, study, s: Settings, best, cfg, results, *, search_s, final_s):
+def _write_run(run_dir: Path, study, s: Settings, best, cfg, results, skipped, *, search_s,
+               final_s):  # fmt: skip
     """fits.json, config.json, trials.csv, the journal snapshot, then record.json."""
     import torch
 
@@ -377,6 +387,9 @@ def _write_run(run_dir: Path, study, s: Settings, best, cfg, results, *, search_
         copy_atomic(s.journal_path, run_dir / "journal.log")
     info = [f"seed {r.seed} stopped at its deadline after {len(r.history)} epochs"
             for r in results if r.stopped == "deadline"]  # fmt: skip
+    if skipped:
+        info.append(f"{len(results)} of {s.seeds} seeds: no time left for seeds "
+                    f"{';'.join(map(str, skipped))}")  # fmt: skip
     wall_s = time.monotonic() - s.budget.t0
     if wall_s > s.budget.budget_s:
         info.append(f"budget overrun: {wall_s:.0f}s of {s.budget.budget_s:.0f}s")
@@ -420,6 +433,8 @@ def print_summary(record, spec, run_dir: Path) -> None:
             row["method"], f"{row['test_auc_mean']:.3f}", f"{row['test_acc_mean']:.3f}", source
         )
     console = Console()
+    if not console.is_terminal:  # piped: don't squeeze the table into 80 columns
+        console = Console(width=160)
     console.print(table)
     console.print(
         f"trials {record.n_trials} (complete {record.n_complete}, pruned {record.n_pruned}, "

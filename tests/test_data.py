@@ -451,3 +451,26 @@ def test_npz_memory_mapped_read(tmp_path):
     stamps = [p.stat().st_mtime_ns for p in unpacked]
     read_npz(path, spec, 8, mmap=True)
     assert [p.stat().st_mtime_ns for p in unpacked] == stamps  # not unpacked again
+
+
+def test_breastmnist_is_embedded_and_md5_checked(monkeypatch, run_bench):
+    """The one dataset inside the package: loads with no data dir and no network, checked
+    against medmnist.INFO's MD5; no other data file ships."""
+    import bench.data
+    from bench.data.catalog import get_dataset
+    from bench.data.medmnist import embedded_file, find_file, md5sum
+
+    monkeypatch.delenv("BENCH_DATA_DIR", raising=False)
+    spec = get_dataset("breastmnist")
+    path = find_file(spec, 28, None)
+    assert path == embedded_file(spec, 28) and md5sum(path) == spec.md5[28]
+    splits = load_splits("breastmnist")
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (546, 78, 156)
+    assert splits.train.images.shape == (546, 28, 28) and splits.train.images.dtype == np.uint8
+    shipped = sorted(p.name for p in Path(bench.data.__file__).parent.rglob("*.npz"))
+    assert shipped == ["breastmnist.npz"]
+    assert embedded_file(get_dataset("pneumoniamnist"), 28) is None
+    assert embedded_file(spec, 64) is None
+    r = run_bench("datasets", "--json")
+    rows = {row["name"]: row for row in json.loads(r.stdout)}
+    assert rows["breastmnist"]["on_disk"] == [28]

@@ -19,6 +19,7 @@ from bench.peers.autogluon import export_split, problem_type
 from bench.peers.command import run_peer
 from bench.peers.constant import CONSTANT_METHOD, train_prior
 from bench.peers.venv import (
+    AUTOGLUON_VERSION,
     DEFAULT_VENV,
     PYTHON_ENV,
     READY_MARK,
@@ -214,7 +215,7 @@ def test_autogluon_fits_offline_and_writes_record(tiny_npz, tmp_path, run_bench,
     assert rec["params"]["pretrained"] is False
     assert rec["params"]["backbone"] == "mobilenetv3_large_100"
     assert rec["params"]["preset"] == "medium_quality"
-    assert rec["peer_versions"]["autogluon"] == "1.6.3"
+    assert rec["peer_versions"]["autogluon"] == AUTOGLUON_VERSION  # the one pinned version
     assert rec["budget_s"] == 100 and rec["constraint"] == "1m40s"
     (pred,) = (run_dir / "predictions").iterdir()
     assert read_predictions(pred).shape == (10, 2)

@@ -186,6 +186,10 @@ def test_two_searches_and_a_run_share_one_journal(npz, tmp_path) -> None:
 @pytest.mark.postgres
 def test_two_searches_and_a_run_share_one_postgresql_study(npz, tmp_path, postgres_url) -> None:  # noqa: F811
     _workers(npz, tmp_path, postgres_url)
+    # the same URL in a plain Optuna client (optuna-dashboard does this): SQLAlchemy's default
+    # driver for postgresql:// is the one bench depends on, so no URL rewriting is needed
+    plain = optuna.load_study(study_name="shared", storage=postgres_url)
+    assert len(plain.trials) == 12
 
 
 def _scrambled_copy(src: Path, dst: Path) -> Path:
@@ -264,3 +268,48 @@ def test_refused_input_creates_nothing(tmp_path, capsys, command, case) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err
     assert not out.exists()
+
+
+def _clone_without_shared(tmp_path: Path) -> Path:
+    """The package as a fresh clone has it, in a folder with no ``../shared`` beside it."""
+    import shutil
+
+    import bench
+
+    clone = tmp_path / "clone"
+    shutil.copytree(Path(bench.__file__).parent, clone / "bench",
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    assert not (clone.parent / "shared").exists() and not (clone / "leaderboards").exists()
+    return clone
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["npz", "data-dir"])
+def test_summary_shows_published_rows_without_shared(tmp_path, how) -> None:
+    """A clone with no ../shared: the closing table still has the MedMNIST v2 rows of the
+    dataset, from the package's own reference tables."""
+    clone = _clone_without_shared(tmp_path)
+    if how == "npz":  # a small npz made here, named after the MedMNIST set it stands for
+        path = make_npz(tmp_path / "data" / "breastmnist.npz", counts=(96, 32, 32))
+        dataset, extra, source = f"npz:{path}", [], "MedMNIST v2 (breastmnist)"
+    else:  # the official file (the package's embedded copy) in a data dir
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "breastmnist.npz").write_bytes(
+            (clone / "bench" / "data" / "embedded" / "breastmnist.npz").read_bytes()
+        )
+        dataset, extra, source = (
+            "breastmnist",
+            ["--data-dir", str(tmp_path / "data")],
+            "MedMNIST v2",
+        )
+    env = {**ENV, "PYTHONPATH": os.pathsep.join([str(clone), str(TESTS)])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--dataset", dataset, "--budget", "1m", *extra,
+         "--out", str(tmp_path / "out"), "--quiet", "--seeds", "1", "--n-trials", "1", *TINY],
+        cwd=clone, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    table = " ".join(proc.stdout.replace("│", " ").split())
+    assert "ResNet-18 (28) 0.901 0.863" in table and "Google AutoML Vision 0.919 0.861" in table
+    assert table.count(source) == 7  # the seven published rows
+    assert "bench run, 1m (this run)" in table

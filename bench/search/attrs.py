@@ -20,13 +20,22 @@ STOPPED = "stopped"  # completed | deadline | early_stop
 FAIL_REASON = "fail_reason"  # why a trial failed or was pruned by an error
 
 
-def final_fit_seconds(trial) -> float | None:
+def final_fit_seconds(trial, sizes: tuple[int, int, int] | None = None) -> float | None:
     """Seconds one final fit of ``trial``'s configuration should take: its median epoch time
-    x its planned epochs (first-epoch warm-up excluded), else its whole fit time."""
+    x its planned epochs (first-epoch warm-up excluded), else its whole fit time; with the
+    split ``sizes`` (train, val, test), plus predicting the test split at the same speed."""
+    from bench.search.budget import VAL_COST
+
     attrs = trial.user_attrs
-    if EPOCH_SECONDS in attrs and EPOCHS in attrs:
-        return float(attrs[EPOCH_SECONDS]) * int(attrs[EPOCHS])
-    return attrs.get(TRAIN_SECONDS)
+    if EPOCH_SECONDS not in attrs or EPOCHS not in attrs:
+        return attrs.get(TRAIN_SECONDS)
+    epoch_s = float(attrs[EPOCH_SECONDS])
+    seconds = epoch_s * int(attrs[EPOCHS])
+    if sizes is not None:
+        n_train, n_val, n_test = sizes
+        epoch_images = float(attrs.get(TRAIN_FRACTION, 1.0)) * n_train + VAL_COST * n_val
+        seconds += epoch_s * VAL_COST * n_test / max(epoch_images, 1.0)
+    return seconds
 
 
 def trial_throughput(trial) -> float | None:

@@ -106,6 +106,10 @@ class RunBudget:
     def trial_cap(self) -> float:
         return trial_cap(self.search_end() - self.search_start)
 
+    def time_left(self) -> float:
+        """Seconds left before ``end - margin``."""
+        return self.end - self.margin - time.monotonic()
+
     def final_share(self, fits_left: int) -> float:
         """Seconds for the next final fit: an equal share of the time left."""
         return max(1.0, self.end - self.margin - time.monotonic()) / max(1, fits_left)
@@ -153,8 +157,8 @@ def plan_trial(
     In order: full data and ``max_epochs`` if that fits; else fewer epochs, down to half of
     ``max_epochs``; else a smaller stratified train subsample, down to :func:`min_fraction`;
     else fewer epochs, down to ``MIN_EPOCHS`` (``SMALLEST_EPOCHS`` with ``smallest``, used
-    while no trial of the study has completed). What still does not fit is cut by the
-    trial's Deadline.
+    while no trial of the study has completed), the time left over going to a larger
+    subsample. What still does not fit is cut by the trial's Deadline.
     """
 
     def cost(fraction: float) -> float:
@@ -162,7 +166,6 @@ def plan_trial(
 
     if max_epochs * cost(1.0) <= seconds:
         return max_epochs, 1.0
-    least = SMALLEST_EPOCHS if smallest else MIN_EPOCHS
     half = max(MIN_EPOCHS, max_epochs // 2)
     epochs = int(seconds // cost(1.0))
     if epochs >= half:
@@ -172,8 +175,13 @@ def plan_trial(
     fraction = (seconds / epochs * throughput - VAL_COST * n_val) / max(n_train, 1)
     if fraction >= f_min:
         return epochs, round(min(1.0, fraction), 3)
-    epochs = max(least, int(seconds // cost(f_min)))
-    return min(epochs, max_epochs), round(f_min, 3)
+    # as many epochs as fit on the smallest subsample, at least MIN_EPOCHS; when not even
+    # that fits and nothing has completed yet, one epoch (val passes dominate then: one pass
+    # leaves the most time for training images). Time left over goes to a larger subsample.
+    fit = int(seconds // cost(f_min))
+    epochs = SMALLEST_EPOCHS if smallest and fit < MIN_EPOCHS else max(MIN_EPOCHS, fit)
+    fraction = (seconds / epochs * throughput - VAL_COST * n_val) / max(n_train, 1)
+    return min(epochs, max_epochs), round(min(1.0, max(f_min, fraction)), 3)
 
 
 def needed_throughput(*, n_train: int, n_val: int, seconds: float, smallest: bool = False) -> float:

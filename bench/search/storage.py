@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.search import attrs
 
 HEARTBEAT_S = 30  # RDB heartbeat interval; a worker silent for GRACE_S is declared dead
 GRACE_S = 120
@@ -106,10 +107,10 @@ def fail_dead_local_trials(study) -> list[int]:
     host = socket.gethostname()
     dead = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        tag_host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
+        tag_host, _, pid = str(t.user_attrs.get(attrs.WORKER, "")).rpartition(":")
         if tag_host != host or not pid.isdigit() or _alive(int(pid)):
             continue
-        study._storage.set_trial_user_attr(t._trial_id, "fail_reason", "worker died")
+        study._storage.set_trial_user_attr(t._trial_id, attrs.FAIL_REASON, "worker died")
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         dead.append(t.number)
     return dead
