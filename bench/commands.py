@@ -170,20 +170,20 @@ def evaluate(args: argparse.Namespace) -> int:
     """``bench evaluate``: re-score a medmnist-format prediction file on the official labels."""
     from bench.data.catalog import get_dataset
     from bench.data.load import load_splits
-    from bench.metrics import classification_report
+    from bench.evaluate import score_split
     from bench.predictions import read_predictions
 
     spec = get_dataset(args.dataset)
     scores = read_predictions(args.predictions)
     splits = load_splits(spec, args.size, args.data_dir)
-    labels = getattr(splits, args.split).labels
-    check_score_shape(args.predictions, scores, splits.spec, args.split, labels.shape[0])
-    report = classification_report(labels, scores, splits.spec.task)
+    n = len(getattr(splits, args.split))
+    check_score_shape(args.predictions, scores, splits.spec, args.split, n)
+    report = score_split(splits, args.split, scores)
     out = {
         "dataset": splits.spec.name,
         "data_size": splits.data_size,
         "split": args.split,
-        "n": int(labels.shape[0]),
+        "n": n,
         "auc": report["auc"],
         "acc": report["acc"],
         "precision_macro": report["precision_macro"],

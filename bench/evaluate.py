@@ -1,8 +1,10 @@
 """Fit one configuration with one seed and score it once on the test split.
 
 :func:`fit_and_score` is the one fit-and-score path (``bench run``'s final fits and ``bench
-train``), and :func:`score_test` (also used for the peers' predictions) is the only code that
-reads test labels. The search never gets here: it holds a TrainVal, which has no test split.
+train``); :func:`score_split` is the only code that reads test labels (through
+:func:`score_test` for our fits and the peers' predictions, and ``bench evaluate``'s
+re-scoring of a prediction file). The search never gets here: it holds a TrainVal, which
+has no test split.
 """
 
 from __future__ import annotations
@@ -80,17 +82,23 @@ def build_augment(name: str, *, data, img_size: int, seed: int, device, deadline
     )  # fmt: skip
 
 
+def score_split(splits, split: str, scores) -> dict:
+    """The classification report (medmnist's ACC/AUC and more) of ``scores`` on ``split``."""
+    from bench.metrics import classification_report
+
+    return classification_report(getattr(splits, split).labels, scores, splits.spec.task)
+
+
 def score_test(splits, scores, *, run_dir: Path, run_label: str) -> tuple[dict, str]:
     """Score ``scores`` on the test labels and save them in the medmnist format.
 
     Returns:
         The classification report and the prediction file's path relative to ``run_dir``.
     """
-    from bench.metrics import classification_report
     from bench.predictions import prediction_file_name, write_predictions
     from bench.runtime import file_flag
 
-    report = classification_report(splits.test.labels, scores, splits.spec.task)
+    report = score_split(splits, "test", scores)
     name = prediction_file_name(
         file_flag(splits.spec), splits.data_size, "test", report["auc"], report["acc"], run_label
     )

@@ -277,8 +277,9 @@ def _clone_without_shared(tmp_path: Path) -> Path:
     import bench
 
     clone = tmp_path / "clone"
-    shutil.copytree(Path(bench.__file__).parent, clone / "bench",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    repo = Path(bench.__file__).parents[1]
+    for part in ("bench", "search_spaces"):
+        shutil.copytree(repo / part, clone / part, ignore=shutil.ignore_patterns("__pycache__"))
     assert not (clone.parent / "shared").exists() and not (clone / "leaderboards").exists()
     return clone
 

@@ -199,3 +199,11 @@ def test_default_params_are_valid_and_use_builder_and_trainer_defaults() -> None
     assert params["weight_decay"] == pytest.approx(1e-4)  # 0.0 is outside the log range
     family, model_params, _ = suggest(optuna.trial.FixedTrial(params), space)
     assert (family, model_params) == ("tiny_mlp", {"hidden": 16, "dropout": 0.0})
+
+
+def test_default_space_dir_is_the_checkout_folder_from_any_cwd(tmp_path, monkeypatch) -> None:
+    from bench.search.spaces import default_space_dir
+
+    monkeypatch.chdir(tmp_path)
+    assert default_space_dir() == Path(__file__).resolve().parents[1] / "search_spaces"
+    assert (default_space_dir() / "common.yaml").is_file()

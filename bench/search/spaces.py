@@ -113,7 +113,7 @@ class Space:
 
 def default_space_dir() -> Path:
     """``search_spaces/`` beside the package (a source checkout), else under the cwd."""
-    here = Path(__file__).resolve().parents[1] / "search_spaces"
+    here = Path(__file__).resolve().parents[2] / "search_spaces"
     return here if here.is_dir() else Path.cwd() / "search_spaces"
 
 
