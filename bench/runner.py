@@ -100,11 +100,10 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
     spec = get_dataset(args.dataset)
     data_size = args.size or default_size(spec)
     check_size(spec, data_size)
-    if spec.ndim != 2:
-        raise ConfigError(f"{spec.name} is 3D; bench run searches the 2D families only")
     img_size = args.img_size or data_size
     families, augment = parse_list(args.families), parse_list(args.augment)
-    space = resolve_space(families or None, augment=augment or None, img_size=img_size)
+    space = resolve_space(families or None, augment=augment or None, img_size=img_size,
+                          ndim=spec.ndim, dataset=spec.name)  # fmt: skip
     make_sampler(args.sampler, 0), make_pruner(args.pruner, 2)  # unknown names: one line
     name = args.study or study_name(
         spec.name, data_size, space_hash(space, metric=args.metric, img_size=img_size)
@@ -244,9 +243,8 @@ def first_trial(s: Settings) -> dict:
         kwargs = {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(family + ".")}
         try:
             model = model_for(s.spec, family, img_size=s.img_size, **kwargs)
-            return measure_throughput(
-                model, in_chans=s.spec.n_channels, img_size=s.img_size, device=s.device
-            )
+            return measure_throughput(model, in_chans=s.spec.n_channels, img_size=s.img_size,
+                                      device=s.device, ndim=s.spec.ndim)  # fmt: skip
         except Exception:  # a plugin that cannot build its defaults is simply not first
             return 0.0
 
@@ -353,8 +351,8 @@ def _final_epochs(trial, cfg, data, s: Settings):
         then = attrs.trial_throughput(trial)
         slowdown = 1.0
         if then:
-            now = measure_throughput(model, in_chans=data.spec.n_channels,
-                                     img_size=s.img_size, device=s.device)  # fmt: skip
+            now = measure_throughput(model, in_chans=data.spec.n_channels, img_size=s.img_size,
+                                     device=s.device, ndim=data.spec.ndim)  # fmt: skip
             if augment is not None:
                 now = 1.0 / (1.0 / now + augment_cost(augment, data, device=s.device))
             slowdown = max(1.0, float(then) / max(now, 1e-9))

@@ -63,11 +63,11 @@ def split_augment_params(params: dict, augment: str) -> tuple[dict, dict]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Handler of ``bench train``."""
-    from bench.augment.registry import get_augmentation
+    from bench.augment.registry import check_augment_ndim, get_augmentation
     from bench.config import parse_params
     from bench.data.load import load_splits
     from bench.evaluate import FitConfig
-    from bench.models.registry import get_model_spec
+    from bench.models.registry import check_ndim, get_model_spec
     from bench.runtime import check_writable
 
     start = time.monotonic()
@@ -86,6 +86,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     model_params, aug_params = split_augment_params(model_params, augment)
     check_writable(Path(args.out))
     splits = load_splits(args.dataset, args.size, args.data_dir)
+    check_ndim(args.model, splits.spec.ndim, splits.spec.name)
+    if augment != "none":
+        check_augment_ndim(augment, splits.spec.ndim, splits.spec.name)
     img_size = args.img_size or splits.data_size
     if model_spec.sizes and img_size not in model_spec.sizes:
         raise ConfigError(

@@ -30,9 +30,11 @@ def make_npz(
     counts: tuple[int, int, int] = (48, 16, 16),
     seed: int = 0,
     signal: bool = True,
+    ndim: int = 2,
 ) -> Path:
-    """Write a tiny npz in MedMNIST layout; with ``signal`` the label shifts brightness so a
-    model can learn it. A sidecar JSON names the task."""
+    """Write a tiny npz in MedMNIST layout (volumes ``(N, D, H, W)`` with ``ndim=3``); with
+    ``signal`` the label shifts brightness so a model can learn it. A sidecar JSON names the
+    task."""
     rng = np.random.default_rng(seed)
     n_out = TASK_LABELS[task]
     arrays = {}
@@ -44,7 +46,7 @@ def make_npz(
             labels = (np.arange(n) % n_out)[:, None]
             rng.shuffle(labels)
             level = labels[:, 0]
-        shape = (n, size, size) if n_channels == 1 else (n, size, size, n_channels)
+        shape = (n, *(size,) * ndim) + ((n_channels,) if n_channels > 1 else ())
         images = rng.integers(0, 120, size=shape)
         if signal:
             bright = (level * (120 // max(1, n_out - 1))).reshape((n,) + (1,) * (len(shape) - 1))
@@ -63,7 +65,8 @@ def tiny_npz(tmp_path):
 
     def factory(**kw) -> str:
         name = f"tiny_{kw.get('task', 'binary-class').replace(', ', '_').replace('-', '_')}"
-        name += f"_{kw.get('n_channels', 1)}c_{kw.get('size', 28)}_{kw.get('seed', 0)}.npz"
+        name += f"_{kw.get('n_channels', 1)}c_{kw.get('size', 28)}_{kw.get('seed', 0)}"
+        name += "_3d.npz" if kw.get("ndim", 2) == 3 else ".npz"
         return "npz:" + str(make_npz(tmp_path / name, **kw))
 
     return factory

@@ -27,7 +27,7 @@ TEST_HP = {"dcgan": {"dcgan_steps": 3, "dcgan_width": 8}}
 def batch(tv, n: int = 16):
     """The first ``n`` train images and labels as tensors."""
     spec = tv.spec
-    x = images_to_tensor(tv.train.images[:n], n_channels=spec.n_channels)
+    x = images_to_tensor(tv.train.images[:n], n_channels=spec.n_channels, ndim=spec.ndim)
     y = labels_to_tensor(tv.train.labels[:n], multilabel=spec.multilabel)
     return x, y
 
@@ -60,6 +60,51 @@ def test_policy_contract(name, channels, size, tiny_npz, tmp_path):
     else:
         assert torch.equal(out, x) and torch.equal(other, x)
     assert isinstance(aug.info, dict)
+
+
+VOLUME_POLICIES = [n for n in list_augmentations() if 3 in get_augmentation(n).ndims]
+
+
+def test_which_policies_take_volumes():
+    assert VOLUME_POLICIES == ["none", "simple"]
+
+
+@pytest.mark.parametrize("name", VOLUME_POLICIES)
+@pytest.mark.parametrize("size", [8, 28])
+def test_volume_policy_contract(name, size, tiny_npz):
+    tv = load_splits(tiny_npz(size=size, ndim=3, counts=(24, 8, 8))).train_val()
+    aug = build_augmentation(name, data=tv, img_size=size, seed=0, device="cpu")
+    x, y = batch(tv)
+    assert x.shape == (16, 1, size, size, size)
+    x0 = x.clone()
+    out, _ = run(aug, x, y, 1)
+    assert out.dtype == torch.uint8 and out.shape == x.shape and torch.equal(x, x0)
+    assert torch.equal(out, run(aug, x, y, 1)[0])  # same generator state, same output
+    if name == "simple":
+        assert not torch.equal(out, x) and not torch.equal(out, run(aug, x, y, 2)[0])
+        # flips, quarter turns and shifts move voxels, they never invent values
+        assert set(out.unique().tolist()) <= set(x.unique().tolist()) | {0}
+
+
+def test_simple_volume_moves_as_drawn():
+    from bench.augment.simple import SimpleAugment3D
+
+    x = torch.zeros(1, 1, 10, 10, 10, dtype=torch.uint8)
+    x[0, 0, 2, 3, 4] = 200
+    aug = SimpleAugment3D(strength=1.0, flip=0.5)
+    where = lambda u: torch.nonzero(aug.apply(x, torch.tensor([u]))[0, 0]).tolist()  # noqa: E731
+    # no flip, no turn, shifts +1 voxel in D, 0 in H, -1 in W (max shift 1 at side 10)
+    assert where([1, 1, 1, 1, 0, 0.99, 0.5, 0.0]) == [[3, 3, 3]]
+    assert where([0, 1, 1, 1, 0, 0.5, 0.5, 0.5]) == [[7, 3, 4]]  # flipped along D
+    assert where([1, 1, 1, 0, 0, 0.5, 0.5, 0.5]) == [[2, 5, 3]]  # one quarter turn in H-W
+
+
+@pytest.mark.parametrize("name", ["autoaugment_cifar10", "dcgan"])
+def test_image_only_policies_refuse_volumes(name, tiny_npz):
+    tv = load_splits(tiny_npz(size=8, ndim=3)).train_val()
+    with pytest.raises(BenchError, match=f"augmentation {name} works on 2D data only and .* is "
+                       "3D; use one of: none, simple"):  # fmt: skip
+        build_augmentation(name, data=tv, img_size=8, seed=0, device="cpu")
 
 
 def test_builtins_and_declared_params():

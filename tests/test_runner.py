@@ -244,12 +244,34 @@ def _corrupt_npz(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case", ["corrupt npz", "missing size", "missing file", "truncated"])
+CASES_3D = ["2D family on volumes", "2D-only augmentation", "volumes not 4D", "monai:nosuch"]
+
+
+@pytest.mark.parametrize(
+    "case", ["corrupt npz", "missing size", "missing file", "truncated", *CASES_3D]
+)
 @pytest.mark.parametrize("command", ["run", "search"])
 def test_refused_input_creates_nothing(tmp_path, capsys, command, case) -> None:
     """Every input is checked before the first file or folder is made: no study journal,
     no run folder, not even OUT."""
-    if case == "corrupt npz":
+    tiny = TINY
+    if case in CASES_3D:
+        vol = f"npz:{make_npz(tmp_path / 'vol.npz', size=8, ndim=3, counts=(8, 4, 4))}"
+        tiny = []
+    if case == "2D family on volumes":
+        dataset, extra = vol, ["--families", "small_cnn"]
+        needle = "small_cnn takes 2D inputs but npz:"
+    elif case == "2D-only augmentation":
+        dataset, extra = vol, ["--families", "small_cnn3d", "--augment", "dcgan"]
+        needle = "augmentation dcgan works on 2D data only"
+    elif case == "monai:nosuch":
+        pytest.importorskip("monai")
+        dataset, extra, needle = vol, ["--families", "monai:nosuch"], "unknown MONAI network"
+    elif case == "volumes not 4D":
+        path = make_npz(tmp_path / "flat.npz", size=28, counts=(8, 4, 4))
+        path.with_name(path.name + ".json").write_text('{"ndim": 3, "n_channels": 1}')
+        dataset, extra, needle = f"npz:{path}", ["--families", "small_cnn3d"], "is 3D: expected"
+    elif case == "corrupt npz":
         dataset, extra, needle = f"npz:{_corrupt_npz(tmp_path / 'bad.npz')}", [], "float32"
     elif case == "missing size":
         dataset, extra, needle = "breastmnist", ["--size", "100"], "has no size 100"
@@ -263,7 +285,7 @@ def test_refused_input_creates_nothing(tmp_path, capsys, command, case) -> None:
         dataset, extra, needle = f"npz:{path}", [], "cannot read as npz"
     out = tmp_path / "out"
     argv = [command, "--quiet", "--dataset", dataset, "--budget", "1m", "--out", str(out),
-            *extra, *TINY]  # fmt: skip
+            *extra, *tiny]  # fmt: skip
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err
@@ -314,3 +336,24 @@ def test_summary_shows_published_rows_without_shared(tmp_path, how) -> None:
     assert "ResNet-18 (28) 0.901 0.863" in table and "Google AutoML Vision 0.919 0.861" in table
     assert table.count(source) == 7  # the seven published rows
     assert "bench run, 1m (this run)" in table
+
+
+@pytest.mark.slow
+def test_run_on_volumes_searches_the_3d_families(tmp_path) -> None:
+    path = make_npz(tmp_path / "data" / "vol.npz", size=28, ndim=3, counts=(48, 16, 16))
+    out = tmp_path / "out"
+    proc = _bench("run", "--dataset", f"npz:{path}", "--budget", "45s", "--out", str(out),
+                  "--quiet", "--seeds", "2", "--n-trials", "3")  # fmt: skip
+    _, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 0, stderr
+    (record,) = _records(out)
+    assert record["family"] in ("small_cnn3d", *(f"resnet{d}_{m}" for d in (18, 50)
+                                                 for m in ("2_5d", "3d", "acs")))  # fmt: skip
+    assert record["status"] == "ok" and len(record["per_seed"]) == 2
+    assert 0.0 <= record["test_auc_mean"] <= 1.0
+    study = _study(str(out / "studies" / f"{record['study_name']}.journal"), record["study_name"])
+    space = json.loads(study.user_attrs["space"])
+    assert "small_cnn3d" in space["family"] and "small_cnn" not in space["family"]
+    assert set(space["common"]["params"]["augment"]["choices"]) == {"none", "simple"}
+    preds = sorted((out / record["run_id"] / "predictions").glob("vol_test_*@seed*.csv"))
+    assert len(preds) == 2 and len(preds[0].read_text().splitlines()) == 16

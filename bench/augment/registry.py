@@ -61,6 +61,7 @@ class AugmentSpec:
             vocabulary; names are ``<policy>_<knob>`` and are keyword arguments of ``build``.
         random: False for a policy that never changes a batch (``none``).
         source: ``built-in``, ``entry-point:<dist>``, ``plugin:<module>``.
+        ndims: the spatial dimensions it works on: (2,) images, (2, 3) volumes too.
     """
 
     name: str
@@ -69,6 +70,7 @@ class AugmentSpec:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     random: bool = True
     source: str = "built-in"
+    ndims: tuple[int, ...] = (2,)
 
     def accepted_kwargs(self) -> set[str] | None:
         """Hyperparameter names ``build``/``prepare`` accept, or None if either takes ``**kw``."""
@@ -102,8 +104,10 @@ def register_augmentation(
     prepare: Callable[..., Any] | None = None,
     params: dict[str, dict[str, Any]] | None = None,
     random: bool = True,
+    ndims: tuple[int, ...] = (2,),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator registering ``build(ctx, **hp) -> Augment``; the function name is the default."""
+    """Decorator registering ``build(ctx, **hp) -> Augment``; the function name is the default.
+    ``ndims=(2, 3)`` declares that the policy also takes volumes (B, C, D, H, W)."""
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         key = name or fn.__name__
@@ -114,6 +118,7 @@ def register_augmentation(
             params=dict(params or {}),
             random=random,
             source=current_source(fn.__module__),
+            ndims=tuple(ndims),
         )
         AUGMENTATIONS.register(key, spec, origin=fn.__module__)
         return fn
@@ -131,6 +136,23 @@ def list_augmentations(pattern: str = "*") -> list[str]:
     """Registered policy names matching ``pattern`` (fnmatch)."""
     _load_builtins()
     return AUGMENTATIONS.list(pattern)
+
+
+def data_ndim(data: Any) -> int:
+    """Spatial dimensions of a TrainVal's samples (2 when there is no data, as in a preview)."""
+    return int(getattr(getattr(data, "spec", None), "ndim", 2))
+
+
+def check_augment_ndim(name: str, ndim: int, dataset: str) -> None:
+    """One-line BenchError unless policy ``name`` takes ``ndim``-D data; names those that do."""
+    spec = get_augmentation(name)
+    if ndim in spec.ndims:
+        return
+    fits = [n for n in list_augmentations() if ndim in get_augmentation(n).ndims]
+    raise BenchError(
+        f"augmentation {name} works on {' and '.join(f'{d}D' for d in spec.ndims)} data only "
+        f"and {dataset} is {ndim}D; use one of: {', '.join(fits)}"
+    )
 
 
 def normalize_params(spec: AugmentSpec, hp: dict[str, Any]) -> dict[str, Any]:
@@ -190,6 +212,8 @@ def build_augmentation(
     import torch
 
     spec = get_augmentation(name)
+    if data is not None:
+        check_augment_ndim(name, data_ndim(data), data.spec.name)
     hp = normalize_params(spec, hp)
     ctx = AugmentContext(
         data=data,

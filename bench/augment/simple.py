@@ -1,6 +1,8 @@
 """``none`` and ``simple``: flips, rotation, shift, zoom and optional noise, batched on the device.
 
 Every image gets its own random affine; one ``affine_grid``/``grid_sample`` call warps the batch.
+Volumes (B, C, D, H, W) get flips along each axis, a 90-degree rotation in the H-W plane and
+a small whole-voxel shift, each drawn per volume.
 """
 
 from __future__ import annotations
@@ -8,13 +10,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bench.augment.registry import AugmentContext, register_augmentation
+from bench.augment.registry import AugmentContext, data_ndim, register_augmentation
 from bench.errors import BenchError
 
 MAX_ROTATE_DEG = 30.0  # at simple_strength=1
 MAX_SHIFT = 0.15  # fraction of the side
 MAX_ZOOM = 0.25  # scale in [1 - z, 1 + z]
 MAX_NOISE = 0.08  # Gaussian noise std as a fraction of 255, times simple_noise
+MAX_SHIFT_3D = 0.1  # whole-voxel shifts of a volume, up to this fraction of the side
 
 
 def uniform(shape: tuple[int, ...], generator: Any, device: Any):
@@ -34,7 +37,7 @@ class Identity:
         return x, y
 
 
-@register_augmentation(random=False)
+@register_augmentation(random=False, ndims=(2, 3))
 def none(ctx: AugmentContext) -> Identity:
     """No augmentation."""
     return Identity()
@@ -101,7 +104,50 @@ class SimpleAugment:
         return out
 
 
-@register_augmentation(params={"simple_strength": {"type": "float", "low": 0.0, "high": 1.0}})
+class SimpleAugment3D:
+    """Per-volume random flips along D, H and W (probability ``flip`` each), a rotation by a
+    multiple of 90 degrees in the H-W plane (probability ``strength``) and a whole-voxel
+    shift along each axis of up to ``strength * MAX_SHIFT_3D`` of the side (zeros enter)."""
+
+    def __init__(self, *, strength: float, flip: float) -> None:
+        self.strength, self.flip = strength, flip
+        self.info: dict[str, Any] = {}
+
+    def __call__(self, x, y, generator):
+        return self.apply(x, uniform((x.shape[0], 8), generator, x.device)), y
+
+    def apply(self, x, u):
+        """Augment ``x`` as the U[0,1) draws ``u`` (B, 8) say: three flip coins, rotation
+        coin and quarter turns, three shifts."""
+        import torch
+        import torch.nn.functional as F
+
+        out = x
+        for axis, coin in zip((-3, -2, -1), (u[:, 0], u[:, 1], u[:, 2]), strict=True):
+            out = torch.where((coin < self.flip)[:, None, None, None, None], out.flip(axis), out)
+        if self.strength > 0 and out.shape[-1] == out.shape[-2]:
+            turns = torch.where(u[:, 3] < self.strength, 1 + (u[:, 4] * 3).long().clamp(max=2), 0)
+            rotated = torch.stack([out.rot90(k, dims=(-2, -1)) for k in range(4)])
+            out = rotated[turns, torch.arange(out.shape[0], device=out.device)]
+        side = out.shape[-1]
+        max_shift = int(round(self.strength * MAX_SHIFT_3D * side))
+        if max_shift > 0:
+            shifts = ((u[:, 5:8] * (2 * max_shift + 1)).floor() - max_shift).clamp(
+                -max_shift, max_shift
+            )
+            theta = torch.zeros(out.shape[0], 3, 4, device=out.device)
+            theta[:, 0, 0] = theta[:, 1, 1] = theta[:, 2, 2] = 1.0
+            sizes = torch.tensor(out.shape[-1:-4:-1], device=out.device, dtype=torch.float32)
+            theta[:, :, 3] = -2 * shifts.flip(1) / sizes  # grid order is (x=W, y=H, z=D)
+            grid = F.affine_grid(theta, list(out.shape), align_corners=False)
+            out = F.grid_sample(out.float(), grid, mode="nearest", padding_mode="zeros",
+                                align_corners=False).round_().to(torch.uint8)  # fmt: skip
+        return out
+
+
+@register_augmentation(
+    params={"simple_strength": {"type": "float", "low": 0.0, "high": 1.0}}, ndims=(2, 3)
+)
 def simple(
     ctx: AugmentContext,
     *,
@@ -110,12 +156,13 @@ def simple(
     simple_vflip: float = 0.0,
     simple_noise: float = 0.0,
 ) -> SimpleAugment:
-    """Flips, rotation (up to 30 deg), shift (15%), zoom (25%) scaled by ``simple_strength``.
+    """Flips, rotation (up to 30 deg), shift (15%), zoom (25%) scaled by ``simple_strength``;
+    on volumes :class:`SimpleAugment3D` (flips, quarter turns, shifts up to 10%).
 
     Args:
-        ctx: the build context (unused: the policy needs no data).
+        ctx: the build context (its data's ``ndim`` picks images or volumes).
         simple_strength: in [0, 1], scales every range (and the noise).
-        simple_hflip: probability of a horizontal flip.
+        simple_hflip: probability of a horizontal flip (of a flip along each axis, 3D).
         simple_vflip: probability of a vertical flip.
         simple_noise: in [0, 1], Gaussian noise level (0: none).
     """
@@ -127,6 +174,8 @@ def simple(
     ):
         if not 0.0 <= float(value) <= 1.0:
             raise BenchError(f"{key}={value} is out of range; give a value in [0, 1]")
+    if data_ndim(ctx.data) == 3:
+        return SimpleAugment3D(strength=float(simple_strength), flip=float(simple_hflip))
     return SimpleAugment(
         strength=float(simple_strength),
         hflip=float(simple_hflip),

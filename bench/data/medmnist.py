@@ -16,6 +16,8 @@ from bench.data.splits import Split, Splits
 from bench.errors import DataError
 
 DATA_DIR_ENV = "BENCH_DATA_DIR"
+IMAGE_DIMS = {2: (3, 4), 3: (4, 5)}  # array dimensions of images and of volumes
+IMAGE_LAYOUTS = {2: ("(N, H, W)", "(N, H, W, C)"), 3: ("(N, D, H, W)", "(N, D, H, W, C)")}
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
@@ -126,6 +128,12 @@ def read_npz(path: Path, spec: DatasetSpec, data_size: int, *, mmap: bool = Fals
             labels = npz[f"{split}_labels"]
             if images.dtype != np.uint8:
                 raise DataError(f"{path}: {split}_images are {images.dtype}, expected uint8")
+            if images.ndim not in IMAGE_DIMS[spec.ndim]:
+                want = " or ".join(IMAGE_LAYOUTS[spec.ndim])
+                raise DataError(
+                    f"{path}: {split}_images has shape {images.shape}, but {spec.name} is "
+                    f"{spec.ndim}D: expected {want}"
+                )
             if labels.ndim == 1:
                 labels = labels[:, None]
             parts[split] = Split(images=images, labels=np.asarray(labels, dtype=np.int64))

@@ -6,4 +6,4 @@ through ``bench.models.timm_models``.
 
 from __future__ import annotations
 
-from bench.models import hybrid, resnet, small_cnn  # noqa: F401  (the imports register)
+from bench.models import hybrid, resnet, resnet3d, small_cnn  # noqa: F401  (imports register)

@@ -11,6 +11,7 @@ from bench.errors import BenchError
 from bench.registry import Registry, current_source
 
 TIMM_PREFIX = "timm:"
+MONAI_PREFIX = "monai:"
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class ModelSpec:
         search_space: path of its search-space YAML (None: ``search_spaces/<name>.yaml``).
         label: table label, e.g. ``ResNet-18`` (shown as ``ResNet-18 (28)``).
         source: ``built-in``, ``entry-point:<dist>``, ``plugin:<module>``.
+        ndim: spatial dimensions of its input: 2 (images) or 3 (volumes).
     """
 
     name: str
@@ -32,6 +34,7 @@ class ModelSpec:
     search_space: str | None = None
     label: str = ""
     source: str = "built-in"
+    ndim: int = 2
 
     def accepted_kwargs(self) -> set[str] | None:
         """Names of the builder's hyperparameters, or None if it takes ``**kwargs``."""
@@ -58,8 +61,10 @@ def register_model(
     sizes: tuple[int, ...] = (28, 64, 128, 224),
     search_space: str | None = None,
     label: str | None = None,
+    ndim: int = 2,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator registering a family builder; the function name is the default name."""
+    """Decorator registering a family builder; the function name is the default name.
+    ``ndim=3`` marks a family for volumes ``(N, C, D, H, W)``."""
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         key = name or fn.__name__
@@ -70,6 +75,7 @@ def register_model(
             search_space=search_space,
             label=label or key,
             source=current_source(fn.__module__),
+            ndim=int(ndim),
         )
         MODELS.register(key, spec, origin=fn.__module__)
         return fn
@@ -78,13 +84,32 @@ def register_model(
 
 
 def get_model_spec(name: str) -> ModelSpec:
-    """Spec of family ``name``; ``timm:<model>`` names resolve to the timm passthrough."""
+    """Spec of family ``name``; ``timm:<model>`` and ``monai:<network>`` names resolve to the
+    timm (2D) and MONAI (3D) passthroughs."""
     _load_builtins()
     if name.startswith(TIMM_PREFIX):
         from bench.models.timm_models import timm_spec
 
         return timm_spec(name[len(TIMM_PREFIX) :])
+    if name.startswith(MONAI_PREFIX):
+        from bench.models.monai_models import monai_spec
+
+        return monai_spec(name[len(MONAI_PREFIX) :])
     return MODELS.get(name)
+
+
+def check_ndim(family: str, ndim: int, dataset: str) -> None:
+    """One-line BenchError unless ``family`` takes ``ndim``-D inputs; names those that do."""
+    spec = get_model_spec(family)
+    if spec.ndim == ndim:
+        return
+    fits = [n for n in list_models() if get_model_spec(n).ndim == ndim]
+    kind = "volumes (3D)" if ndim == 3 else "images (2D)"
+    extra = ", or monai:<network>" if ndim == 3 else ", or timm:<model>"
+    raise BenchError(
+        f"model family {family} takes {spec.ndim}D inputs but {dataset} holds {kind}; "
+        f"use one of: {', '.join(fits)}{extra}"
+    )
 
 
 def create_model(name: str, *, num_classes: int, in_chans: int, img_size: int, **hp: Any):

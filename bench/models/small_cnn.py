@@ -1,4 +1,5 @@
-"""Small CNN: conv-BN-ReLU-max-pool blocks, then fully connected layers (course reports)."""
+"""Small CNN: conv-BN-ReLU-max-pool blocks, then fully connected layers (course reports);
+``small_cnn3d`` is the same network on volumes, the 3D family a CPU budget can search."""
 
 from __future__ import annotations
 
@@ -6,6 +7,65 @@ from bench.errors import BenchError
 from bench.models.registry import register_model
 
 MAX_GRID = 4  # the last feature map is pooled to at most 4x4 before the FC layers
+MAX_GRID_3D = 2  # and a volume's to at most 2x2x2 (8 cells, as 4x4 has 16)
+
+
+def build_small_cnn(
+    ndim: int,
+    *,
+    num_classes: int,
+    in_chans: int,
+    img_size: int,
+    depth: int,
+    width: int,
+    fc_width: int,
+    dropout: float,
+    name: str = "small_cnn",
+):
+    """Build a small CNN on ``ndim``-D inputs.
+
+    Args:
+        ndim: 2 (images) or 3 (volumes).
+        num_classes: number of outputs.
+        in_chans: input channels.
+        img_size: input side.
+        depth: conv blocks (conv3-BN-ReLU-maxpool2); block ``i`` has ``width * 2**i`` channels.
+        width: channels of the first block.
+        fc_width: units of the hidden fully connected layer (0: no hidden layer).
+        dropout: dropout before each fully connected layer.
+        name: the family name, for messages.
+
+    Returns:
+        The ``nn.Module``.
+    """
+    from torch import nn
+
+    side = img_size
+    for _ in range(depth):
+        side //= 2
+    if depth < 1 or side < 1:
+        raise BenchError(
+            f"{name} depth={depth} does not fit img_size={img_size}; "
+            f"use depth between 1 and {max(1, img_size.bit_length() - 1)}"
+        )
+    conv, norm, pool = (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d) if ndim == 2 else (
+        nn.Conv3d, nn.BatchNorm3d, nn.MaxPool3d)  # fmt: skip
+    layers: list[nn.Module] = []
+    chans = in_chans
+    for i in range(depth):
+        out = width * 2**i
+        layers += [conv(chans, out, 3, padding=1, bias=False), norm(out), nn.ReLU(inplace=True),
+                   pool(2)]  # fmt: skip
+        chans = out
+    grid = min(side, MAX_GRID if ndim == 2 else MAX_GRID_3D)
+    adaptive = nn.AdaptiveAvgPool2d if ndim == 2 else nn.AdaptiveAvgPool3d
+    layers += [adaptive(grid), nn.Flatten()]
+    features = chans * grid**ndim
+    if fc_width > 0:
+        layers += [nn.Dropout(dropout), nn.Linear(features, fc_width), nn.ReLU(inplace=True)]
+        features = fc_width
+    layers += [nn.Dropout(dropout), nn.Linear(features, num_classes)]
+    return nn.Sequential(*layers)
 
 
 @register_model(label="Small CNN")
@@ -19,46 +79,25 @@ def small_cnn(
     fc_width: int = 128,
     dropout: float = 0.25,
 ):
-    """Build a small CNN.
+    """A small 2D CNN; see ``build_small_cnn`` for the arguments."""
+    return build_small_cnn(
+        2, num_classes=num_classes, in_chans=in_chans, img_size=img_size, depth=depth,
+        width=width, fc_width=fc_width, dropout=dropout,
+    )  # fmt: skip
 
-    Args:
-        num_classes: number of outputs.
-        in_chans: input channels.
-        img_size: input height and width.
-        depth: conv blocks (conv3x3-BN-ReLU-maxpool2); block ``i`` has ``width * 2**i`` channels.
-        width: channels of the first block.
-        fc_width: units of the hidden fully connected layer (0: no hidden layer).
-        dropout: dropout before each fully connected layer.
 
-    Returns:
-        The ``nn.Module``.
-    """
-    from torch import nn
-
-    side = img_size
-    for _ in range(depth):
-        side //= 2
-    if depth < 1 or side < 1:
-        raise BenchError(
-            f"small_cnn depth={depth} does not fit img_size={img_size}; "
-            f"use depth between 1 and {max(1, img_size.bit_length() - 1)}"
-        )
-    layers: list[nn.Module] = []
-    chans = in_chans
-    for i in range(depth):
-        out = width * 2**i
-        layers += [
-            nn.Conv2d(chans, out, 3, padding=1, bias=False),
-            nn.BatchNorm2d(out),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(2),
-        ]
-        chans = out
-    grid = min(side, MAX_GRID)
-    layers += [nn.AdaptiveAvgPool2d(grid), nn.Flatten()]
-    features = chans * grid * grid
-    if fc_width > 0:
-        layers += [nn.Dropout(dropout), nn.Linear(features, fc_width), nn.ReLU(inplace=True)]
-        features = fc_width
-    layers += [nn.Dropout(dropout), nn.Linear(features, num_classes)]
-    return nn.Sequential(*layers)
+@register_model(label="Small 3D CNN", sizes=(28, 64), ndim=3)
+def small_cnn3d(
+    *,
+    num_classes: int,
+    in_chans: int,
+    img_size: int,
+    depth: int = 3,
+    width: int = 16,
+    fc_width: int = 64,
+    dropout: float = 0.25,
+):
+    """A small 3D CNN for volumes (fast enough for a CPU budget); see ``build_small_cnn``."""
+    return build_small_cnn(3, num_classes=num_classes, in_chans=in_chans, img_size=img_size,
+                           depth=depth, width=width, fc_width=fc_width, dropout=dropout,
+                           name="small_cnn3d")  # fmt: skip

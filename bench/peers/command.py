@@ -32,8 +32,8 @@ def _check_inputs(system: str, *, dataset: str, size: int | None, budget: str, o
     spec = get_dataset(dataset)
     data_size = size or default_size(spec)
     check_size(spec, data_size)
-    if spec.ndim != 2:
-        raise ConfigError(f"{spec.name} is 3D; the peers take 2D datasets only")
+    if spec.ndim != 2 and system == "autogluon":
+        raise ConfigError(f"{spec.name} is 3D; the autogluon peer takes 2D images only")
     out = Path(out).expanduser()
     check_writable(out)
     interpreter, built = None, False

@@ -187,7 +187,7 @@ class Objective:
         if key not in self._speed:
             self._speed[key] = measure_throughput(
                 model, in_chans=self.data.spec.n_channels, img_size=self.img_size,
-                device=self.device, need=need,
+                device=self.device, need=need, ndim=self.data.spec.ndim,
             )  # fmt: skip
         thr = self._speed[key]
         trial.set_user_attr(attrs.THROUGHPUT, round(thr, 1))

@@ -337,27 +337,37 @@ def space_file_path(family: str, space_dir: Path | None = None) -> Path | None:
     return path if path.is_file() else None
 
 
-def builtin_families(img_size: int, space_dir: Path | None = None) -> list[str]:
-    """Built-in families with a space file that support ``img_size`` (the default choice)."""
+def builtin_families(img_size: int, space_dir: Path | None = None, *, ndim: int = 2) -> list[str]:
+    """Built-in families with a space file that take ``ndim``-D inputs of ``img_size`` (the
+    default choice)."""
     from bench.models.registry import get_model_spec, list_models
 
     out = []
     for name in list_models():
         spec = get_model_spec(name)
-        if spec.source != "built-in" or img_size not in spec.sizes:
+        if spec.source != "built-in" or img_size not in spec.sizes or spec.ndim != ndim:
             continue
         if space_file_path(name, space_dir) is not None:
             out.append(name)
     return out
 
 
-def _resolve_augment(common: SpaceFile, augment: list[str] | None) -> SpaceFile:
-    """``common`` with the ``augment`` choices replaced by ``augment`` (each registered), and
-    the parameters a policy declares itself (``AugmentSpec.params``) added as its ``when``
-    block where ``common.yaml`` has none."""
-    from bench.augment.registry import get_augmentation
+def _resolve_augment(
+    common: SpaceFile, augment: list[str] | None, ndim: int = 2, dataset: str = "the data"
+) -> SpaceFile:
+    """``common`` with the ``augment`` choices replaced by ``augment`` (each registered and
+    taking ``ndim``-D data; by default the choices of ``common.yaml`` that do), and the
+    parameters a policy declares itself (``AugmentSpec.params``) added as its ``when`` block
+    where ``common.yaml`` has none."""
+    from bench.augment.registry import check_augment_ndim, get_augmentation
 
     params, when = dict(common.params), dict(common.when)
+    if augment:
+        for name in augment:
+            check_augment_ndim(name, ndim, dataset)
+    elif AUGMENT in params:  # the default: the choices that fit the data
+        fit = [c for c in params[AUGMENT].choices if ndim in get_augmentation(str(c)).ndims]
+        augment = fit if len(fit) < len(params[AUGMENT].choices) else None
     if augment:
         params[AUGMENT] = Param(AUGMENT, "categorical", choices=tuple(augment))
         when = {
@@ -383,21 +393,25 @@ def resolve_space(
     augment: list[str] | None = None,
     img_size: int = 28,
     space_dir: str | Path | None = None,
+    ndim: int = 2,
+    dataset: str = "",
 ) -> Space:
     """Load ``common.yaml`` and the selected families' files into a :class:`Space`.
 
     Args:
         families: family names (default: every built-in family with a space file that
-            supports ``img_size``). A family without a file is searched with its builder
-            defaults only.
+            takes ``ndim``-D inputs of ``img_size``). A family without a file is searched
+            with its builder defaults only.
         augment: restrict the ``augment`` choices to these policies.
         img_size: model input size; every selected family must support it.
         space_dir: folder of the YAML files (default ``search_spaces/``).
+        ndim: 2 for images, 3 for volumes: families and policies must take it.
+        dataset: named in the messages.
 
     Raises:
         ConfigError / BenchError: one line on the first problem found.
     """
-    from bench.models.registry import get_model_spec
+    from bench.models.registry import check_ndim, get_model_spec
 
     sdir = Path(space_dir) if space_dir else default_space_dir()
     common_path = sdir / f"{COMMON}.yaml"
@@ -405,8 +419,11 @@ def resolve_space(
         common = load_space_file(common_path, family=COMMON)
     else:
         common = SpaceFile(str(common_path), None)
-    common = _resolve_augment(common, augment)
-    names = list(dict.fromkeys(families)) if families else builtin_families(img_size, sdir)
+    dataset = dataset or "the data"
+    common = _resolve_augment(common, augment, ndim, dataset)
+    names = (
+        list(dict.fromkeys(families)) if families else builtin_families(img_size, sdir, ndim=ndim)
+    )
     if not names:
         raise ConfigError(
             f"no model family with a search space in {sdir} supports img_size {img_size}; "
@@ -415,6 +432,7 @@ def resolve_space(
     chosen: dict[str, SpaceFile] = {}
     for name in names:
         spec = get_model_spec(name)  # one-line error for an unknown family
+        check_ndim(name, ndim, dataset)
         if img_size not in spec.sizes:
             sizes = ", ".join(map(str, spec.sizes))
             raise ConfigError(f"family {name} does not support img_size {img_size} ({sizes})")

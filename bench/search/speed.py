@@ -19,9 +19,10 @@ def warm_up() -> None:
 
 
 def measure_throughput(
-    model, *, in_chans: int, img_size: int, device, need: float | None = None
+    model, *, in_chans: int, img_size: int, device, need: float | None = None, ndim: int = 2
 ) -> float:
-    """Train images/s of ``model`` from timed forward+backward passes on random images.
+    """Train images/s of ``model`` from timed forward+backward passes on random images
+    (volumes with ``ndim=3``).
 
     An untimed warm-up pass on 2 images (first calls pay one-time set-up costs), then a timed
     pass on 2 images; if that took over 0.3 s the model is clearly heavy and that
@@ -39,7 +40,7 @@ def measure_throughput(
     model.train()
     thr = 0.0
     for batch, enough in ((2, math.inf), (2, 0.3), (16, 0.2), (64, 0.0)):
-        x = torch.randn(batch, in_chans, img_size, img_size, generator=gen).to(device)
+        x = torch.randn(batch, in_chans, *(img_size,) * ndim, generator=gen).to(device)
         t = time.monotonic()
         model(x).float().mean().backward()
         took = max(time.monotonic() - t, 1e-6)
