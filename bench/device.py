@@ -62,7 +62,10 @@ def prepare_model(model, device):
     import torch
 
     model = model.to(device)
-    if any(p.dim() == 5 for p in model.parameters()):
+    volumes = any(p.dim() == 5 for p in model.parameters()) or any(
+        getattr(m, "spatial_dims", 2) == 3 for m in model.modules()  # ACS convs keep 2D weights
+    )
+    if volumes:
         return model.to(memory_format=torch.channels_last_3d) if is_cuda(device) else model
     return model.to(memory_format=torch.channels_last)
 

@@ -49,7 +49,7 @@ class Record:
     data_size: int = _f("size of the source data (npz file): 28/64/128/224", 0)
     img_size: int = _f("model input size after resize", 0)
     kind: str = _f("how it was made: run (search + final fits), train (fixed config), peer", "")
-    constraint: str = _f("the budget as given (3m, 10m, 1h30m); empty without one", "")
+    constraint: str = _f("the budget as a label from budget_s (3m, 1h30m); empty without", "")
     # scores
     test_auc_mean: float | None = _f("test AUC (medmnist getAUC), mean over seeds")
     test_auc_std: float | None = _f("sample std of test AUC over seeds (0 for one seed)")

@@ -1,5 +1,5 @@
-"""Training throughput (images/s) at 28 px: the model's own compute against our data path and
-against the reference pipeline of the MedMNIST experiments.
+"""Training throughput (images/s, volumes/s) at 28 px / 28^3 voxels: the model's own compute
+against our data path and against the reference pipeline of the MedMNIST experiments.
 
 For each line (a model, optionally with an augmentation policy) it times, interleaved and
 repeated, so that machine noise hits every figure alike:
@@ -18,8 +18,13 @@ Each figure is the median of ``--repeats`` (>= 3) timed passes. One line per mod
 
     MODEL raw=N ours=N reference=N ours/raw=R ours/reference=R
 
-Data: PneumoniaMNIST or BreastMNIST from ``--data-dir`` (default ../shared/data) if present,
-else synthetic. Add a line by appending a ``Line`` to ``LINES``.
+The 3D lines (``3d:FAMILY``, batch 16 volumes) have ``raw`` and ``ours`` only:
+
+    3d:MODEL raw=N ours=N ours/raw=R
+
+Data: PneumoniaMNIST or BreastMNIST (AdrenalMNIST3D for the 3D lines) from ``--data-dir``
+(default ../shared/data) if present, else synthetic. Add a line by appending a ``Line`` to
+``LINES``.
 
     python benchmarks/throughput.py [--lines small_cnn,resnet18] [--steps N] [--repeats 3]
 """
@@ -53,6 +58,7 @@ from bench.train import (
 BATCH = 128
 SIZE = 28
 DATASETS = ("pneumoniamnist", "breastmnist")  # first one on disk is used
+DATASETS_3D = ("adrenalmnist3d",)
 
 
 @dataclass(frozen=True)
@@ -66,7 +72,9 @@ class Line:
         reference_transforms: builds the torchvision PIL transforms the reference applies
             before ``ToTensor`` (e.g. ``[AutoAugment(CIFAR10)]``).
         model_params: builder kwargs.
-        steps: batches of 128 per timed pass (``--steps`` overrides).
+        steps: batches per timed pass (``--steps`` overrides).
+        ndim: 2 (images) or 3 (volumes: no reference pipeline).
+        batch: samples per batch.
     """
 
     label: str
@@ -75,6 +83,8 @@ class Line:
     reference_transforms: Callable[[], list] = list
     model_params: dict = field(default_factory=dict)
     steps: int = 16
+    ndim: int = 2
+    batch: int = BATCH
 
 
 def simple_reference() -> list:
@@ -104,25 +114,35 @@ LINES = [
         "autoaugment_cifar10",
         autoaugment_cifar10_reference,
     ),
+    Line("3d:small_cnn3d", "small_cnn3d", ndim=3, batch=16, steps=8),
+    Line("3d:small_cnn3d+simple", "small_cnn3d", "simple", ndim=3, batch=16, steps=8),
+    *(
+        Line(f"3d:resnet{d}_{m}", f"resnet{d}_{m}", ndim=3, batch=16, steps=1)
+        for d in (18, 50)
+        for m in ("2_5d", "3d", "acs")
+    ),
 ]
 
 
-def load_data(data_dir: Path):
+def load_data(data_dir: Path, ndim: int = 2):
     """(TrainVal, dataset flag or None for synthetic) of the first dataset on disk."""
     from bench.data.load import load_splits
 
-    for flag in DATASETS:
+    for flag in DATASETS if ndim == 2 else DATASETS_3D:
         if (data_dir / f"{flag}.npz").is_file():
             return load_splits(flag, SIZE, data_dir).train_val(), flag
     from bench.data.catalog import get_dataset
     from bench.data.splits import Split
 
     rng = np.random.default_rng(0)
-    n = 4096
+    n = 4096 if ndim == 2 else 256
     labels = rng.integers(0, 2, size=(n, 1))
-    images = (rng.integers(0, 128, size=(n, SIZE, SIZE)) + 64 * labels[:, :, None]).astype(np.uint8)
+    shape = (n, *(SIZE,) * ndim)
+    bright = 64 * labels.reshape((n,) + (1,) * ndim)
+    images = (rng.integers(0, 128, size=shape) + bright).astype(np.uint8)
     split = Split(images, labels)
-    return TrainVal(get_dataset("pneumoniamnist"), SIZE, split, split), None
+    flag = "pneumoniamnist" if ndim == 2 else "adrenalmnist3d"
+    return TrainVal(get_dataset(flag), SIZE, split, split), None
 
 
 class ReferenceDataset(torch.utils.data.Dataset):
@@ -149,9 +169,10 @@ class Bench:
         torch.manual_seed(0)
         spec = data.spec
         self.line, self.device, self.steps = line, device, steps
-        n = steps * BATCH
+        self.batch = line.batch
+        n = steps * self.batch
         if len(data.train) < n:
-            raise SystemExit(f"need {n} training images for --steps {steps}; lower --steps")
+            raise SystemExit(f"need {n} training samples for --steps {steps}; lower --steps")
         images, labels = data.train.images[:n], data.train.labels[:n]
         model = create_model(
             line.model,
@@ -161,14 +182,14 @@ class Bench:
             **line.model_params,
         )
         self.model = prepare_model(model, device)
-        self.hp = TrainHP(batch_size=BATCH, lr=1e-4)  # a small lr keeps weights sane
+        self.hp = TrainHP(batch_size=self.batch, lr=1e-4)  # a small lr keeps weights sane
         self.optimizer = make_optimizer(self.model, self.hp)
         self.loss_fn = make_loss(spec.task)
         self.state = TrainState(
             model=self.model,
             optimizer=self.optimizer,
             loss_fn=self.loss_fn,
-            x=images_to_tensor(images, n_channels=spec.n_channels, device=device),
+            x=images_to_tensor(images, n_channels=spec.n_channels, ndim=spec.ndim, device=device),
             y=labels_to_tensor(labels, multilabel=spec.multilabel, device=device),
             hp=self.hp,
             device=device,
@@ -176,9 +197,11 @@ class Bench:
             perm_gen=torch.Generator().manual_seed(0),
             aug_gen=torch.Generator(device=device).manual_seed(1),
         )
-        self.raw_x = to_input(self.state.x[:BATCH], mean=0.5, std=0.5, device=device)
-        self.raw_y = self.state.y[:BATCH]
-        self.reference_data = self.build_reference(images, labels, flag, data_dir, n)
+        self.raw_x = to_input(self.state.x[: self.batch], mean=0.5, std=0.5, device=device)
+        self.raw_y = self.state.y[: self.batch]
+        self.reference_data = None
+        if line.ndim == 2:  # the MedMNIST 2D Dataset/DataLoader pipeline
+            self.reference_data = self.build_reference(images, labels, flag, data_dir, n)
 
     def build_augment(self, data: TrainVal):
         if self.line.augment == "none":
@@ -216,7 +239,7 @@ class Bench:
             train_step(
                 self.model, self.optimizer, self.loss_fn, self.raw_x, self.raw_y, self.device
             )
-        return self.steps * BATCH
+        return self.steps * self.batch
 
     def ours(self) -> int:
         _, seen, _ = train_epoch(self.state)
@@ -236,12 +259,11 @@ class Bench:
         return seen
 
     def cases(self) -> dict[str, Callable[[], int]]:
-        return {
-            "raw": self.raw,
-            "ours": self.ours,
-            "reference0": lambda: self.reference(0),
-            "reference2": lambda: self.reference(2),
-        }
+        cases = {"raw": self.raw, "ours": self.ours}
+        if self.reference_data is not None:
+            cases["reference0"] = lambda: self.reference(0)
+            cases["reference2"] = lambda: self.reference(2)
+        return cases
 
     def timed(self, fn: Callable[[], int]) -> float:
         """Images per second of one call of ``fn``."""
@@ -271,7 +293,11 @@ def measure(bench: Bench, repeats: int) -> dict[str, float]:
 
 
 def format_line(label: str, m: dict[str, float]) -> str:
-    """``MODEL raw=N ours=N reference=N ours/raw=R ours/reference=R``."""
+    """``MODEL raw=N ours=N reference=N ours/raw=R ours/reference=R`` (no reference: 3D)."""
+    if "reference0" not in m:
+        return (
+            f"{label} raw={m['raw']:.1f} ours={m['ours']:.1f} ours/raw={m['ours'] / m['raw']:.2f}"
+        )
     ref = max(m["reference0"], m["reference2"])
     return (
         f"{label} raw={m['raw']:.0f} ours={m['ours']:.0f} reference={ref:.0f} "
@@ -290,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         "--steps",
         type=int,
         default=None,
-        help="batches of 128 per timed pass (default: per line, 16 or 4)",
+        help="batches per timed pass (default: per line)",
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
@@ -309,14 +335,18 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown line(s) {', '.join(unknown)}; known: {', '.join(by_label)}")
     device = resolve_device(args.device)
-    data, flag = load_data(args.data_dir)
-    print(
-        f"# data: {flag or 'synthetic'} 28 px, batch {BATCH}, "
-        f"{args.repeats} repeats, device {device}, threads {torch.get_num_threads()}",
-        file=sys.stderr,
-    )
+    loaded = {}
     for label in wanted:
         line = by_label[label]
+        if line.ndim not in loaded:
+            loaded[line.ndim] = load_data(args.data_dir, line.ndim)
+            data, flag = loaded[line.ndim]
+            print(
+                f"# data: {flag or 'synthetic'} {line.ndim}D 28 px, "
+                f"{args.repeats} repeats, device {device}, threads {torch.get_num_threads()}",
+                file=sys.stderr,
+            )
+        data, flag = loaded[line.ndim]
         steps = args.steps or line.steps
         bench = Bench(line, data, flag, args.data_dir, steps=steps, device=device)
         print(format_line(label, measure(bench, args.repeats)), flush=True)

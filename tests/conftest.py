@@ -118,3 +118,14 @@ def model_registry():
         MODELS._origin.update(origin)
         MODELS.plugin_errors[:] = errors
         MODELS._plugins_loaded = True
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (model tests: steadier, and as a busy CPU runs)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -175,3 +175,14 @@ def test_preview_out_folder_gets_the_png_inside(tiny_npz, tmp_path, run_bench):
                   "--out", f"{tmp_path / 'new'}/")  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert [p.name for p in (tmp_path / "new").iterdir()] == [png.name.replace("simple", "none")]
+
+
+def test_preview_of_volumes_shows_three_planes(tiny_npz, tmp_path):
+    from PIL import Image
+
+    from bench.augment.preview import preview
+
+    out = preview(tiny_npz(size=28, ndim=3, counts=(16, 4, 4)), "simple", out=tmp_path)
+    image = np.asarray(Image.open(out))
+    assert out.name.endswith("_3d_simple.png") and image.std() > 0
+    assert image.shape[0] > image.shape[1] * 0.5  # six rows: original + augmented per plane

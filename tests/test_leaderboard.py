@@ -63,6 +63,7 @@ def test_golden_files(board):
     assert set(files) == {
         "README.md", "results.csv", "medmnist2d_28.md", "medmnist2d_28.csv",
         "medmnist2d_224.md", "medmnist2d_224.csv", "medmnist3d.md", "medmnist3d.csv",
+        "medmnist3d_64.md", "medmnist3d_64.csv",
         "medical_mnist.md", "medical_mnist.csv",
     }  # fmt: skip
     if UPDATE:
@@ -274,7 +275,7 @@ def _check_complete(out: Path, run_ids: list[str]) -> None:
     assert len(rows) == 7 * 12 + 8 * 6 + len(run_ids)
     assert all(None not in r and len(r) == len(COLUMNS) for r in rows)
     assert {r["run_id"] for r in rows} - {""} == set(run_ids)
-    for name in ("medmnist2d_28", "medmnist2d_224", "medmnist3d", "medical_mnist"):
+    for name in ("medmnist2d_28", "medmnist2d_224", "medmnist3d", "medmnist3d_64", "medical_mnist"):
         with open(out / f"{name}.csv", newline="") as f:
             wide = list(csv.reader(f))
         assert wide and all(len(r) == len(wide[0]) for r in wide)
@@ -329,3 +330,16 @@ def test_rebuild_again_when_a_record_lands_meanwhile(tmp_path, monkeypatch):
     lb.rebuild(out)
     assert calls == [1, 2]
     _check_complete(out, [RECORDS[0].stem, RECORDS[1].stem])
+
+
+def test_3d_rows_by_volume_size(board):
+    md28 = _md_cells((board / "medmnist3d.md").read_text())
+    md64 = _md_cells((board / "medmnist3d_64.md").read_text())
+    key = ("Small 3D CNN (28)", "bench run, 20m", "AdrenalMNIST3D AUC")
+    assert md28[key] == "0.831 ± 0.012"
+    assert md64[("Small 3D CNN (64)", "bench run, 30m", "AdrenalMNIST3D AUC")] == "0.841 ± 0.012"
+    assert not any(k[0] == "Small 3D CNN (64)" for k in md28)
+    assert not any(k[0] == "Small 3D CNN (28)" for k in md64)
+    published = ("ResNet-18 + 3D", "MedMNIST v2", "AdrenalMNIST3D AUC")
+    assert md28[published] == md64[published] == "0.827"  # repeated for reference
+    assert "# MedMNIST v2, 3D, model input 64x64x64" in (board / "medmnist3d_64.md").read_text()

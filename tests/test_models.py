@@ -35,11 +35,8 @@ LABELS = {
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread):
+    """Every test here on one torch thread."""
 
 
 def forward_backward(model, *, in_chans: int, img_size: int) -> torch.Tensor:

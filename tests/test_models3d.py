@@ -21,11 +21,8 @@ NUM_CLASSES = 3
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread):
+    """Every test here on one torch thread."""
 
 
 def test_the_3d_families():

@@ -80,7 +80,8 @@ def test_names_must_be_lowercase(model_registry):
 
 
 def test_wildcard_listing():
-    assert list_models("resnet*") == ["resnet18", "resnet50"]
+    assert list_models("resnet??") == ["resnet18", "resnet50"]
+    assert list_models("resnet18_*") == ["resnet18_2_5d", "resnet18_3d", "resnet18_acs"]
     assert list_models("*cnn") == ["small_cnn"]
     assert list_models("resnet?0") == ["resnet50"]
     assert list_models("no_such_*") == []

@@ -56,3 +56,16 @@ def test_check_writable_creates_nothing(tmp_path):
 def test_safe_names():
     assert safe_name("npz:/x/My Set.npz") == "npz--x-My-Set-npz"
     assert safe_name("tiny_set-1") == "tiny_set-1"
+
+
+def test_process_start_counts_interpreter_start_up():
+    import subprocess
+    import sys
+
+    code = (
+        "import time; from bench.runtime import process_start; "
+        "print(time.monotonic() - process_start())"
+    )
+    age = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               check=True).stdout)  # fmt: skip
+    assert 0.0 < age < 60.0  # the imports before the call are part of the budget

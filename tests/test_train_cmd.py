@@ -169,3 +169,33 @@ def test_dcgan_training_time_is_recorded_and_cache_reused(tiny_npz, run_bench, t
     assert fits1[0]["augment_info"]["dcgan_steps_done"] == 3
     assert first["augment_train_s"] == round(fits1[0]["augment_info"]["dcgan_train_s"], 3) > 0
     assert fits2[0]["augment_info"]["cache"] == "hit" and second["augment_train_s"] == 0
+
+
+def test_protocol_on_volumes_with_a_3d_resnet(tiny_npz, run_bench, tmp_path):
+    """The MedMNIST v2 recipe (Adam 1e-3, step schedule, best val AUC) with a converted
+    3D ResNet; --epochs 1 keeps it short."""
+    dataset = tiny_npz(size=28, ndim=3, counts=(8, 4, 4))
+    r = run_bench("train", "--dataset", dataset, "--model", "resnet18_acs", "--protocol",
+                  "medmnist-v2", "--epochs", "1", "--out", tmp_path / "out", "--quiet")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    (run_dir,) = (tmp_path / "out").iterdir()
+    record = json.loads((run_dir / "record.json").read_text())
+    assert record["method"] == "ResNet-18 + ACS (28)" and record["family"] == "resnet18_acs"
+    assert record["params"]["lr"] == 0.001 and record["params"]["schedule"] == "step"
+    assert record["epochs"] == 1 and 0.0 <= record["test_auc_mean"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    "extra,needle",
+    [
+        (["--model", "small_cnn"], "small_cnn takes 2D inputs but"),
+        (["--model", "small_cnn3d", "--augment", "autoaugment_cifar10"], "works on 2D data only"),
+    ],
+)
+def test_2d_things_on_volumes_are_one_line(tiny_npz, run_bench, tmp_path, extra, needle):
+    dataset = tiny_npz(size=28, ndim=3, counts=(8, 4, 4))
+    r = run_bench("train", "--dataset", dataset, *extra, "--out", tmp_path / "out")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], lines
+    assert not (tmp_path / "out").exists()

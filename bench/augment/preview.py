@@ -1,7 +1,8 @@
 """``bench augment-preview``: a PNG grid of train images beside what a policy makes of them.
 
 Most policies: a row of originals, then rows of augmented draws of the same images. ``dcgan``:
-per class, a row of real train images and a row of generated samples for that class.
+per class, a row of real train images and a row of generated samples for that class. Volumes:
+the central axial, coronal and sagittal slice of each original and of one augmented draw.
 """
 
 from __future__ import annotations
@@ -22,6 +23,23 @@ def _rows_policy(aug, x, y, seed: int) -> list[tuple[str, Any]]:
     rows = [("original", x)]
     for i in range(N_DRAWS):
         rows.append((f"augmented {i + 1}", aug(x, y, g)[0]))
+    return rows
+
+
+PLANES = (("axial", 2), ("coronal", 3), ("sagittal", 4))  # plane and the axis it cuts
+
+
+def _rows_volumes(aug, x, y, seed: int) -> list[tuple[str, Any]]:
+    """Central slices of each plane: originals, then one augmented draw, plane by plane."""
+    import torch
+
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    augmented = aug(x, y, g)[0]
+    rows = []
+    for plane, axis in PLANES:
+        middle = x.shape[axis] // 2
+        rows.append((f"original {plane}", x.select(axis, middle)))
+        rows.append((f"augmented {plane}", augmented.select(axis, middle)))
     return rows
 
 
@@ -123,10 +141,6 @@ def preview(
     get_augmentation(augment)  # unknown names fail before any data is loaded
     splits = load_splits(dataset, size, data_dir)
     tv, spec = splits.train_val(), splits.spec
-    if spec.ndim != 2:
-        from bench.errors import BenchError
-
-        raise BenchError(f"augment-preview shows 2D images; {spec.name} is 3D")
     dev = resolve_device(device)
     aug = build_augmentation(
         augment, data=tv, img_size=splits.data_size, seed=seed, device=dev,
@@ -138,12 +152,14 @@ def preview(
     else:
         pick = np.random.default_rng(seed).choice(len(tv.train), N_COLS, replace=False)
         pick.sort()
-        x = images_to_tensor(tv.train.images[pick], n_channels=spec.n_channels, device=dev)
+        x = images_to_tensor(tv.train.images[pick], n_channels=spec.n_channels, ndim=spec.ndim,
+                             device=dev)  # fmt: skip
         y = labels_to_tensor(tv.train.labels[pick], multilabel=spec.multilabel, device=dev)
-        rows = _rows_policy(aug, x, y, seed)
+        rows = (_rows_volumes if spec.ndim == 3 else _rows_policy)(aug, x, y, seed)
     stem = Path(spec.name.split(":", 1)[-1]).stem
     path = preview_path(out, f"augment_preview_{stem}_{augment}.png")
-    title = f"{stem} ({splits.data_size} px, train split): {augment}"
+    side = f"{splits.data_size}^3 voxels" if spec.ndim == 3 else f"{splits.data_size} px"
+    title = f"{stem} ({side}, train split): {augment}"
     if "dcgan_steps_done" in getattr(aug, "info", {}):
         title += f", {aug.info['dcgan_steps_done']} GAN steps, cache {aug.info['cache']}"
     render(rows, path, title)

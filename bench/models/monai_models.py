@@ -3,13 +3,12 @@ data's channels and classes (MONAI imported lazily; ``pip install 'bench[monai]'
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 from typing import Any
 
 from bench.errors import BenchError
-from bench.models.registry import MONAI_PREFIX, ModelSpec
+from bench.models.registry import MONAI_PREFIX, ModelSpec, unknown_passthrough
 
 IN_NAMES = ("in_channels", "n_input_channels")  # what MONAI's networks call the input channels
 OUT_NAMES = ("out_channels", "num_classes")  # and the outputs
@@ -35,10 +34,8 @@ def monai_spec(name: str) -> ModelSpec:
     nets = _nets()
     names = sorted(n for n in dir(nets) if not n.startswith("_") and callable(getattr(nets, n)))
     if name not in names:
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(MONAI_PREFIX + c for c in close)}?" if close else ""
-        raise BenchError(
-            f"unknown MONAI network {name!r}{hint} (see monai.networks.nets for the names)"
+        raise unknown_passthrough(
+            "MONAI network", name, names, MONAI_PREFIX, "monai.networks.nets"
         )
     return ModelSpec(
         name=MONAI_PREFIX + name,

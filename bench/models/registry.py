@@ -98,6 +98,15 @@ def get_model_spec(name: str) -> ModelSpec:
     return MODELS.get(name)
 
 
+def unknown_passthrough(what: str, name: str, names, prefix: str, where: str) -> BenchError:
+    """The one-line error for an unknown ``timm:``/``monai:`` name, with close matches."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(names), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(prefix + c for c in close)}?" if close else ""
+    return BenchError(f"unknown {what} {name!r}{hint} (see {where} for the names)")
+
+
 def check_ndim(family: str, ndim: int, dataset: str) -> None:
     """One-line BenchError unless ``family`` takes ``ndim``-D inputs; names those that do."""
     spec = get_model_spec(family)

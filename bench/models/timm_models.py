@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.models.registry import TIMM_PREFIX, ModelSpec
+from bench.models.registry import TIMM_PREFIX, ModelSpec, unknown_passthrough
 
 NO_WEIGHTS = (None, False, "", "none", "false")
 HUB = (True, "hub", "true")
@@ -23,10 +22,8 @@ def timm_spec(name: str) -> ModelSpec:
     import timm
 
     if not name or not timm.is_model(name):
-        close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(TIMM_PREFIX + c for c in close)}?" if close else ""
-        raise BenchError(
-            f"unknown timm model {name!r}{hint} (see timm.list_models() for the names)"
+        raise unknown_passthrough(
+            "timm model", name, timm.list_models(), TIMM_PREFIX, "timm.list_models()"
         )
     return ModelSpec(
         name=TIMM_PREFIX + name,
