@@ -47,6 +47,7 @@ class Settings:
     max_epochs: int
     families: list[str] = field(default_factory=list)
     augment: list[str] = field(default_factory=list)
+    speeds: dict = field(default_factory=dict)  # speed_key -> train images/s measured here
 
     def config(self) -> dict:
         """The resolved run configuration (recorded, and hashed with the params)."""
@@ -136,9 +137,9 @@ def _main(args: argparse.Namespace, *, finalize: bool) -> int:
 
     s = prepare(args, finalize=finalize, t0=process_start())
     splits = load_splits(s.spec, s.data_size, s.data_dir)  # a bad file: one line, nothing made
-    study = open_study(s)
-    threads = cpu_threads(s.device)
+    threads = cpu_threads(s.device)  # before any speed probe: the trials reuse the figures
     warm_up()
+    study = open_study(s)
     data = splits.train_val()
     if not finalize:
         splits = None  # a search worker never holds the test split
@@ -216,6 +217,7 @@ def search(study, data, s: Settings, display) -> float:
         data, s.space, device=s.device, metric=s.metric, img_size=s.img_size, seed=s.seed,
         max_epochs=s.max_epochs, search_end=s.budget.search_end, cap_s=s.budget.trial_cap(),
         on_event=display.event, sampler_seed=worker_seed(s.seed, worker=not s.finalize),
+        speeds=s.speeds,
     )  # fmt: skip
     if s.budget.search_open():
         study.optimize(objective, n_trials=s.n_trials, catch=(TrialFailed,),
@@ -236,17 +238,19 @@ def first_trial(s: Settings) -> dict:
     even when the budget allows only a few trials."""
     from bench.models.registry import model_for
     from bench.search.spaces import default_params
-    from bench.search.speed import measure_throughput
+    from bench.search.speed import measure_throughput, speed_key
 
     def speed(family: str) -> float:
         params = default_params(s.space, family)
         kwargs = {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(family + ".")}
         try:
             model = model_for(s.spec, family, img_size=s.img_size, **kwargs)
-            return measure_throughput(model, in_chans=s.spec.n_channels, img_size=s.img_size,
-                                      device=s.device, ndim=s.spec.ndim)  # fmt: skip
+            thr = measure_throughput(model, in_chans=s.spec.n_channels, img_size=s.img_size,
+                                     device=s.device, ndim=s.spec.ndim)  # fmt: skip
         except Exception:  # a plugin that cannot build its defaults is simply not first
             return 0.0
+        s.speeds[speed_key(family, kwargs)] = thr  # the trials reuse it (no second probe)
+        return thr
 
     families = list(s.space.families)
     best = max(families, key=speed) if len(families) > 1 else families[0]

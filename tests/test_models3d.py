@@ -133,12 +133,15 @@ def test_monai_networks_by_name():
         get_model_spec("monai:DenseNet12")
 
 
-def test_monai_missing_is_one_line():
+def test_monai_missing_is_one_line(tmp_path):
+    out = tmp_path / "out"
     code = (
         "import sys; sys.modules['monai'] = None; from bench.cli import main; "
-        "sys.exit(main(['train', '--dataset', 'adrenalmnist3d', '--model', 'monai:resnet18']))"
+        "sys.exit(main(['train', '--dataset', 'adrenalmnist3d', '--model', 'monai:resnet18', "
+        f"'--out', {str(out)!r}]))"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "needs MONAI, which is not installed" in lines[0], lines
+    assert not out.exists()

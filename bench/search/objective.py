@@ -69,6 +69,8 @@ class Objective:
         cap_s: longest a single trial may run.
         on_event: called with a :class:`TrialEvent` at trial start and after each epoch.
         sampler_seed: recorded on each trial.
+        speeds: measured speeds to start from (``speed_key`` -> train images/s), shared
+            with whoever measured them (the first-trial choice).
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class Objective:
         cap_s: float,
         on_event: Callable[[TrialEvent], None] | None = None,
         sampler_seed: int | None = None,
+        speeds: dict | None = None,
     ) -> None:
         if hasattr(data, "test"):
             raise TypeError("the objective takes a TrainVal; the test split stays with finalize")
@@ -99,7 +102,7 @@ class Objective:
         self.cap_s = cap_s
         self.on_event = on_event or (lambda e: None)
         self.sampler_seed = sampler_seed
-        self._speed: dict[tuple, float] = {}  # speed_key -> measured train images/s
+        self._speed: dict[tuple, float] = {} if speeds is None else speeds  # images/s
         self._ratios: list[float] = []  # real epoch seconds / planned epoch seconds
 
     @property
