@@ -23,6 +23,8 @@ from bench.errors import ConfigError
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "step", "none")
 METRICS = ("auc", "acc")
+EVAL_BATCH = 512  # samples per evaluation batch for small images (28 px: 512)
+EVAL_ELEMENTS = 2**21  # and at most this many input values per batch (64^3 volumes: 8)
 
 
 @dataclass
@@ -267,14 +269,25 @@ def _mean_loss(loss_sum, seen: int) -> float:
     return float(loss_sum) / seen if seen else float("nan")
 
 
+def eval_batch_size(shape, img_size=None, *, most: int = EVAL_BATCH) -> int:
+    """Samples per evaluation batch for inputs of ``shape`` (N, C, *spatial) resized to
+    ``img_size``: ``EVAL_ELEMENTS`` input values at most, so that a batch of 64^3 volumes
+    does not need the memory of 512 of them (one such batch took 17 GB of activations)."""
+    spatial = [img_size] * (len(shape) - 2) if img_size else list(shape[2:])
+    per_sample = int(shape[1]) * int(np.prod(spatial))
+    return max(1, min(most, EVAL_ELEMENTS // max(per_sample, 1)))
+
+
 def predict_tensor(
-    model, x, *, task: str, device, img_size=None, mean=0.5, std=0.5, batch_size: int = 512
+    model, x, *, task: str, device, img_size=None, mean=0.5, std=0.5, batch_size: int | None = None
 ) -> np.ndarray:
-    """Scores for a uint8 tensor already on the device (softmax, or sigmoid for multi-label)."""
+    """Scores for a uint8 tensor already on the device (softmax, or sigmoid for multi-label),
+    in batches of ``batch_size`` (default: :func:`eval_batch_size`)."""
     import torch
 
     from bench.device import autocast
 
+    batch_size = batch_size or eval_batch_size(tuple(x.shape), img_size)
     model.eval()
     outs = []
     with torch.inference_mode(), autocast(device):
@@ -296,7 +309,7 @@ def predict(
     img_size=None,
     mean=0.5,
     std=0.5,
-    batch_size: int = 512,
+    batch_size: int | None = None,
 ) -> np.ndarray:
     """Scores of ``model`` on uint8 ``images`` as bench.metrics expects them."""
     from bench.data.splits import images_to_tensor

@@ -267,3 +267,26 @@ def test_deadline_clock():
     import time
 
     assert Deadline.at(time.monotonic() + 3600).remaining() > 3500
+
+
+def test_eval_batches_are_sized_by_input_values():
+    from bench.train import EVAL_BATCH, eval_batch_size
+
+    assert eval_batch_size((1000, 1, 28, 28)) == EVAL_BATCH
+    assert eval_batch_size((1000, 1, 28, 28, 28)) == 95
+    assert eval_batch_size((1000, 1, 64, 64, 64)) == 8  # not 512 volumes: 17 GB at 64^3
+    assert eval_batch_size((1000, 3, 224, 224)) == 13
+    assert eval_batch_size((1000, 1, 28, 28), 224) == 41  # resized inputs count at their size
+
+
+def test_scores_do_not_depend_on_the_eval_batch():
+    import torch
+
+    from bench.train import predict_tensor
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8**3, 3))
+    x = torch.randint(0, 256, (20, 1, 8, 8, 8), dtype=torch.uint8)
+    a = predict_tensor(model, x, task="multi-class", device=torch.device("cpu"), batch_size=3)
+    b = predict_tensor(model, x, task="multi-class", device=torch.device("cpu"))
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
