@@ -89,7 +89,7 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
     from bench.search.budget import RunBudget, budget_epochs
     from bench.search.spaces import resolve_space
     from bench.search.storage import storage_kind
-    from bench.search.study import make_pruner, make_sampler, space_hash, study_name
+    from bench.search.study import space_hash, study_name
 
     budget_s = parse_budget(args.budget)
     seeds = int(getattr(args, "seeds", 0) or 0)
@@ -105,7 +105,6 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
     families, augment = parse_list(args.families), parse_list(args.augment)
     space = resolve_space(families or None, augment=augment or None, img_size=img_size,
                           ndim=spec.ndim, dataset=spec.name)  # fmt: skip
-    make_sampler(args.sampler, 0), make_pruner(args.pruner, 2)  # unknown names: one line
     name = args.study or study_name(
         spec.name, data_size, space_hash(space, metric=args.metric, img_size=img_size)
     )
@@ -189,8 +188,8 @@ def open_study(s: Settings):
 class _StopAtSearchEnd:
     """Optuna callback: tell the budget about a new best trial; stop when time is up."""
 
-    def __init__(self, budget, sizes: tuple[int, int, int]) -> None:
-        self.budget, self.sizes, self.best = budget, sizes, None
+    def __init__(self, budget, sizes: tuple[int, int, int], best: float | None) -> None:
+        self.budget, self.sizes, self.best = budget, sizes, best
 
     def __call__(self, study, trial) -> None:
         from optuna.trial import TrialState
@@ -211,8 +210,7 @@ def search(study, data, s: Settings, display) -> float:
     best = _best_complete(study)
     sizes = (len(data.train), len(data.val), int(s.spec.n_samples.get("test", 0) or 0))
     s.budget.start_search(best_fit_s=attrs.final_fit_seconds(best, sizes) if best else None)
-    stopper = _StopAtSearchEnd(s.budget, sizes)
-    stopper.best = best.value if best else None
+    stopper = _StopAtSearchEnd(s.budget, sizes, best.value if best else None)
     objective = Objective(
         data, s.space, device=s.device, metric=s.metric, img_size=s.img_size, seed=s.seed,
         max_epochs=s.max_epochs, search_end=s.budget.search_end, cap_s=s.budget.trial_cap(),
@@ -311,7 +309,8 @@ def finalize_run(splits, study, s: Settings, display, *, search_s: float):
     from bench.search.objective import best_config
     from bench.train import Deadline
 
-    best = chosen_trial(study, s, splits.train_val())
+    data = splits.train_val()
+    best = chosen_trial(study, s, data)
     cfg = best_config(best, s.space, s.metric)
     run_dir = s.out / make_run_id(file_flag(s.spec), s.data_size, kind="run",
                                   constraint=s.constraint)  # fmt: skip
@@ -331,7 +330,7 @@ def finalize_run(splits, study, s: Settings, display, *, search_s: float):
         res = fit_and_score(
             cfg, splits, seed=seed, img_size=s.img_size, device=s.device, run_dir=run_dir,
             deadline=Deadline(s.budget.final_share(len(seeds) - i)),
-            size_epochs=_final_epochs(best, cfg, splits.train_val(), s),
+            size_epochs=_final_epochs(best, cfg, data, s),
         )  # fmt: skip
         last_s = time.monotonic() - started
         results.append(res)

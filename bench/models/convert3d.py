@@ -16,6 +16,8 @@ network (its initialisation) are carried over.
 
 from __future__ import annotations
 
+import functools
+
 from bench.errors import BenchError
 
 MODES = ("2.5d", "3d", "acs")
@@ -35,7 +37,9 @@ def _triple(v) -> tuple:
     return (v[0], *v) if len(v) == 2 else v
 
 
+@functools.lru_cache(maxsize=1)
 def _acs_module():
+    """The ACSConv class (built on first use, so importing this module needs no torch)."""
     import torch
     import torch.nn.functional as F
     from torch import nn

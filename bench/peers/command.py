@@ -72,7 +72,7 @@ def run_peer(
         BenchError: bad input found before any work (nothing is written then).
     """
     from bench.data.load import load_splits
-    from bench.records import environment, make_run_id
+    from bench.records import budget_label, environment, make_run_id
     from bench.runtime import file_flag, process_start
 
     t0 = process_start() if started is None else started
@@ -84,7 +84,7 @@ def run_peer(
     splits = load_splits(spec, data_size, data_dir)
     env = environment()  # before the clock-critical part: the worker's deadline allows for it
     run_dir = out / make_run_id(file_flag(spec), data_size, kind="peer",
-                                constraint=_constraint(budget_s))  # fmt: skip
+                                constraint=budget_label(budget_s))  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=False)
     if system == "constant":
         from bench.peers.constant import constant_peer
@@ -108,12 +108,6 @@ def run_peer(
             print_log_tail(peer.log_path)
         return record, run_dir, 2 if peer.user_error else 1
     return record, run_dir, 0
-
-
-def _constraint(budget_s: int) -> str:
-    from bench.records import budget_label
-
-    return budget_label(budget_s)
 
 
 def _score_and_record(peer, splits, run_dir: Path, *, seed: int, budget_s: int, t0: float,

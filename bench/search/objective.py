@@ -206,13 +206,12 @@ class Objective:
 
     def _augment(self, trial, aug_name: str, aug_hp: dict, deadline, thr: float):
         """The trial's augmentation, and the throughput with its cost included."""
-        from bench.augment.registry import build_augmentation
+        from bench.evaluate import build_augment
         from bench.search.speed import augment_cost
 
-        augment = build_augmentation(
-            aug_name, data=self.data, img_size=self.img_size, seed=self.seed,
-            device=self.device, deadline=deadline, **aug_hp,
-        )  # fmt: skip
+        augment = build_augment(aug_name, data=self.data, img_size=self.img_size,
+                                seed=self.seed, device=self.device, deadline=deadline,
+                                hp=aug_hp)  # fmt: skip
         thr = 1.0 / (1.0 / thr + augment_cost(augment, self.data, device=self.device))
         trial.set_user_attr(attrs.AUGMENT_INFO, dict(getattr(augment, "info", None) or {}))
         return augment, thr

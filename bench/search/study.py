@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from bench.errors import ConfigError
+from bench.runtime import safe_name
 
 
 def space_hash(space, *, metric: str, img_size: int) -> str:
@@ -23,8 +24,7 @@ def study_name(dataset: str, data_size: int, space_hash: str) -> str:
     to its file stem)."""
     if ":" in dataset:
         dataset = f"{dataset.split(':', 1)[0]}-{Path(dataset.split(':', 1)[1]).stem}"
-    safe = "".join(c if c.isalnum() or c in "_-" else "-" for c in dataset)
-    return f"bench.{safe}.{data_size}.{space_hash[:8]}"
+    return f"bench.{safe_name(dataset)}.{data_size}.{space_hash[:8]}"
 
 
 def make_sampler(kind: str, seed: int):
