@@ -145,3 +145,12 @@ def test_monai_missing_is_one_line(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "needs MONAI, which is not installed" in lines[0], lines
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("size", "stride"), [(28, 1), (64, 2)])
+def test_small_cnn3d_strides_its_stem_on_64_voxel_volumes(size: int, stride: int):
+    model = create_model("small_cnn3d", num_classes=2, in_chans=1, img_size=size)
+    first = next(m for m in model.modules() if isinstance(m, nn.Conv3d))
+    assert first.stride == (stride,) * 3
+    with pytest.raises(BenchError, match="stem_stride=3 is not supported; use 1 or 2"):
+        create_model("small_cnn3d", num_classes=2, in_chans=1, img_size=size, stem_stride=3)

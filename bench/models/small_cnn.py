@@ -20,6 +20,7 @@ def build_small_cnn(
     width: int,
     fc_width: int,
     dropout: float,
+    stem_stride: int = 1,
     name: str = "small_cnn",
 ):
     """Build a small CNN on ``ndim``-D inputs.
@@ -33,6 +34,8 @@ def build_small_cnn(
         width: channels of the first block.
         fc_width: units of the hidden fully connected layer (0: no hidden layer).
         dropout: dropout before each fully connected layer.
+        stem_stride: stride of the first convolution (2 quarters a 2D and eighths a 3D
+            network's cost: how 64-voxel volumes fit a CPU budget).
         name: the family name, for messages.
 
     Returns:
@@ -40,7 +43,9 @@ def build_small_cnn(
     """
     from torch import nn
 
-    side = img_size
+    if stem_stride not in (1, 2):
+        raise BenchError(f"{name} stem_stride={stem_stride} is not supported; use 1 or 2")
+    side = img_size // stem_stride
     for _ in range(depth):
         side //= 2
     if depth < 1 or side < 1:
@@ -54,8 +59,9 @@ def build_small_cnn(
     chans = in_chans
     for i in range(depth):
         out = width * 2**i
-        layers += [conv(chans, out, 3, padding=1, bias=False), norm(out), nn.ReLU(inplace=True),
-                   pool(2)]  # fmt: skip
+        stride = stem_stride if i == 0 else 1
+        layers += [conv(chans, out, 3, stride=stride, padding=1, bias=False), norm(out),
+                   nn.ReLU(inplace=True), pool(2)]  # fmt: skip
         chans = out
     grid = min(side, MAX_GRID if ndim == 2 else MAX_GRID_3D)
     adaptive = nn.AdaptiveAvgPool2d if ndim == 2 else nn.AdaptiveAvgPool3d
@@ -96,8 +102,12 @@ def small_cnn3d(
     width: int = 16,
     fc_width: int = 64,
     dropout: float = 0.25,
+    stem_stride: int | None = None,
 ):
-    """A small 3D CNN for volumes (fast enough for a CPU budget); see ``build_small_cnn``."""
+    """A small 3D CNN for volumes (fast enough for a CPU budget); see ``build_small_cnn``.
+    ``stem_stride`` defaults to 2 for volumes of 64 voxels a side or more, 1 below."""
+    if stem_stride is None:
+        stem_stride = 2 if img_size >= 64 else 1
     return build_small_cnn(3, num_classes=num_classes, in_chans=in_chans, img_size=img_size,
                            depth=depth, width=width, fc_width=fc_width, dropout=dropout,
-                           name="small_cnn3d")  # fmt: skip
+                           stem_stride=stem_stride, name="small_cnn3d")  # fmt: skip
