@@ -26,6 +26,8 @@ HANDLERS = {
     "report": "bench.reports:cmd_report",
     "augment-preview": "bench.augment.preview:cmd_preview",
     "peer": "bench.peers.command:cmd_peer",
+    "predict": "bench.predict:cmd_predict",
+    "export": "bench.export:cmd_export",
 }
 
 
@@ -97,6 +99,8 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--img-size", type=int, default=None, help="model input size (default: the data size)"
     )
+    p.add_argument("--cv", type=int, default=None, metavar="K",
+                   help="trials cross-validate over train+val in K stratified folds")
     p.add_argument("--n-trials", type=int, default=None, help=argparse.SUPPRESS)  # tests
 
 
@@ -118,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     _report_parser(sub)
     _preview_parser(sub)
     _peer_parser(sub)
+    _predict_parser(sub)
+    _export_parser(sub)
     return parser
 
 
@@ -155,6 +161,8 @@ def _train_parser(sub) -> None:
     p.add_argument("--model", required=True, help="family name, e.g. resnet18 or timm:NAME")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seeds", type=int, default=1, help="number of seeds (seed, seed+1, ...)")
+    p.add_argument("--cv", type=int, default=None, metavar="K",
+                   help="stratified K-fold CV over train+val: one model per fold")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--protocol",
@@ -184,6 +192,12 @@ def _run_parser(sub) -> None:
     p = sub.add_parser("run", help="budgeted search, then a multi-seed final evaluation")
     _search_args(p)
     p.add_argument("--seeds", type=int, default=3, help="seeds of the final evaluation")
+    p.add_argument(
+        "--ensemble",
+        type=int,
+        default=5,
+        help="distinct configurations the ensemble selected on val may hold (1: none)",
+    )
 
 
 def _search_parser(sub) -> None:
@@ -234,6 +248,27 @@ def _peer_parser(sub) -> None:
         action="store_true",
         help="autogluon: download pretrained backbone weights (needs the network)",
     )
+
+
+def _predict_parser(sub) -> None:
+    p = sub.add_parser("predict", help="apply a finished run's model to new images")
+    p.add_argument("run_dir", help="folder of a finished bench run or bench train")
+    p.add_argument("input", help="an image, a folder of images, or an npz in MedMNIST layout")
+    p.add_argument("--out", default=None, help="CSV of class probabilities (default: none)")
+    p.add_argument("--seed", type=int, default=None, help="one fit of the chosen config")
+    p.add_argument("--ensemble", default="selected", choices=["selected", "seeds"],
+                   help="selected (default): the run's answer; seeds: the chosen config's fits")
+    p.add_argument("--split", default="test", help="npz input: which split (default test)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--quiet", action="store_true", help="no table on the terminal")
+
+
+def _export_parser(sub) -> None:
+    p = sub.add_parser("export", help="the run's model as one ONNX graph")
+    p.add_argument("run_dir", help="folder of a finished bench run or bench train")
+    p.add_argument("--onnx", required=True, help="ONNX file to write")
+    p.add_argument("--seed", type=int, default=None, help="one fit instead of the ensemble")
+    p.add_argument("--data-dir", default=None, help="where the run's data is (the check)")
 
 
 def main(argv: list[str] | None = None) -> int:

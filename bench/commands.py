@@ -61,7 +61,7 @@ def datasets(args: argparse.Namespace) -> int:
             str(r["n_channels"]),
             str(r["n_classes"]),
             *(f"{ns[s]:,}" if s in ns else "?" for s in SAMPLE_COLS),
-            ",".join(map(str, r["sizes"])),
+            _sizes(r),
             ",".join(map(str, r["on_disk"])) or "-",
         )
     console = Console()
@@ -69,6 +69,15 @@ def datasets(args: argparse.Namespace) -> int:
         console = Console(width=160)
     console.print(table)
     return 0
+
+
+def _sizes(row: dict) -> str:
+    """``28,64,128,224``; a folder's ``8-1024 (native 64)``: it is resized on load."""
+    native = ",".join(map(str, row["sizes"]))
+    if row.get("size_range"):
+        low, high = row["size_range"]
+        return f"{low}-{high} (native {native})"
+    return native
 
 
 def models(args: argparse.Namespace) -> int:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from bench.errors import BenchError
 
 PREDICTIONS_DIR = "predictions"
@@ -54,6 +56,8 @@ class SeedResult:
     history: list
     augment_info: dict
     predictions: str  # path relative to the run folder
+    model_file: str = ""  # the saved fit's metadata, relative to the run folder
+    scores: np.ndarray | None = None  # test probabilities (for the ensembles)
 
     def per_seed(self) -> dict:
         """The record's ``per_seed`` entry."""
@@ -67,7 +71,9 @@ class SeedResult:
 
     def fit_entry(self) -> dict:
         """The ``fits.json`` entry (``bench report`` reads ``history`` and ``test``)."""
-        return {**dataclasses.asdict(self), "best_val": self.val_score}
+        entry = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        del entry["scores"]
+        return {**entry, "best_val": self.val_score}
 
 
 def build_augment(name: str, *, data, img_size: int, seed: int, device, deadline=None, hp=None):
@@ -117,19 +123,25 @@ def fit_and_score(
     deadline=None,
     on_epoch: Callable | None = None,
     size_epochs: Callable | None = None,
+    name: str | None = None,
 ) -> SeedResult:
-    """Build, augment, fit (best-val checkpoint), predict the test split, score, save.
+    """Build, augment, fit (best-val checkpoint), predict the test split, score, save the
+    predictions and the fit (``models/{name}``).
 
     Args:
         size_epochs: ``(model, augment, deadline) -> epochs`` to cut the configuration's
             epochs to the time this fit has (``bench run``'s final fits).
+        name: the saved fit's name (default ``fit_name(0, seed)``); also the prediction
+            file's run label.
 
     Raises:
         BenchError: the fit diverged (NaN/inf loss).
     """
     from bench.models.registry import model_for, param_count
+    from bench.saved_model import fit_name, save_fit
     from bench.train import DivergedError, fit, predict, set_seed
 
+    name = name or fit_name(0, seed)
     data = splits.train_val()
     set_seed(seed)
     model = model_for(splits.spec, config.family, img_size=img_size, **config.model_params)
@@ -146,12 +158,17 @@ def fit_and_score(
         raise BenchError(f"seed {seed} diverged ({exc}); lower the learning rate (lr)") from None
     scores = predict(model, splits.test.images, spec=splits.spec, device=device,
                      img_size=img_size, mean=hp.mean, std=hp.std)  # fmt: skip
-    report, path = score_test(splits, scores, run_dir=run_dir, run_label=f"seed{seed}")
+    report, path = score_test(splits, scores, run_dir=run_dir, run_label=name)
+    model_file = save_fit(run_dir, name, model, family=config.family,
+                          model_params=config.model_params, spec=splits.spec,
+                          data_size=splits.data_size, img_size=img_size, mean=hp.mean,
+                          std=hp.std)  # fmt: skip
     return SeedResult(
         seed=seed, test=report, val_score=float(result.best_val), best_epoch=result.best_epoch,
         epochs=hp.epochs, stopped=result.stopped, seconds=time.monotonic() - start,
         n_params=param_count(model), history=result.history_dicts(),
         augment_info=dict(getattr(augment, "info", None) or {}), predictions=path,
+        model_file=model_file, scores=scores,
     )  # fmt: skip
 
 
@@ -165,3 +182,47 @@ def write_fits(run_dir: Path, results: list[SeedResult]) -> None:
 def augment_train_seconds(results: list[SeedResult]) -> float:
     """Seconds the fits spent training augmentation models (DCGAN)."""
     return round(sum(float(r.augment_info.get("dcgan_train_s", 0.0)) for r in results), 3)
+
+
+@dataclass
+class EnsembleMember:
+    """One configuration of the run's answer: its trial (None for ``bench train``), family,
+    weight and final fits."""
+
+    trial: int | None
+    family: str
+    weight: float
+    fits: list[SeedResult]
+
+
+def score_ensembles(splits, members: list[EnsembleMember], *, run_dir: Path) -> dict:
+    """Score once on test the seed ensemble (member 0, the configuration chosen on val, its
+    fits averaged) and the selected ensemble (each member with fits and weight: its fits
+    averaged, then weighted; member 0 alone when none is left); save both prediction files
+    and ``models/ensemble.json`` (after every fit it names). Returns the record's fields."""
+    from bench.saved_model import ensemble_scores, write_ensemble
+
+    saved = [r.model_file for m in members for r in m.fits]
+    seeds = ensemble_scores([[r.scores for r in members[0].fits]], [1.0])
+    members = [m for m in members if m.fits and m.weight > 0] or [
+        dataclasses.replace(members[0], weight=1.0)
+    ]
+    seeds_report, _ = score_test(splits, seeds, run_dir=run_dir, run_label="ensemble-seeds")
+    chosen = ensemble_scores([[r.scores for r in m.fits] for m in members],
+                             [m.weight for m in members])  # fmt: skip
+    chosen_report, _ = score_test(splits, chosen, run_dir=run_dir, run_label="ensemble")
+    total = sum(m.weight for m in members)
+    listed = [
+        {"trial": m.trial, "family": m.family, "weight": round(m.weight / total, 6),
+         "seeds": [r.seed for r in m.fits], "fits": [Path(r.model_file).stem for r in m.fits]}
+        for m in members
+    ]  # fmt: skip
+    write_ensemble(run_dir, listed)
+    return {
+        "seed_ensemble_test_auc": float(seeds_report["auc"]),
+        "seed_ensemble_test_acc": float(seeds_report["acc"]),
+        "ensemble_test_auc": float(chosen_report["auc"]),
+        "ensemble_test_acc": float(chosen_report["acc"]),
+        "ensemble_members": [{k: v for k, v in m.items() if k != "fits"} for m in listed],
+        "models": saved,
+    }

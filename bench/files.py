@@ -15,13 +15,15 @@ import numpy as np
 from bench.errors import BenchError
 
 
-def _synced_temp(path: Path, text: str) -> str:
-    """Write ``text`` to a synced temporary file beside ``path``; return its name."""
+def _synced_temp(path: Path, content: str | bytes) -> str:
+    """Write ``content`` to a synced temporary file beside ``path``; return its name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    data = content.encode("utf-8") if isinstance(content, str) else content
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        os.fchmod(fd, 0o666 & ~umask())  # as open() would create it, not mkstemp's 0600
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
     except BaseException:
@@ -30,8 +32,16 @@ def _synced_temp(path: Path, text: str) -> str:
     return tmp
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
+def umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_text(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (or bytes) to ``path`` via a temporary file and ``os.replace`` (never
+    half-written)."""
     path = Path(path)
     tmp = _synced_temp(path, text)
     try:

@@ -244,6 +244,9 @@ def render(records: list[dict], reference: list[dict]) -> dict[str, str]:
             medical_markdown(table) if table.name == "medical_mnist" else wide_markdown(table)
         )
     files["README.md"] = readme(tables, records)
+    from bench.reproductions import markdown as reproductions
+
+    files["reproductions.md"] = reproductions(records)
     return files
 
 
@@ -318,10 +321,11 @@ class Table:
 def row_source(rec: dict) -> str:
     """How our row was made and under which constraint: ``bench run, 3m`` (search + final
     fits), ``bench train`` (a fixed configuration), ``bench peer, 10m`` (another AutoML
-    system under our budget)."""
+    system under our budget); `, cv 5` is appended for cross-validated ones."""
     kind = rec.get("kind")
     source = f"bench {kind}" if isinstance(kind, str) and kind else "bench"
-    return f"{source}, {rec['constraint']}" if rec.get("constraint") else source
+    source = f"{source}, {rec['constraint']}" if rec.get("constraint") else source
+    return f"{source}, cv {rec['cv']}" if _is_int(rec.get("cv")) and rec["cv"] > 1 else source
 
 
 def row_label(rec: dict) -> str:
@@ -333,6 +337,33 @@ def row_label(rec: dict) -> str:
     return label
 
 
+SEED_ENSEMBLE = "seed ensemble"  # the chosen configuration's seed fits, probabilities averaged
+SELECTED_ENSEMBLE = "Selected ensemble"  # greedy selection on val across configurations
+
+
+def row_variants(rec: dict) -> list[tuple[str, dict[str, Cell]]]:
+    """A record's rows: the single-fit mean ± std over seeds (the figure comparable to the
+    MedMNIST v2 rows), then its seed ensemble and, for runs, its selected ensemble."""
+    n = rec.get("n_seeds") if _is_int(rec.get("n_seeds")) else None
+    single = {}
+    for metric in ("auc", "acc"):
+        std = rec.get(f"test_{metric}_std")
+        spread = n is not None and n > 1 and _is_number(std)
+        single[metric] = Cell(float(rec[f"test_{metric}_mean"]), float(std) if spread else None, n)
+    label = row_label(rec)
+    rows = [(label, single)]
+    if _is_number(rec.get("seed_ensemble_test_auc")) and (n or 0) > 1:
+        rows.append((f"{label}, {SEED_ENSEMBLE}", _ensemble_cells(rec, "seed_ensemble")))
+    if rec.get("kind") == "run" and _is_number(rec.get("ensemble_test_auc")):
+        size = f" ({rec['img_size']})" if rec.get("img_size") else ""
+        rows.append((f"{SELECTED_ENSEMBLE}{size}", _ensemble_cells(rec, "ensemble")))
+    return rows
+
+
+def _ensemble_cells(rec: dict, prefix: str) -> dict[str, Cell]:
+    return {m: Cell(float(rec[f"{prefix}_test_{m}"])) for m in ("auc", "acc")}
+
+
 def wide_table(name: str, datasets, reference: list[dict], ours: list[dict]) -> Table:
     """Published rows first (in reference order), then ours (runs, train, peers; then by
     label); for ours the latest record by utc per (source, label, dataset)."""
@@ -341,22 +372,24 @@ def wide_table(name: str, datasets, reference: list[dict], ours: list[dict]) -> 
         row = rows.setdefault(ref["method"], Row(ref["method"], PUBLISHED))
         row.cells[(ref["dataset"], "auc")] = Cell(ref["test_auc_mean"])
         row.cells[(ref["dataset"], "acc")] = Cell(ref["test_acc_mean"])
-    measured: dict[tuple[int, float, str, str], Row] = {}
+    measured: dict[tuple, Row] = {}  # (kind, budget, source, order, label) -> row
     for rec in ours:  # sorted by (utc, run_id): later ones replace earlier ones
-        label, source = row_label(rec), row_source(rec)
+        source = row_source(rec)
         budget = rec.get("budget_s") if _is_number(rec.get("budget_s")) else 0
-        key = (KIND_ORDER.get(rec.get("kind"), len(KIND_ORDER)), budget, source, label)
-        row = measured.setdefault(key, Row(label, source))
-        n = rec.get("n_seeds") if _is_int(rec.get("n_seeds")) else None
-        for metric in ("auc", "acc"):
-            std = rec.get(f"test_{metric}_std")
-            spread = n is not None and n > 1 and _is_number(std)
-            row.cells[(rec["dataset"], metric)] = Cell(
-                float(rec[f"test_{metric}_mean"]), float(std) if spread else None, n
-            )
-        row.records[rec["dataset"]] = rec
+        prefix = (KIND_ORDER.get(rec.get("kind"), len(KIND_ORDER)), budget, source)
+        for key, row in measured.items():  # a later record replaces all of an earlier one's
+            if key[:3] == prefix:
+                row.records.pop(rec["dataset"], None)
+                for metric in ("auc", "acc"):
+                    row.cells.pop((rec["dataset"], metric), None)
+        for order, (label, cells) in enumerate(row_variants(rec)):
+            row = measured.setdefault((*prefix, order, label), Row(label, source))
+            for metric, cell in cells.items():
+                row.cells[(rec["dataset"], metric)] = cell
+            row.records[rec["dataset"]] = rec
     return Table(
-        name, tuple(datasets), list(rows.values()) + [measured[k] for k in sorted(measured)]
+        name, tuple(datasets),
+        list(rows.values()) + [measured[k] for k in sorted(measured) if measured[k].records],
     )
 
 
@@ -571,6 +604,16 @@ Yang et al., Scientific Data 10:41, 2023, doi:10.1038/s41597-022-01721-8). Rebui
   with `--protocol medmnist-v2`); *bench peer* is another AutoML system under the same
   budget. The same label can appear with different sources or budgets: they are different
   rows.
+- A run answers with three rows. The plain row (`Small CNN (28)`) is the mean ± std of the
+  single fits over the seeds, the figure comparable to the MedMNIST v2 rows. `..., seed
+  ensemble` averages those fits' test probabilities (mean of probabilities) and scores the
+  mean once. `Selected ensemble` is the run's answer, the model `bench predict` applies:
+  greedy forward selection with replacement (Caruana et al., ICML 2004, as auto-sklearn and
+  AutoGluon build theirs) over the validation predictions of the best completed trials,
+  up to `--ensemble` distinct configurations (default 5). Each selected configuration is
+  refitted with the final seeds inside the budget, and the members' seed means are
+  weighted by how often selection picked them. Selection reads val only, and the test
+  split is scored once. A bench train row has the first two rows.
 - The rows of ours in the tables, with the budget, times, hardware and record behind each
   number, are listed below.
 """

@@ -50,11 +50,17 @@ class Record:
     img_size: int = _f("model input size after resize", 0)
     kind: str = _f("how it was made: run (search + final fits), train (fixed config), peer", "")
     constraint: str = _f("the budget as a label from budget_s (3m, 1h30m); empty without", "")
+    cv: int = _f("cross-validation folds over train+val (0: the official val split)", 0)
     # scores
     test_auc_mean: float | None = _f("test AUC (medmnist getAUC), mean over seeds")
     test_auc_std: float | None = _f("sample std of test AUC over seeds (0 for one seed)")
     test_acc_mean: float | None = _f("test ACC (medmnist getACC, threshold 0.5), mean")
     test_acc_std: float | None = _f("sample std of test ACC over seeds")
+    seed_ensemble_test_auc: float | None = _f("test AUC of the seed fits' mean probabilities")
+    seed_ensemble_test_acc: float | None = _f("test ACC of the seed ensemble")
+    ensemble_test_auc: float | None = _f("test AUC of the selected ensemble (Caruana 2004 on "
+                                         "val; one member: the seed ensemble)")  # fmt: skip
+    ensemble_test_acc: float | None = _f("test ACC of the selected ensemble")
     n_seeds: int = _f("final fits scored", 0)
     seeds: str = _f("their seeds, ;-separated", "")
     # search
@@ -98,6 +104,10 @@ class Record:
                                 0.0, csv=False)  # fmt: skip
     best_trial: int | None = _f("Optuna number of the trial chosen on val", csv=False)
     peer_versions: dict = _f("a peer's own package versions", csv=False, factory=dict)
+    ensemble_members: list = _f("the selected ensemble: [{trial, family, weight, seeds}]",
+                                csv=False, factory=list)  # fmt: skip
+    models: list = _f("saved fits (metadata files, relative to the run folder)", csv=False,
+                      factory=list)  # fmt: skip
     extra: dict = _f("fields of other producers, kept as they are", csv=False, factory=dict)
 
     def as_dict(self) -> dict:

@@ -48,6 +48,8 @@ class Settings:
     families: list[str] = field(default_factory=list)
     augment: list[str] = field(default_factory=list)
     speeds: dict = field(default_factory=dict)  # speed_key -> train images/s measured here
+    ensemble: int = 1  # distinct configurations the final ensemble may hold
+    cv: int = 0  # folds of the trials' cross-validation (0: the official val split)
 
     def config(self) -> dict:
         """The resolved run configuration (recorded, and hashed with the params)."""
@@ -62,6 +64,8 @@ class Settings:
             "pruner": self.pruner,
             "seed": self.seed,
             "seeds": self.seeds,
+            "ensemble": self.ensemble,
+            "cv": self.cv,
             "budget_s": int(self.budget.budget_s),
             "study_name": self.study_name,
             "storage_kind": self.storage_kind,
@@ -82,6 +86,7 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
     """Validate every flag (each problem one line, exit 2); creates nothing."""
     from bench.config import parse_budget, parse_list
     from bench.data.catalog import check_size, get_dataset
+    from bench.data.folds import check_cv
     from bench.data.load import default_size
     from bench.device import resolve_device
     from bench.records import budget_label
@@ -98,6 +103,12 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
     n_trials = getattr(args, "n_trials", None)
     if n_trials is not None and n_trials < 1:
         raise ConfigError(f"--n-trials {n_trials}: give at least 1")
+    cv = getattr(args, "cv", None)
+    if cv is not None:
+        check_cv(cv)
+    ensemble = int(getattr(args, "ensemble", 1) or 1)
+    if ensemble < 1:
+        raise ConfigError(f"--ensemble {ensemble}: give at least 1 (1: no ensemble selection)")
     spec = get_dataset(args.dataset)
     data_size = args.size or default_size(spec)
     check_size(spec, data_size)
@@ -106,7 +117,7 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
     space = resolve_space(families or None, augment=augment or None, img_size=img_size,
                           ndim=spec.ndim, dataset=spec.name)  # fmt: skip
     name = args.study or study_name(
-        spec.name, data_size, space_hash(space, metric=args.metric, img_size=img_size)
+        spec.name, data_size, space_hash(space, metric=args.metric, img_size=img_size, cv=cv or 0)
     )
     out = Path(args.out).expanduser()
     check_writable(out)
@@ -118,13 +129,15 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
         )
         check_writable(journal.parent)
     return Settings(
-        budget=RunBudget(t0=t0, budget_s=budget_s, seeds=seeds if finalize else 0),
+        budget=RunBudget(t0=t0, budget_s=budget_s, seeds=seeds if finalize else 0,
+                         ensemble=ensemble),
         constraint=budget_label(budget_s), spec=spec, data_size=data_size, img_size=img_size,
         space=space, study_name=name, storage_url=args.storage, storage_kind=kind,
         journal_path=journal, out=out, device=resolve_device(args.device), metric=args.metric,
         sampler=args.sampler, pruner=args.pruner, seed=args.seed, seeds=seeds,
         finalize=finalize, quiet=args.quiet, n_trials=n_trials, data_dir=args.data_dir,
         max_epochs=budget_epochs(budget_s), families=families, augment=augment,
+        ensemble=ensemble, cv=cv or 0,
     )  # fmt: skip
 
 
@@ -136,6 +149,10 @@ def _main(args: argparse.Namespace, *, finalize: bool) -> int:
 
     s = prepare(args, finalize=finalize, t0=process_start())
     splits = load_splits(s.spec, s.data_size, s.data_dir)  # a bad file: one line, nothing made
+    if s.cv:
+        from bench.data.folds import check_cv, pool
+
+        check_cv(s.cv, pool(splits.train_val()).labels, multilabel=s.spec.multilabel)
     threads = cpu_threads(s.device)  # before any speed probe: the trials reuse the figures
     warm_up()
     study = open_study(s)
@@ -154,6 +171,8 @@ def _main(args: argparse.Namespace, *, finalize: bool) -> int:
             display.set_counts(study)
             display.log(f"search finished: {display.status()}")
             return 0
+        from bench.final_phase import finalize_run
+
         record, run_dir = finalize_run(splits, study, s, display, search_s=search_s)
     print_summary(record, s.spec, run_dir)
     return 0
@@ -204,6 +223,7 @@ class _StopAtSearchEnd:
 
 def search(study, data, s: Settings, display) -> float:
     """Run trials until the search end (or ``n_trials``); returns the seconds spent."""
+    from bench.ensemble import val_dir
     from bench.search.objective import Objective, TrialFailed
     from bench.search.study import worker_seed
 
@@ -215,7 +235,7 @@ def search(study, data, s: Settings, display) -> float:
         data, s.space, device=s.device, metric=s.metric, img_size=s.img_size, seed=s.seed,
         max_epochs=s.max_epochs, search_end=s.budget.search_end, cap_s=s.budget.trial_cap(),
         on_event=display.event, sampler_seed=worker_seed(s.seed, worker=not s.finalize),
-        speeds=s.speeds,
+        speeds=s.speeds, val_dir=val_dir(s.out, s.study_name), cv=s.cv,
     )  # fmt: skip
     if s.budget.search_open():
         study.optimize(objective, n_trials=s.n_trials, catch=(TrialFailed,),
@@ -298,116 +318,6 @@ def chosen_trial(study, s: Settings, data):
             f"give --budget {need // 60}m or more"
         )
     raise BenchError(f"no trial completed within the budget{why}; {hint}")
-
-
-def finalize_run(splits, study, s: Settings, display, *, search_s: float):
-    """Retrain the best trial's configuration with ``s.seeds`` seeds, score each once on
-    test, write the run folder; ``record.json`` last. Returns the record and the folder."""
-    from bench.evaluate import fit_and_score
-    from bench.records import make_run_id
-    from bench.runtime import file_flag
-    from bench.search.objective import best_config
-    from bench.train import Deadline
-
-    data = splits.train_val()
-    best = chosen_trial(study, s, data)
-    cfg = best_config(best, s.space, s.metric)
-    run_dir = s.out / make_run_id(file_flag(s.spec), s.data_size, kind="run",
-                                  constraint=s.constraint)  # fmt: skip
-    run_dir.mkdir(parents=True, exist_ok=False)
-    final_start = time.monotonic()
-    seeds = [s.seed + i for i in range(s.seeds)]
-    results, skipped, last_s = [], [], 0.0
-    for i, seed in enumerate(seeds):
-        if results and s.budget.time_left() < last_s:  # one more fit would overrun
-            skipped = seeds[i:]
-            left = s.budget.time_left()
-            display.log(f"seeds {', '.join(map(str, skipped))} skipped: {left:.0f}s left, "
-                        f"one fit took {last_s:.0f}s")  # fmt: skip
-            break
-        display.set_phase(f"final fit {i + 1}/{len(seeds)} (seed {seed}, {cfg.family})")
-        started = time.monotonic()
-        res = fit_and_score(
-            cfg, splits, seed=seed, img_size=s.img_size, device=s.device, run_dir=run_dir,
-            deadline=Deadline(s.budget.final_share(len(seeds) - i)),
-            size_epochs=_final_epochs(best, cfg, data, s),
-        )  # fmt: skip
-        last_s = time.monotonic() - started
-        results.append(res)
-        display.log(
-            f"seed {seed}: test auc {res.test['auc']:.4f} acc {res.test['acc']:.4f} "
-            f"(val {s.metric} {res.val_score:.4f}, best epoch {res.best_epoch})"
-        )
-    display.set_counts(study)
-    record = _write_run(run_dir, study, s, best, cfg, results, skipped,
-                        search_s=search_s, final_s=time.monotonic() - final_start)  # fmt: skip
-    return record, run_dir
-
-
-def _final_epochs(trial, cfg, data, s: Settings):
-    """``size_epochs`` for a final fit: the trial's epochs cut to the fit's deadline at the
-    trial's epoch time, slowed by how much slower this machine is now (a fresh probe)."""
-    from bench.search.budget import final_epochs
-    from bench.search.speed import augment_cost, measure_throughput
-
-    def size(model, augment, deadline) -> int:
-        then = attrs.trial_throughput(trial)
-        slowdown = 1.0
-        if then:
-            now = measure_throughput(model, in_chans=data.spec.n_channels, img_size=s.img_size,
-                                     device=s.device, ndim=data.spec.ndim)  # fmt: skip
-            if augment is not None:
-                now = 1.0 / (1.0 / now + augment_cost(augment, data, device=s.device))
-            slowdown = max(1.0, float(then) / max(now, 1e-9))
-        return final_epochs(cfg.hp.epochs, epoch_s=trial.user_attrs.get(attrs.EPOCH_SECONDS),
-                            seconds=deadline.remaining(), slowdown=slowdown)  # fmt: skip
-
-    return size
-
-
-def _write_run(run_dir: Path, study, s: Settings, best, cfg, results, skipped, *, search_s,
-               final_s):  # fmt: skip
-    """fits.json, config.json, trials.csv, the journal snapshot, then record.json."""
-    import torch
-
-    from bench.device import device_label
-    from bench.evaluate import augment_train_seconds, write_fits
-    from bench.files import atomic_write_text, copy_atomic, write_json, write_once_json
-    from bench.models.registry import method_label
-    from bench.records import RECORD_FILE, build_record
-    from bench.search.study import trial_counts
-
-    write_fits(run_dir, results)
-    config = s.config()
-    threads = torch.get_num_threads()
-    write_json(
-        run_dir / "config.json", {**config, "max_epochs": cfg.hp.epochs, "torch_threads": threads}
-    )
-    atomic_write_text(run_dir / "trials.csv", study.trials_dataframe().to_csv(index=False))
-    if s.journal_path is not None and s.journal_path.is_file():
-        copy_atomic(s.journal_path, run_dir / "journal.log")
-    info = [f"seed {r.seed} stopped at its deadline after {len(r.history)} epochs"
-            for r in results if r.stopped == "deadline"]  # fmt: skip
-    if skipped:
-        info.append(f"{len(results)} of {s.seeds} seeds: no time left for seeds "
-                    f"{';'.join(map(str, skipped))}")  # fmt: skip
-    wall_s = time.monotonic() - s.budget.t0
-    if wall_s > s.budget.budget_s:
-        info.append(f"budget overrun: {wall_s:.0f}s of {s.budget.budget_s:.0f}s")
-    record = build_record(
-        run_id=run_dir.name, kind="run", spec=s.spec, data_size=s.data_size,
-        method=method_label(cfg.family, s.img_size), family=cfg.family,
-        per_seed=[r.per_seed() for r in results], config=config, params=cfg.params(), info=info,
-        img_size=s.img_size, objective=s.metric, val_score=float(best.value),
-        augment=cfg.aug_name, n_params=results[0].n_params, budget_s=int(s.budget.budget_s),
-        search_s=search_s, final_s=final_s, wall_s=wall_s, **trial_counts(study),
-        sampler=s.sampler, pruner=s.pruner, study_name=s.study_name,
-        storage_kind=s.storage_kind, device=device_label(s.device),
-        epochs=max(r.epochs for r in results), augment_train_s=augment_train_seconds(results),
-        best_trial=best.number,
-    )  # fmt: skip
-    write_once_json(run_dir / RECORD_FILE, record.as_dict())
-    return record
 
 
 def print_summary(record, spec, run_dir: Path) -> None:

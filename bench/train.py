@@ -113,7 +113,8 @@ class EpochStats:
 @dataclass
 class FitResult:
     """``best_state`` (CPU copy of the best-val weights), its epoch and score, the history,
-    why it stopped (``completed`` | ``deadline`` | ``early_stop``) and the fit's seconds."""
+    why it stopped (``completed`` | ``deadline`` | ``early_stop``), the fit's seconds and
+    the best checkpoint's val scores (what ensemble selection reads)."""
 
     best_state: dict
     best_epoch: int
@@ -121,6 +122,7 @@ class FitResult:
     history: list[EpochStats] = field(default_factory=list)
     stopped: str = "completed"
     seconds: float = 0.0
+    val_scores: np.ndarray | None = None
 
     def history_dicts(self) -> list[dict]:
         return [asdict(s) for s in self.history]
@@ -356,7 +358,7 @@ def fit(
     state, scheduler, x_val = _setup(model, data, hp, device=device, seed=seed,
                                      img_size=img_size, augment=augment)  # fmt: skip
     model, optimizer = state.model, state.optimizer
-    best_state, best_epoch, best_val, stale = None, 0, -math.inf, 0
+    best_state, best_epoch, best_val, stale, best_scores = None, 0, -math.inf, 0, None
     history: list[EpochStats] = []
     stopped = "completed"
     for epoch in range(1, hp.epochs + 1):
@@ -369,7 +371,7 @@ def fit(
                 break  # an evaluated checkpoint exists; don't spend time past the deadline
         if scheduler is not None and complete:
             scheduler.step()
-        val_auc, val_acc = _evaluate(state, x_val, data)
+        val_auc, val_acc, scores = _evaluate(state, x_val, data)
         val_score = val_auc if hp.metric == "auc" else val_acc
         stats = EpochStats(
             epoch, train_loss, val_auc, val_acc, val_score, lr, time.monotonic() - t0
@@ -377,7 +379,7 @@ def fit(
         history.append(stats)
         if best_state is None or val_score > best_val:
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-            best_epoch, best_val, stale = epoch, val_score, 0
+            best_epoch, best_val, stale, best_scores = epoch, val_score, 0, scores
         else:
             stale += 1
         if not complete:
@@ -388,9 +390,8 @@ def fit(
             stopped = "early_stop"
             break
     model.load_state_dict(best_state)
-    return FitResult(
-        best_state, best_epoch, float(best_val), history, stopped, time.monotonic() - start
-    )
+    return FitResult(best_state, best_epoch, float(best_val), history, stopped,
+                     time.monotonic() - start, best_scores)  # fmt: skip
 
 
 def _setup(model, data, hp: TrainHP, *, device, seed: int, img_size, augment):
@@ -429,11 +430,12 @@ def _setup(model, data, hp: TrainHP, *, device, seed: int, img_size, augment):
     return state, make_scheduler(optimizer, hp), x_val
 
 
-def _evaluate(state: TrainState, x_val, data) -> tuple[float, float]:
-    """Val AUC and ACC of the model now."""
+def _evaluate(state: TrainState, x_val, data) -> tuple[float, float, np.ndarray]:
+    """Val AUC, ACC and scores of the model now."""
     from bench import metrics
 
     hp, task = state.hp, data.spec.task
     scores = predict_tensor(state.model, x_val, task=task, device=state.device,
                             img_size=state.img_size, mean=hp.mean, std=hp.std)  # fmt: skip
-    return metrics.auc(data.val.labels, scores, task), metrics.acc(data.val.labels, scores, task)
+    labels = data.val.labels
+    return metrics.auc(labels, scores, task), metrics.acc(labels, scores, task), scores

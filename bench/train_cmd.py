@@ -62,33 +62,29 @@ def split_augment_params(params: dict, augment: str) -> tuple[dict, dict]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Handler of ``bench train``."""
-    from bench.augment.registry import check_augment_ndim, get_augmentation
+    """Handler of ``bench train``: one record per policy of ``--augment`` (a comma list is
+    an ablation over augmentation policies for one fixed model)."""
+    from bench.augment.registry import check_augment_ndim
     from bench.config import parse_params
+    from bench.data.folds import check_cv, pool
     from bench.data.load import load_splits
     from bench.evaluate import FitConfig
     from bench.models.registry import check_ndim, get_model_spec
     from bench.runtime import check_writable
 
     start = time.monotonic()
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds {args.seeds}: give at least 1")
-    if args.epochs is not None and args.epochs < 1:
-        raise ConfigError(f"--epochs {args.epochs}: give at least 1")
-    if args.protocol and args.augment not in ("", "none"):
-        raise ConfigError(f"--protocol {args.protocol} uses no augmentation; drop --augment")
+    policies = _check_train_args(args)
     model_spec = get_model_spec(args.model)
     hp, model_params = resolve_hp(parse_params(args.param), protocol=args.protocol,
                                   epochs=args.epochs)  # fmt: skip
-    augment = args.augment or "none"
-    if augment != "none":
-        get_augmentation(augment)  # unknown name: one line with close matches
-    model_params, aug_params = split_augment_params(model_params, augment)
     check_writable(Path(args.out))
     splits = load_splits(args.dataset, args.size, args.data_dir)
+    if args.cv is not None:
+        check_cv(args.cv, pool(splits.train_val()).labels, multilabel=splits.spec.multilabel)
     check_ndim(args.model, splits.spec.ndim, splits.spec.name)
-    if augment != "none":
-        check_augment_ndim(augment, splits.spec.ndim, splits.spec.name)
+    for policy in policies:
+        if policy != "none":
+            check_augment_ndim(policy, splits.spec.ndim, splits.spec.name)
     img_size = args.img_size or splits.data_size
     if model_spec.sizes and img_size not in model_spec.sizes:
         raise ConfigError(
@@ -97,8 +93,40 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     if args.pretrained:
         model_params["pretrained"] = args.pretrained
-    config = FitConfig(args.model, model_params, hp, augment, aug_params)
-    return TrainRun(args, splits, config, img_size, start=start).run()
+    for policy in policies:
+        own, aug_params = split_augment_params(model_params, policy)
+        others = tuple(f"{p}_" for p in policies if p != policy)
+        own = {k: v for k, v in own.items() if not k.startswith(others)}
+        config = FitConfig(args.model, own, hp, policy, aug_params)
+        TrainRun(args, splits, config, img_size, start=start).run()
+        start = time.monotonic()  # the next record's wall time starts here
+    return 0
+
+
+def _check_train_args(args: argparse.Namespace) -> list[str]:
+    """Validate the flags that need no data; returns the augmentation policies.
+
+    Raises:
+        ConfigError: one line naming the flag and the fix.
+    """
+    from bench.augment.registry import get_augmentation
+    from bench.config import parse_list
+    from bench.data.folds import check_cv
+
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds {args.seeds}: give at least 1")
+    if args.epochs is not None and args.epochs < 1:
+        raise ConfigError(f"--epochs {args.epochs}: give at least 1")
+    policies = parse_list(args.augment) or ["none"]  # a protocol fixes training, not this
+    for policy in policies:
+        if policy != "none":
+            get_augmentation(policy)  # unknown name: one line with close matches
+    if args.cv is not None and args.seeds != 1:
+        raise ConfigError(f"--cv {args.cv} fits one model per fold (seed, seed+1, ...); "
+                          "drop --seeds")  # fmt: skip
+    if args.cv is not None:
+        check_cv(args.cv)
+    return policies
 
 
 class TrainRun:
@@ -112,29 +140,48 @@ class TrainRun:
         self.args, self.splits, self.fit_config, self.img_size = args, splits, config, img_size
         self.device = resolve_device(args.device)
         cpu_threads(self.device)  # the same CPU thread policy as `bench run`
-        self.seeds = [args.seed + i for i in range(args.seeds)]
+        self.seeds = [args.seed + i for i in range(args.cv or args.seeds)]
         run_id = make_run_id(file_flag(splits.spec), splits.data_size, kind="train",
                              constraint="")  # fmt: skip
         self.dir = Path(args.out) / run_id
         self.start = start  # monotonic time the command began (wall_s includes data loading)
 
     def run(self) -> int:
-        from bench.evaluate import fit_and_score, write_fits
+        from bench.evaluate import EnsembleMember, fit_and_score, score_ensembles, write_fits
         from bench.files import write_json, write_once_json
         from bench.records import RECORD_FILE
 
         write_json(self.dir / "config.json", self.config())
         results = []
-        for seed in self.seeds:  # fits.json grows seed by seed, so a long run shows progress
+        for seed, splits in self.fits():  # fits.json grows fit by fit: a long run shows progress
             results.append(fit_and_score(
-                self.fit_config, self.splits, seed=seed, img_size=self.img_size,
+                self.fit_config, splits, seed=seed, img_size=self.img_size,
                 device=self.device, run_dir=self.dir, on_epoch=self.progress(seed),
             ))  # fmt: skip
             write_fits(self.dir, results)
-        record = self.record(results)
+        member = EnsembleMember(None, self.fit_config.family, 1.0, results)
+        record = self.record(results, score_ensembles(self.splits, [member], run_dir=self.dir))
         write_once_json(self.dir / RECORD_FILE, record.as_dict())
         self.summary(results, record)
         return 0
+
+    def fits(self):
+        """``(seed, Splits)`` of each fit: one per seed, or with ``--cv K`` one per fold (fold
+        ``i`` held out as val, seed ``seed + i``; the folds saved in the run folder)."""
+        from bench.data.folds import fold_data, fold_ids, pool, save_folds
+        from bench.data.splits import Splits
+
+        k = self.args.cv
+        if not k:
+            yield from ((seed, self.splits) for seed in self.seeds)
+            return
+        data = self.splits.train_val()
+        folds = fold_ids(pool(data).labels, k, self.args.seed)
+        save_folds(self.dir, folds, self.args.seed)
+        for i in range(k):
+            part = fold_data(data, folds, i)
+            yield self.args.seed + i, Splits(self.splits.spec, self.splits.data_size, part.train,
+                                             part.val, self.splits.test)  # fmt: skip
 
     def config(self) -> dict:
         """The command's configuration (config.json; hashed without device and threads)."""
@@ -153,6 +200,7 @@ class TrainRun:
             "augment_params": cfg.aug_hp,
             "protocol": self.args.protocol,
             "seeds": self.seeds,
+            "cv": self.args.cv,
             "device": str(self.device),
             "torch_threads": torch.get_num_threads(),
         }
@@ -173,7 +221,7 @@ class TrainRun:
 
         return on_epoch
 
-    def record(self, results):
+    def record(self, results, ensembles: dict):
         from bench.data.catalog import MEDMNIST_CITATION
         from bench.device import device_label
         from bench.evaluate import augment_train_seconds
@@ -195,6 +243,7 @@ class TrainRun:
             wall_s=time.monotonic() - self.start, device=device_label(self.device),
             citation=MEDMNIST_CITATION if protocol == "medmnist-v2" else "",
             epochs=cfg.hp.epochs, augment_train_s=augment_train_seconds(results),
+            cv=self.args.cv or 0, **ensembles,
         )  # fmt: skip
 
     def summary(self, results, record) -> None:
@@ -216,4 +265,12 @@ class TrainRun:
         )  # fmt: skip
         console = Console()
         console.print(table)
+        if self.args.cv:
+            from bench.records import mean_std
+
+            mean, std = mean_std([r.val_score for r in results])
+            console.print(f"{self.args.cv}-fold CV {self.fit_config.hp.metric} on the held-out "
+                          f"folds: {mean:.3f} ± {std:.3f}; the fold models averaged: test AUC "
+                          f"{record.seed_ensemble_test_auc:.3f} ACC "
+                          f"{record.seed_ensemble_test_acc:.3f}", highlight=False)  # fmt: skip
         console.print(f"run folder: {self.dir}  ({record.wall_s} s)", highlight=False)

@@ -127,6 +127,12 @@ def test_datasets_json_lists_every_dataset(run_bench):
         assert row["n_samples"] == info["n_samples"]
     assert rows["medical_mnist"]["n_samples"] == {"train": 41268, "val": 8843, "test": 8843}
     assert rows["medical_mnist"]["n_classes"] == 6
+    # a folder is resized on load: any --size in the range, beside its native size
+    assert rows["medical_mnist"]["size_range"] == [8, 1024]
+    assert rows["medical_mnist"]["sizes"] == [64]
+    assert rows["breastmnist"]["size_range"] is None
+    table = run_bench("datasets")
+    assert "8-1024 (native 64)" in table.stdout
 
 
 def test_datasets_marks_files_on_disk(run_bench, shared_data):

@@ -64,7 +64,7 @@ def test_golden_files(board):
         "README.md", "results.csv", "medmnist2d_28.md", "medmnist2d_28.csv",
         "medmnist2d_224.md", "medmnist2d_224.csv", "medmnist3d.md", "medmnist3d.csv",
         "medmnist3d_64.md", "medmnist3d_64.csv",
-        "medical_mnist.md", "medical_mnist.csv",
+        "medical_mnist.md", "medical_mnist.csv", "reproductions.md",
     }  # fmt: skip
     if UPDATE:
         shutil.rmtree(EXPECTED, ignore_errors=True)
@@ -177,8 +177,10 @@ def test_rows_ours_latest_failed_and_dash(board):
     md28 = _md_cells((board / "medmnist2d_28.md").read_text())
     # a row is method x source x budget: the 2m run and the 10m runs are two rows; of the two
     # 10m runs the later (a1b2, an old-format record) replaces the earlier (b0a1, new format)
+    # and has no ensemble rows
     assert md28[("Small CNN (28)", "bench run, 10m", "BreastMNIST AUC")] == "0.895 ± 0.006"
     assert md28[("Small CNN (28)", "bench run, 10m", "BreastMNIST ACC")] == "0.863 ± 0.008"
+    assert not any("ensemble" in key[0] for key in md28)
     assert md28[("Small CNN (28)", "bench run, 2m", "BreastMNIST AUC")] == "0.843 ± 0.006"
     assert md28[("Small CNN (28)", "bench run, 2m", "BreastMNIST ACC")] == "0.803 ± 0.008"
     assert not any(key[1] == "bench run" for key in md28)  # every run row names its budget
@@ -202,9 +204,13 @@ def test_rows_ours_latest_failed_and_dash(board):
     assert params == json.dumps(json.loads(params), sort_keys=True, separators=(",", ":"))
     medical = (board / "medical_mnist.md").read_text()
     assert (
-        "| Small CNN (64) | bench run, 15m | **0.998 ± 0.000** | **1.000 ± 0.000** "
-        "| **19.3 ± 3.7** |" in medical
+        "| Small CNN (64) | bench run, 15m | 0.998 ± 0.000 | **1.000 ± 0.000** "
+        "| 19.3 ± 3.7 |" in medical
     )
+    # the run's seed ensemble and selected ensemble are rows of their own (one figure each)
+    seeds = "| Small CNN (64), seed ensemble | bench run, 15m | **0.999** | 0.999 | **10.0** |"
+    selected = "| Selected ensemble (64) | bench run, 15m | **0.999** | **1.000** | **7.0** |"
+    assert seeds in medical and selected in medical
     readme = (board / "README.md").read_text()
     for rec in ("breastmnist.28.run.20261120T101500Z.a1b2", "medical_mnist.64.run."):
         assert f"(records/{rec}" in readme
@@ -343,3 +349,22 @@ def test_3d_rows_by_volume_size(board):
     published = ("ResNet-18 + 3D", "MedMNIST v2", "AdrenalMNIST3D AUC")
     assert md28[published] == md64[published] == "0.827"  # repeated for reference
     assert "# MedMNIST v2, 3D, model input 64x64x64" in (board / "medmnist3d_64.md").read_text()
+
+
+def test_reproductions_fill_from_matching_records_or_say_why_not():
+    from bench.reproductions import lines, markdown
+
+    base = {"status": "ok", "kind": "train", "dataset": "medical_mnist", "family": "small_cnn",
+            "data_size": 28, "img_size": 28, "epochs": 10, "cv": 5, "params": {"depth": 2},
+            "test_acc_mean": 0.9991, "test_acc_std": 0.0002, "n_seeds": 5, "val_score": 0.9993,
+            "run_id": "medical_mnist.28.train.x.0001"}  # fmt: skip
+    other = {**base, "params": {"depth": 3}, "run_id": "medical_mnist.28.train.x.0002"}
+    text = markdown([base, other])
+    rows = [r for r in text.splitlines() if r.startswith("| ") and "---" not in r][1:]
+    assert len(rows) == len(lines())
+    (cv_row,) = [r for r in rows if "its 5-fold CV" in r]
+    assert "99.93 % CV mean ACC (test 99.91 ± 0.02 %)" in cv_row
+    assert "(records/medical_mnist.28.train.x.0001.json)" in cv_row
+    (retina,) = [r for r in rows if "no augmentation (RetinaMNIST)" in r]
+    assert "| AUC 0.714 |" in retina and "- (RetinaMNIST is not on this machine" in retina
+    assert sum("needs a GPU" in r for r in rows) == 1

@@ -6,13 +6,17 @@ Names carry a random token so two test runs sharing one venv never collide.
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from bench.predictions import read_predictions
 
 TOKEN = uuid.uuid4().hex[:6]
 DIST = f"tinyplug{TOKEN}"  # lowercase letters and digits: no name normalisation involved
@@ -135,6 +139,17 @@ def test_installed_plugin_trains_with_bench_train(installed_plugin, run_bench, t
     # the plugin's network was trained: 784*8+8 + 8*2+2 parameters for 2 classes
     assert record["n_params"] == 28 * 28 * HIDDEN + HIDDEN + HIDDEN * 2 + 2
     assert 0.0 <= record["test_auc_mean"] <= 1.0
+    # the saved fit reloads through the entry point and reproduces the run's probabilities
+    run_dir, npz = records[0].parent, tiny_npz()[len("npz:") :]
+    meta = json.loads((run_dir / "models" / "seed0.json").read_text())
+    assert meta["family_source"] == f"entry-point:{installed_plugin}"
+    csv_out = tmp_path / "p.csv"
+    done = run_bench("predict", run_dir, npz, "--out", csv_out, "--quiet")
+    assert done.returncode == 0, done.stderr
+    (saved,) = (run_dir / "predictions").glob("*@seed0.csv")
+    rows = list(csv.reader(csv_out.open()))[1:]
+    got = np.array([[float(v) for v in row[1:-1]] for row in rows])
+    np.testing.assert_allclose(got, read_predictions(saved), atol=1e-6)
 
 
 def test_entry_point_plugin_that_fails_to_import_is_reported_and_skipped(tmp_path, run_bench):

@@ -61,8 +61,12 @@ def npz(tmp_path) -> str:
         ({"--out": "{file}/sub"}, "is not writable"),
         ({"--storage": "postgresql://bench:pw@127.0.0.1:1/x"}, "cannot reach storage"),
         ({"--augment": "flipz"}, "unknown augmentation 'flipz'"),
+        ({"--cv": "1"}, "--cv 1: give at least 2 folds"),
+        ({"--cv": "65"}, "--cv 65: the smallest class has 64 item(s) in train + val"),
+        ({"--cv": "2.5"}, "invalid int value: '2.5'"),
     ],
-    ids=["dataset", "family", "4x", "0m", "out", "storage", "augment"],
+    ids=["dataset", "family", "4x", "0m", "out", "storage", "augment", "cv1", "cv-big",
+         "cv-float"],  # fmt: skip
 )
 @pytest.mark.parametrize("command", ["run", "search"])
 def test_bad_input_is_one_line_exit_2_before_any_work(
@@ -81,7 +85,11 @@ def test_bad_input_is_one_line_exit_2_before_any_work(
     }
     args["--out"] = args["--out"].replace("{file}", str(afile))
     argv = [command, "--quiet", *(x for kv in args.items() for x in kv)]
-    assert main(argv) == 2
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # a usage error, reported by argparse
+        code = exc.code
+    assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0], err
     assert "pw@" not in err[0]
@@ -203,7 +211,8 @@ def _scrambled_copy(src: Path, dst: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_search_never_sees_the_test_split(npz, tmp_path, capsys) -> None:
+@pytest.mark.parametrize("cv", [[], ["--cv", "3"]], ids=["val-split", "cv3"])
+def test_search_never_sees_the_test_split(npz, tmp_path, capsys, cv) -> None:
     clean = Path(npz[len("npz:") :])
     scrambled = _scrambled_copy(clean, tmp_path / "scrambled" / "tiny.npz")
     records = []
@@ -211,7 +220,7 @@ def test_search_never_sees_the_test_split(npz, tmp_path, capsys) -> None:
         argv = ["run", "--dataset", f"npz:{path}", "--budget", "5m", "--n-trials", "4",
                 "--seeds", "1", "--out", str(out), "--quiet", "--seed", "3",
                 "--plugins", "bench_tiny_plugin", "--families", "tiny_mlp,tiny_boom",
-                "--augment", "none,simple"]  # fmt: skip
+                "--augment", "none,simple", *cv]  # fmt: skip
         assert main(argv) == 0
         (record,) = _records(out)
         records.append(record)
@@ -219,6 +228,8 @@ def test_search_never_sees_the_test_split(npz, tmp_path, capsys) -> None:
     assert a["study_name"] == b["study_name"]
     assert a["params"] == b["params"] and a["val_score"] == b["val_score"]
     assert a["best_trial"] == b["best_trial"]
+    assert a["ensemble_members"] == b["ensemble_members"]  # selected on val alone
+    assert a["cv"] == b["cv"] == (3 if cv else 0)
     assert a["test_auc_mean"] != b["test_auc_mean"]  # the test labels did differ
 
 
@@ -357,3 +368,25 @@ def test_run_on_volumes_searches_the_3d_families(tmp_path) -> None:
     assert set(space["common"]["params"]["augment"]["choices"]) == {"none", "simple"}
     preds = sorted((out / record["run_id"] / "predictions").glob("vol_test_*@seed*.csv"))
     assert len(preds) == 2 and len(preds[0].read_text().splitlines()) == 16
+
+
+@pytest.mark.slow
+def test_cv_trials_score_the_mean_of_their_held_out_folds(npz, tmp_path) -> None:
+    out = tmp_path / "out"
+    proc = _bench("run", "--dataset", npz, "--budget", "60s", "--out", str(out), "--quiet",
+                  "--seeds", "1", "--n-trials", "3", "--cv", "3", *TINY)  # fmt: skip
+    _, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 0, stderr
+    (record,) = _records(out)
+    assert record["cv"] == 3 and record["study_name"] != ""
+    folds = json.loads((out / record["run_id"] / "folds.json").read_text())
+    assert folds["k"] == 3 and len(folds["folds"]) == 96 + 32  # train + val, never test
+    study = _study(str(out / "studies" / f"{record['study_name']}.journal"), record["study_name"])
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert done
+    for t in done:
+        assert len(t.user_attrs["fold_scores"]) == 3
+        assert t.value == pytest.approx(np.mean(t.user_attrs["fold_scores"]), abs=1e-6)
+    # the out-of-fold val predictions cover the whole pool
+    (val_file,) = (out / "studies").glob(f"*.val/trial-{done[0].number:06d}.npy")
+    assert np.load(val_file).shape == (128, 2)

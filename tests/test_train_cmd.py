@@ -199,3 +199,18 @@ def test_2d_things_on_volumes_are_one_line(tiny_npz, run_bench, tmp_path, extra,
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], lines
     assert not (tmp_path / "out").exists()
+
+
+def test_an_augmentation_list_is_an_ablation_with_one_record_per_policy(
+    tiny_npz, run_bench, tmp_path
+):
+    out = tmp_path / "out"
+    r = train(run_bench, tiny_npz(), out, "--epochs", "1", "--augment", "none,simple",
+              "--param", "simple_strength=0.3")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    records = sorted((json.loads(p.read_text()) for p in out.glob("*/record.json")),
+                     key=lambda rec: rec["augment"])  # fmt: skip
+    assert [rec["augment"] for rec in records] == ["none", "simple"]
+    assert records[1]["params"]["simple_strength"] == 0.3
+    assert "simple_strength" not in records[0]["params"]
+    assert len({rec["run_id"] for rec in records}) == 2

@@ -14,6 +14,7 @@ MEDMNIST_CITATION = (
     "Yang et al., MedMNIST v2, Scientific Data 10:41 (2023), doi:10.1038/s41597-022-01721-8"
 )
 MULTI_LABEL = "multi-label, binary-class"
+FOLDER_SIZE_RANGE = (8, 1024)  # folder images are resized on load: any --size in this range
 MEDICAL_MNIST_CLASSES = ("AbdomenCT", "BreastMRI", "CXR", "ChestCT", "Hand", "HeadCT")
 # Files per class folder in the Kaggle release (58,954 JPEGs); split sizes are computed
 # from these by bench.data.folder.split_counts, the same rule the loader applies.
@@ -81,6 +82,7 @@ class DatasetSpec:
             "class_names": list(self.class_names),
             "n_samples": dict(self.n_samples),
             "sizes": list(self.sizes),
+            "size_range": list(FOLDER_SIZE_RANGE) if self.kind == "folder" else None,
             "ndim": self.ndim,
             "kind": self.kind,
             "license": self.license,
@@ -206,8 +208,9 @@ def check_size(spec: DatasetSpec, size: int) -> None:
     Folder datasets are resized on load, so any size in 8..1024 is fine for them.
     """
     if spec.kind == "folder":
-        if not 8 <= size <= 1024:
-            raise DataError(f"{spec.name}: size {size} is out of range; use 8 to 1024")
+        low, high = FOLDER_SIZE_RANGE
+        if not low <= size <= high:
+            raise DataError(f"{spec.name}: size {size} is out of range; use {low} to {high}")
         return
     if size not in spec.sizes:
         avail = ", ".join(str(s) for s in spec.sizes)

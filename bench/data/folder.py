@@ -39,10 +39,10 @@ from bench.errors import DataError
 
 IMAGE_EXTS = (".jpeg", ".jpg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MODES = {"L": 1, "RGB": 3}
+CONVERTIBLE_MODES = ("1", "L", "P", "RGB", "RGBA", "LA", "CMYK", "YCbCr")  # 8 bits a channel
 SPLIT_SEED = "bench-folder-split-v1"
 CACHE_VERSION = 1
 DEFAULT_SIZE = 64
-SIZE_RANGE = (8, 1024)
 MIN_PER_CLASS = 4  # smallest class that still puts one image in val and one in test
 # Other names a catalog folder dataset may have inside --data-dir.
 FOLDER_ALIASES = {"medical_mnist": ("Medical MNIST", "medical-mnist")}
@@ -152,14 +152,21 @@ def _mode_error(path: Path, mode: str, expected: str | None) -> DataError:
     )
 
 
-def decode_image(path: Path, mode: str, size: int) -> np.ndarray:
-    """One image as uint8 (size, size[, 3]); resized (bilinear) only if not already that size."""
+def decode_image(path: Path, mode: str, size: int, *, convert: bool = False) -> np.ndarray:
+    """One image as uint8 (size, size[, 3]); resized (bilinear) only if not already that size.
+    With ``convert`` (``bench predict``), an 8-bit image of another mode is converted."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
-            if im.mode != mode:
+            if im.mode != mode and not convert:
                 raise _mode_error(path, im.mode, mode)
+            if im.mode != mode and im.mode not in CONVERTIBLE_MODES:
+                raise DataError(
+                    f"{path}: image mode {im.mode} cannot be converted to 8-bit '{mode}'; "
+                    f"convert it first, e.g. scale it to 8 bits and save it as '{mode}'"
+                )
+            im = im.convert(mode) if im.mode != mode else im
             im.load()
             if im.size != (size, size):
                 im = im.resize((size, size), Image.Resampling.BILINEAR)

@@ -17,6 +17,7 @@ EPOCH_SECONDS = "epoch_seconds"  # median epoch time
 EPOCHS_RUN = "epochs_run"
 BEST_EPOCH = "best_epoch"
 STOPPED = "stopped"  # completed | deadline | early_stop
+FOLD_SCORES = "fold_scores"  # --cv: the held-out metric of each fold (the value is their mean)
 FAIL_REASON = "fail_reason"  # why a trial failed or was pruned by an error
 
 

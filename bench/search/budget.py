@@ -3,10 +3,13 @@
 All times are on the monotonic clock, from process start ``t0``; ``end = t0 + budget``:
 
 - ``margin`` is kept for writing artefacts;
-- ``reserve`` is kept for the final fits: seeds x (the best trial's fit time, with slack);
+- ``reserve`` is kept for the final fits: seeds x (the best trial's fit time, with slack),
+  doubled when an ensemble is selected (its other members are refitted too);
 - the search ends at ``end - margin - reserve`` (re-evaluated after every trial); every trial
   gets a Deadline at ``min(search end, trial start + trial cap)``;
-- final fit ``i`` gets an equal share of the time left before ``end - margin``.
+- final fit ``i`` of the chosen configuration gets an equal share of the time left before
+  ``end - margin``, less what the other ensemble members need (at most half); each of those
+  is fitted only while its estimated fit time is left.
 
 A trial is planned to fit its deadline (:func:`plan_trial`): fewer epochs, then a stratified
 train subsample; while no trial of the study has completed, down to the smallest trial.
@@ -30,6 +33,8 @@ STOP_SLACK_S = 2.0  # no new trial starts this close to the search end
 TRIAL_CAP_FRACTION = 1 / 6  # one trial may use at most a sixth of the search time...
 TRIAL_CAP_MIN_S = 10.0  # ...but at least 10 s, enough for a few epochs of a small model
 FINAL_EPOCH_SLACK = 1.15  # final-fit epochs are planned at 115 % of the trial's epoch time
+ENSEMBLE_RESERVE = 1.0  # with --ensemble > 1, the reserve doubles: the other members' refits
+ENSEMBLE_SHARE_MAX = 0.5  # the other members never take more than half of the final phase
 
 # -- trial level ----------------------------------------------------------------------------
 MIN_EPOCHS = 3  # a trial shorter than this says little once other trials have completed
@@ -64,10 +69,12 @@ class RunBudget:
         t0: monotonic time the process started.
         budget_s: the budget in seconds.
         seeds: final fits to reserve time for (0 for a search worker).
+        ensemble: distinct configurations the final ensemble may hold (1: the chosen one).
     """
 
-    def __init__(self, *, t0: float, budget_s: float, seeds: int) -> None:
+    def __init__(self, *, t0: float, budget_s: float, seeds: int, ensemble: int = 1) -> None:
         self.t0, self.budget_s, self.seeds = t0, float(budget_s), seeds
+        self.ensemble = ensemble
         self.end = t0 + self.budget_s
         self.margin = margin(self.budget_s)
         self.best_fit_s: float | None = None  # one final fit of the best trial so far
@@ -90,6 +97,7 @@ class RunBudget:
             est = RESERVE_BLIND_FRACTION * self.budget_s
         else:
             est = self.seeds * (self.best_fit_s * RESERVE_SLACK + RESERVE_PER_FIT_S)
+            est *= 1 + (ENSEMBLE_RESERVE if self.ensemble > 1 else 0.0)
         left_after_load = self.end - self.margin - self.search_start
         return min(
             max(est, RESERVE_MIN_FRACTION * self.budget_s), RESERVE_MAX_FRACTION * left_after_load
@@ -110,9 +118,10 @@ class RunBudget:
         """Seconds left before ``end - margin``."""
         return self.end - self.margin - time.monotonic()
 
-    def final_share(self, fits_left: int) -> float:
-        """Seconds for the next final fit: an equal share of the time left."""
-        return max(1.0, self.end - self.margin - time.monotonic()) / max(1, fits_left)
+    def final_share(self, fits_left: int, keep: float = 0.0) -> float:
+        """Seconds for the next final fit: an equal share of the time left, ``keep``
+        seconds set aside (for the other ensemble members)."""
+        return max(1.0, self.end - self.margin - keep - time.monotonic()) / max(1, fits_left)
 
 
 def smallest_budget(*, load_s: float, trial_s: float, seeds: int) -> int:

@@ -71,6 +71,10 @@ class Objective:
         sampler_seed: recorded on each trial.
         speeds: measured speeds to start from (``speed_key`` -> train images/s), shared
             with whoever measured them (the first-trial choice).
+        val_dir: folder for each completed trial's val predictions (ensemble selection).
+        cv: folds (0: the official val split). With K folds over train + val a trial fits
+            every fold (pruned on the first, the folds seeded by ``seed``); its value is the
+            mean held-out metric and its val predictions are the out-of-fold ones.
     """
 
     def __init__(
@@ -88,6 +92,8 @@ class Objective:
         on_event: Callable[[TrialEvent], None] | None = None,
         sampler_seed: int | None = None,
         speeds: dict | None = None,
+        val_dir: Path | None = None,
+        cv: int = 0,
     ) -> None:
         if hasattr(data, "test"):
             raise TypeError("the objective takes a TrainVal; the test split stays with finalize")
@@ -102,6 +108,13 @@ class Objective:
         self.cap_s = cap_s
         self.on_event = on_event or (lambda e: None)
         self.sampler_seed = sampler_seed
+        self.val_dir = val_dir
+        self.cv = cv
+        self.folds = None
+        if cv:
+            from bench.data.folds import fold_ids, pool
+
+            self.folds = fold_ids(pool(data).labels, cv, seed)
         self._speed: dict[tuple, float] = {} if speeds is None else speeds  # images/s
         self._ratios: list[float] = []  # real epoch seconds / planned epoch seconds
 
@@ -153,8 +166,11 @@ class Objective:
         from bench.train import set_seed
 
         hp, aug_name, aug_hp = split_train_params(train_params, self.metric)
+        def build():
+            return model_for(self.data.spec, family, img_size=self.img_size, **model_params)
+
         set_seed(self.seed)
-        model = model_for(self.data.spec, family, img_size=self.img_size, **model_params)
+        model = build()
         trial.set_user_attr(attrs.N_PARAMS, param_count(model))
         smallest = not _any_complete(trial)
         thr = self._feasible_speed(trial, model, family, model_params, deadline, smallest)
@@ -162,17 +178,33 @@ class Objective:
         if aug_name != "none":
             augment, thr = self._augment(trial, aug_name, aug_hp, deadline, thr)
         trial.set_user_attr(attrs.THROUGHPUT_WITH_AUGMENT, round(thr, 1))
+        n_train, n_val = self.fit_sizes()
         hp.epochs, hp.train_fraction = budget.plan_trial(
             throughput=thr / self.calib,
-            n_train=len(self.data.train),
-            n_val=len(self.data.val),
+            n_train=n_train,
+            n_val=n_val,
             max_epochs=self.max_epochs,
-            seconds=max(1.0, deadline.remaining()),
+            seconds=max(1.0, deadline.remaining() / max(1, self.cv)),
             smallest=smallest,
         )
         trial.set_user_attr(attrs.EPOCHS, hp.epochs)
         trial.set_user_attr(attrs.TRAIN_FRACTION, hp.train_fraction)
-        return self._fit(trial, model, hp, augment, deadline, start, thr)
+        return self._fit(trial, model, build, hp, augment, deadline, start, thr)
+
+    def fit_sizes(self) -> tuple[int, int]:
+        """Train and val sizes of one fit: the splits', or one fold's (the first)."""
+        if not self.cv:
+            return len(self.data.train), len(self.data.val)
+        n_val = int((self.folds == 0).sum())
+        return len(self.folds) - n_val, n_val
+
+    def fit_data(self):
+        """The TrainVal of each fit of a trial: the splits, or the K folds."""
+        if not self.cv:
+            return [self.data]
+        from bench.data.folds import fold_data
+
+        return [fold_data(self.data, self.folds, i) for i in range(self.cv)]
 
     def _feasible_speed(self, trial, model, family, model_params, deadline, smallest) -> float:
         """The model's measured train images/s; pruned with the reason when even the shortest
@@ -181,8 +213,8 @@ class Objective:
 
         from bench.search.speed import measure_throughput, speed_key
 
-        n_train, n_val = len(self.data.train), len(self.data.val)
-        seconds = max(1.0, deadline.remaining())
+        n_train, n_val = self.fit_sizes()
+        seconds = max(1.0, deadline.remaining() / max(1, self.cv))
         need = self.calib * budget.needed_throughput(
             n_train=n_train, n_val=n_val, seconds=seconds, smallest=smallest
         )
@@ -216,51 +248,70 @@ class Objective:
         trial.set_user_attr(attrs.AUGMENT_INFO, dict(getattr(augment, "info", None) or {}))
         return augment, thr
 
-    def _fit(self, trial, model, hp, augment, deadline, start: float, thr: float) -> float:
-        """Fit with per-epoch reports and pruning; store what the budget reads back."""
+    def _fit(self, trial, model, build, hp, augment, deadline, start: float, thr: float) -> float:
+        """Fit with per-epoch reports and pruning (each fold with ``--cv``: the first one
+        reports and is pruned); store what the budget reads back."""
+        import numpy as np
         import optuna
 
-        from bench.train import fit
+        from bench.train import Deadline, fit, set_seed
 
-        predicted = budget.epoch_seconds(
-            hp.train_fraction, n_train=len(self.data.train), n_val=len(self.data.val),
-            throughput=thr,
-        )  # fmt: skip
+        n_train, n_val = self.fit_sizes()
+        predicted = budget.epoch_seconds(hp.train_fraction, n_train=n_train, n_val=n_val,
+                                         throughput=thr)  # fmt: skip
 
         def on_epoch(stats) -> None:
             if stats.epoch == 2:  # the first epoch pays warm-up costs
                 self._ratios.append(stats.seconds / predicted)
             trial.report(stats.val_score, stats.epoch)
-            self.on_event(
-                TrialEvent(
-                    "epoch",
-                    trial.number,
-                    trial.params.get("family", ""),
-                    stats.epoch,
-                    hp.epochs,
-                    stats.val_score,
-                )
-            )
+            self.on_event(TrialEvent("epoch", trial.number, trial.params.get("family", ""),
+                                     stats.epoch, hp.epochs, stats.val_score))  # fmt: skip
             if trial.should_prune():
                 trial.set_user_attr(attrs.EPOCHS_RUN, stats.epoch)
                 trial.set_user_attr(attrs.FIT_SECONDS, round(time.monotonic() - start, 3))
                 raise optuna.TrialPruned(f"pruned at epoch {stats.epoch}")
 
-        result = fit(
-            model, self.data, hp, device=self.device, seed=self.seed, img_size=self.img_size,
-            augment=augment, deadline=deadline, on_epoch=on_epoch,
-        )  # fmt: skip
+        parts, results = self.fit_data(), []
+        for i, part in enumerate(parts):
+            if i:
+                set_seed(self.seed)
+                model = build()
+            share = Deadline(deadline.remaining() / (len(parts) - i))
+            results.append(fit(
+                model, part, hp, device=self.device, seed=self.seed, img_size=self.img_size,
+                augment=augment, deadline=share, on_epoch=on_epoch if i == 0 else None,
+            ))  # fmt: skip
+        first = results[0]
         trial.set_user_attr(attrs.FIT_SECONDS, round(time.monotonic() - start, 3))
-        trial.set_user_attr(attrs.TRAIN_SECONDS, round(result.seconds, 3))
-        if result.history:
-            per_epoch = sorted(e.seconds for e in result.history)[len(result.history) // 2]
+        trial.set_user_attr(attrs.TRAIN_SECONDS, round(first.seconds, 3))
+        if first.history:
+            per_epoch = sorted(e.seconds for e in first.history)[len(first.history) // 2]
             trial.set_user_attr(attrs.EPOCH_SECONDS, round(per_epoch, 4))
-        trial.set_user_attr(attrs.EPOCHS_RUN, len(result.history))
-        trial.set_user_attr(attrs.BEST_EPOCH, result.best_epoch)
-        trial.set_user_attr(attrs.STOPPED, result.stopped)
-        if not math.isfinite(result.best_val):
+        trial.set_user_attr(attrs.EPOCHS_RUN, len(first.history))
+        trial.set_user_attr(attrs.BEST_EPOCH, first.best_epoch)
+        trial.set_user_attr(attrs.STOPPED, first.stopped)
+        value = float(np.mean([r.best_val for r in results]))
+        if not math.isfinite(value):
             raise optuna.TrialPruned("no finite val score")
-        return float(result.best_val)
+        if self.cv:
+            trial.set_user_attr(attrs.FOLD_SCORES, [round(r.best_val, 6) for r in results])
+        self._save_val_scores(trial.number, results)
+        return value
+
+    def _save_val_scores(self, number: int, results) -> None:
+        """The trial's val predictions (with ``--cv``: out-of-fold, in pool order)."""
+        if self.val_dir is None or any(r.val_scores is None for r in results):
+            return
+        from bench.ensemble import save_val_scores
+
+        scores = results[0].val_scores
+        if self.cv:
+            import numpy as np
+
+            scores = np.zeros((len(self.folds), scores.shape[1]))
+            for i, r in enumerate(results):
+                scores[self.folds == i] = r.val_scores
+        save_val_scores(self.val_dir, number, scores)
 
 
 def _any_complete(trial) -> bool:

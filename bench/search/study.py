@@ -12,10 +12,12 @@ from bench.errors import ConfigError
 from bench.runtime import safe_name
 
 
-def space_hash(space, *, metric: str, img_size: int) -> str:
+def space_hash(space, *, metric: str, img_size: int, cv: int = 0) -> str:
     """sha256 of the resolved space tree plus what the objective measures: part of the study
-    name, so a different space or metric is a different study."""
+    name, so a different space, metric or cross-validation is a different study."""
     tree = {"space": space.tree(), "metric": metric, "img_size": img_size}
+    if cv:
+        tree["cv"] = cv  # absent without --cv: the studies made before it keep their names
     return hashlib.sha256(json.dumps(tree, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -1,0 +1,80 @@
+"""Stratified, seeded K-fold cross-validation over the data a search may see: train + val
+(MedMNIST's official splits, a folder's or an npz's non-test splits). The test split is
+never in a fold.
+
+Items are grouped by label pattern; each group is shuffled by the seed and dealt round-robin
+over the folds, continuing where the previous group stopped, so every fold holds each
+class's share (within one item) and the folds are disjoint and cover the pool.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.data.splits import Split, TrainVal
+from bench.errors import ConfigError
+
+FOLDS_FILE = "folds.json"
+
+
+def pool(data: TrainVal) -> Split:
+    """Train and val as one split (train first)."""
+    return Split(np.concatenate([data.train.images, data.val.images]),
+                 np.concatenate([data.train.labels, data.val.labels]))  # fmt: skip
+
+
+def check_cv(k: int, labels: np.ndarray | None = None, *, multilabel: bool = False) -> None:
+    """Refuse a ``--cv`` that cannot give every fold every class (without ``labels``, only
+    the fold count is checked: before any data is loaded).
+
+    Raises:
+        ConfigError: ``k < 2`` or ``k`` above the smallest class (multi-label: the rarest
+            positive label).
+    """
+    if k < 2:
+        raise ConfigError(f"--cv {k}: give at least 2 folds (or leave --cv out)")
+    if labels is None:
+        return
+    labels = np.asarray(labels).reshape(len(labels), -1)
+    if multilabel:
+        smallest = int(labels.sum(axis=0).min())
+    else:
+        smallest = int(np.unique(labels[:, 0], return_counts=True)[1].min())
+    if k > smallest:
+        raise ConfigError(
+            f"--cv {k}: the smallest class has {smallest} item(s) in train + val, so some "
+            f"fold would lack it; use --cv {max(2, smallest)} or fewer"
+        )
+
+
+def fold_ids(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """The fold (0..k-1) of each item: stratified by label pattern, seeded."""
+    labels = np.asarray(labels).reshape(len(labels), -1)
+    _, groups = np.unique(labels, axis=0, return_inverse=True)
+    groups = groups.reshape(-1)
+    rng = np.random.default_rng(seed)
+    folds = np.empty(len(labels), dtype=np.int64)
+    start = 0
+    for group in range(int(groups.max()) + 1 if len(groups) else 0):
+        idx = rng.permutation(np.flatnonzero(groups == group))
+        folds[idx] = (start + np.arange(len(idx))) % k
+        start = (start + len(idx)) % k
+    return folds
+
+
+def fold_data(data: TrainVal, folds: np.ndarray, i: int) -> TrainVal:
+    """Fold ``i`` held out as val, the other folds as train (of the pooled train + val)."""
+    both = pool(data)
+    held = folds == i
+    return TrainVal(data.spec, data.data_size, Split(both.images[~held], both.labels[~held]),
+                    Split(both.images[held], both.labels[held]))  # fmt: skip
+
+
+def save_folds(run_dir, folds: np.ndarray, seed: int) -> None:
+    """``folds.json`` in a run folder: the fold of each train + val item (train first)."""
+    from pathlib import Path
+
+    from bench.files import write_json
+
+    write_json(Path(run_dir) / FOLDS_FILE, {"k": int(folds.max()) + 1, "seed": seed,
+                                            "pool": "train+val", "folds": folds})  # fmt: skip

@@ -1,0 +1,148 @@
+"""``bench export RUN_DIR --onnx FILE``: the run's ensemble (or one fit) as one ONNX graph
+with the preprocessing inside, checked with onnxruntime against PyTorch on the run's test
+split before the file is put in place.
+
+The graph takes ``images``: uint8 in the layout of the data files, (N, S, S) grayscale,
+(N, S, S, 3) RGB or (N, S, S, S) volumes at the run's data size, and returns
+``probabilities`` (N, classes): scaled and normalised, resized to the model's input size,
+every fit's softmax (sigmoid for multi-label) weighted as ``bench predict`` weighs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.files import umask
+
+OPSET = 18
+TOLERANCE = 1e-4  # onnxruntime vs PyTorch, max absolute difference in a probability
+
+
+def build_graph_module(answer, meta: dict):
+    """One ``nn.Module``: uint8 data-layout images -> the ensemble's probabilities."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from bench.data.catalog import MULTI_LABEL
+
+    weights = []
+    total = sum(w for w, _ in answer)
+    for w, fits in answer:
+        weights += [w / total / len(fits)] * len(fits)
+
+    class Exported(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fits = nn.ModuleList([f.model.float().to("cpu").eval() for _, fs in answer
+                                       for f in fs])  # fmt: skip
+            self.weights = weights
+            self.ndim, self.channels = int(meta["ndim"]), int(meta["n_channels"])
+            self.scale = 1.0 / (255.0 * float(meta["std"]))
+            self.shift = float(meta["mean"]) / float(meta["std"])
+            self.size = int(meta["img_size"])
+            self.resize = int(meta["data_size"]) != self.size
+            self.multilabel = meta["task"] == MULTI_LABEL
+
+        def forward(self, images):
+            x = images.to(torch.float32)
+            x = x.unsqueeze(1) if self.channels == 1 else x.permute(0, 3, 1, 2)
+            x = x * self.scale - self.shift
+            if self.resize:
+                x = F.interpolate(x, size=(self.size,) * self.ndim, mode="nearest")
+            out = None
+            for w, model in zip(self.weights, self.fits, strict=True):
+                logits = model(x)
+                p = torch.sigmoid(logits) if self.multilabel else logits.softmax(1)
+                out = p * w if out is None else out + p * w
+            return out
+
+    return Exported()
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Handler of ``bench export``."""
+    from bench.runtime import check_writable
+    from bench.saved_model import load_answer
+
+    onnx_path = Path(args.onnx).expanduser()
+    check_writable(onnx_path.parent)
+    _need_onnx()
+    answer = load_answer(Path(args.run_dir), "cpu", seed=args.seed)
+    meta = answer[0][1][0].meta
+    images = _test_images(Path(args.run_dir), meta, args.data_dir)
+    module = build_graph_module(answer, meta)
+    fd, tmp = tempfile.mkstemp(dir=onnx_path.parent, prefix=f".{onnx_path.name}.", suffix=".tmp")
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~umask())
+    try:
+        _export(module, images[:2], tmp)
+        diff = _check(Path(args.run_dir), images, tmp, seed=args.seed)
+        os.replace(tmp, onnx_path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    n_fits = sum(len(f) for _, f in answer)
+    print(f"{onnx_path}: {n_fits} fit{'s' if n_fits > 1 else ''} in one graph; onnxruntime "
+          f"matches PyTorch on {len(images)} test images (max |diff| {diff:.1e} <= "
+          f"{TOLERANCE:.0e})")  # fmt: skip
+    return 0
+
+
+def _need_onnx() -> None:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise BenchError(
+            "bench export needs onnx and onnxruntime: pip install 'bench[onnx]'"
+        ) from None
+
+
+def _test_images(run_dir: Path, meta: dict, data_dir):
+    """The run's test split images (what the export is checked on)."""
+    from bench.data.load import load_splits
+
+    try:
+        config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BenchError(
+            f"{run_dir}/config.json is unreadable ({exc}); give a run folder"
+        ) from None
+    splits = load_splits(config["dataset"], int(config["data_size"]), data_dir)
+    return splits.test.images
+
+
+def _export(module, sample, path: str) -> None:
+    import torch
+
+    x = torch.from_numpy(sample)
+    with torch.no_grad():
+        torch.onnx.export(module, (x,), path, input_names=["images"],
+                          output_names=["probabilities"], opset_version=OPSET,
+                          dynamic_axes={"images": {0: "batch"}, "probabilities": {0: "batch"}},
+                          dynamo=False)  # fmt: skip
+
+
+def _check(run_dir: Path, images, path: str, *, seed: int | None) -> float:
+    """Max |onnxruntime - PyTorch| over ``images``, PyTorch being ``bench predict``'s own
+    path (the saved fits, preprocessing outside the graph); a BenchError above TOLERANCE."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from bench.predict import predict_run
+
+    want = predict_run(run_dir, images, device="cpu", seed=seed)
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    diff = 0.0
+    for i in range(0, len(images), 256):
+        got = session.run(["probabilities"], {"images": np.ascontiguousarray(images[i : i + 256])})
+        diff = max(diff, float(np.abs(got[0] - want[i : i + 256]).max()))
+    if diff > TOLERANCE:
+        raise BenchError(f"onnxruntime differs from PyTorch by {diff:.2e} (> {TOLERANCE:.0e}) "
+                         "on the test split; the graph was not written")  # fmt: skip
+    return diff

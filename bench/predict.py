@@ -1,0 +1,95 @@
+"""``bench predict RUN_DIR INPUT``: the run's saved model (its selected ensemble by default)
+on new images; one CSV row per input with the class probabilities and the predicted class."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+TABLE_ROWS = 20  # rows shown on the terminal; the CSV has all of them
+
+
+def predict_run(run_dir: Path, images: np.ndarray, *, device, seed: int | None = None,
+                ensemble: str = "selected") -> np.ndarray:  # fmt: skip
+    """Probabilities of the run's model on uint8 ``images`` (in the data's layout): each
+    member's fits averaged, then the members' weighted mean, as the run scored them."""
+    from bench.saved_model import ensemble_scores, load_answer
+    from bench.train import predict
+
+    answer = load_answer(run_dir, device, seed=seed, ensemble=ensemble)
+    scores = []
+    for _, fits in answer:
+        scores.append([
+            predict(f.model, images, spec=f.spec(), device=device, img_size=f.meta["img_size"],
+                    mean=f.meta["mean"], std=f.meta["std"])
+            for f in fits
+        ])  # fmt: skip
+    return ensemble_scores(scores, [w for w, _ in answer])
+
+
+def predicted_names(scores: np.ndarray, meta: dict) -> list[str]:
+    """The predicted class name of each row (multi-label: the labels above 0.5, ``;``)."""
+    from bench.data.catalog import MULTI_LABEL
+    from bench.metrics import predicted_labels
+
+    names, task = meta["class_names"], meta["task"]
+    labels = predicted_labels(scores, task)
+    if task == MULTI_LABEL:
+        return [";".join(n for n, on in zip(names, row, strict=True) if on) for row in labels]
+    return [names[int(i)] for i in np.asarray(labels).reshape(-1)]
+
+
+def to_csv(names: list[str], scores: np.ndarray, meta: dict) -> str:
+    """``input,<class names...>,predicted`` rows, probabilities at full precision."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["input", *meta["class_names"], "predicted"])
+    for name, row, label in zip(names, scores, predicted_names(scores, meta), strict=True):
+        writer.writerow([name, *(repr(float(v)) for v in row), label])
+    return buf.getvalue()
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Handler of ``bench predict``."""
+    from bench.data.inputs import read_inputs
+    from bench.device import resolve_device
+    from bench.files import atomic_write_text
+    from bench.runtime import check_writable
+    from bench.saved_model import load_ensemble, load_fit
+
+    run_dir = Path(args.run_dir)
+    if args.out:
+        check_writable(Path(args.out).expanduser().parent)
+    data = load_ensemble(run_dir)  # no saved model: one line before any work
+    device = resolve_device(args.device)
+    meta = load_fit(run_dir, data["members"][0]["fits"][0], "cpu").meta
+    names, images = read_inputs(Path(args.input), meta=meta, split=args.split)
+    scores = predict_run(run_dir, images, device=device, seed=args.seed, ensemble=args.ensemble)
+    text = to_csv(names, scores, meta)
+    if args.out:
+        atomic_write_text(Path(args.out).expanduser(), text)
+    if not args.quiet:
+        _print_table(text, len(names), args.out)
+    return 0
+
+
+def _print_table(text: str, n: int, out: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    rows = list(csv.reader(io.StringIO(text)))
+    table = Table(title=f"{n} input{'s' if n != 1 else ''}")
+    for col in rows[0]:
+        table.add_column(col)
+    for row in rows[1 : TABLE_ROWS + 1]:
+        table.add_row(row[0], *(f"{float(v):.4f}" for v in row[1:-1]), row[-1])
+    console = Console()
+    console.print(table)
+    if n > TABLE_ROWS:
+        console.print(f"... {n - TABLE_ROWS} more rows" + (f" in {out}" if out else ""))
+    if out:
+        console.print(f"probabilities: {out}", highlight=False)

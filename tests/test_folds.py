@@ -1,0 +1,107 @@
+"""Cross-validation folds: stratified, disjoint, covering train + val and nothing of test,
+the same for the same seed; ``bench train --cv`` end to end and its bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_npz
+
+from bench.data.catalog import DatasetSpec
+from bench.data.folds import check_cv, fold_data, fold_ids, pool
+from bench.data.splits import Split, TrainVal
+from bench.errors import ConfigError
+
+TESTS = Path(__file__).resolve().parent
+ENV = {**os.environ, "OMP_NUM_THREADS": "1",
+       "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+
+
+def _data(n_train: int = 70, n_val: int = 20) -> TrainVal:
+    rng = np.random.default_rng(1)
+    spec = DatasetSpec(name="t", task="multi-class", n_channels=1, class_names=("a", "b", "c"))
+
+    def split(n, offset):
+        labels = rng.choice(3, size=(n, 1), p=[0.6, 0.3, 0.1])
+        images = (np.arange(n) + offset).reshape(n, 1, 1).astype(np.int64) * np.ones((1, 2, 2))
+        return Split(images, labels)
+
+    return TrainVal(spec, 28, split(n_train, 0), split(n_val, n_train))
+
+
+def test_folds_are_stratified_disjoint_and_cover_the_pool():
+    data = _data()
+    labels = pool(data).labels
+    folds = fold_ids(labels, 5, seed=3)
+    assert sorted(set(folds)) == [0, 1, 2, 3, 4]
+    for c in range(3):  # each class dealt evenly: fold counts differ by at most one
+        counts = np.bincount(folds[labels[:, 0] == c], minlength=5)
+        assert counts.max() - counts.min() <= 1
+    assert np.bincount(folds).max() - np.bincount(folds).min() <= 1
+    seen = []
+    for i in range(5):
+        part = fold_data(data, folds, i)
+        held = part.val.images[:, 0, 0].astype(int).tolist()
+        train = part.train.images[:, 0, 0].astype(int).tolist()
+        assert not set(held) & set(train) and len(held) + len(train) == 90
+        seen += held
+    assert sorted(seen) == list(range(90))  # every train and val item held out exactly once
+    np.testing.assert_array_equal(folds, fold_ids(labels, 5, seed=3))
+    assert not np.array_equal(folds, fold_ids(labels, 5, seed=4))
+
+
+def test_bad_fold_counts_are_refused():
+    labels = pool(_data()).labels
+    smallest = int(np.bincount(labels[:, 0]).min())
+    with pytest.raises(ConfigError, match="--cv 1: give at least 2 folds"):
+        check_cv(1)
+    with pytest.raises(ConfigError, match=f"the smallest class has {smallest} item"):
+        check_cv(smallest + 1, labels)
+    check_cv(smallest, labels)
+
+
+def test_train_cv_fits_one_model_per_fold_and_never_a_test_item(tmp_path):
+    npz = make_npz(tmp_path / "tiny.npz", counts=(60, 20, 24))
+    out = tmp_path / "runs"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "train", "--dataset", f"npz:{npz}", "--model",
+         "tiny_mlp", "--plugins", "bench_tiny_plugin", "--epochs", "2", "--cv", "4", "--out",
+         str(out), "--quiet", "--device", "cpu"],
+        env=ENV, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = out.iterdir()
+    record = json.loads((run_dir / "record.json").read_text())
+    assert record["cv"] == 4 and record["seeds"] == "0;1;2;3" and record["n_seeds"] == 4
+    saved = json.loads((run_dir / "folds.json").read_text())
+    assert saved["k"] == 4 and len(saved["folds"]) == 80  # train + val, no test item
+    assert "4-fold CV auc on the held-out folds" in done.stdout
+    vals = [p["val_score"] for p in record["per_seed"]]
+    assert record["val_score"] == pytest.approx(np.mean(vals))
+
+
+@pytest.mark.parametrize(
+    "flag,needle",
+    [(["--cv", "1"], "--cv 1: give at least 2 folds"),
+     (["--cv", "9"], "--cv 9: the smallest class has 8 item(s)"),
+     (["--cv", "two"], "invalid int value: 'two'"),
+     (["--cv", "3", "--seeds", "2"], "fits one model per fold")],
+)  # fmt: skip
+def test_bad_cv_is_one_line_exit_2(tmp_path, flag, needle):
+    npz = make_npz(tmp_path / "tiny.npz", counts=(12, 4, 8))
+    out = tmp_path / "runs"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "train", "--dataset", f"npz:{npz}", "--model",
+         "small_cnn", "--epochs", "1", "--out", str(out), *flag],
+        env=ENV, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], lines
+    assert not out.exists()

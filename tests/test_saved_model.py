@@ -1,0 +1,239 @@
+"""Saved fits, ensembles, ``bench predict`` and ``bench export`` on tiny data: the round trip
+reproduces the run's own test probabilities; greedy selection on hand-made scores; bad input
+is one line, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_npz
+
+from bench.ensemble import select_ensemble
+from bench.metrics import acc, auc
+from bench.predictions import read_predictions
+
+TESTS = Path(__file__).resolve().parent
+TINY = ["--plugins", "bench_tiny_plugin", "--families", "tiny_mlp", "--augment", "none"]
+ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+    "OMP_NUM_THREADS": "1",
+}
+
+
+def bench(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench", *map(str, args)], env=ENV, text=True,
+                          capture_output=True, timeout=600, cwd=cwd)  # fmt: skip
+
+
+def read_csv_scores(path: Path) -> np.ndarray:
+    """The probability columns of a ``bench predict`` CSV."""
+    import csv
+
+    rows = list(csv.reader(path.open()))
+    return np.array([[float(v) for v in row[1:-1]] for row in rows[1:]])
+
+
+def saved(run_dir: Path, label: str) -> np.ndarray:
+    (path,) = (run_dir / "predictions").glob(f"*_test_*@{label}.csv")
+    return read_predictions(path)
+
+
+def assert_round_trip(run_dir: Path, npz: Path, tmp_path: Path) -> None:
+    """``bench predict`` on the test split reproduces every saved fit's and both
+    ensembles' test probabilities to 1e-6."""
+    models = json.loads((run_dir / "models" / "ensemble.json").read_text())
+    for seed in models["members"][0]["seeds"]:
+        out = tmp_path / f"seed{seed}.csv"
+        done = bench("predict", run_dir, npz, "--seed", seed, "--out", out, "--quiet")
+        assert done.returncode == 0, done.stderr
+        np.testing.assert_allclose(read_csv_scores(out), saved(run_dir, f"seed{seed}"), atol=1e-6)
+    for how, label in (("seeds", "ensemble-seeds"), ("selected", "ensemble")):
+        out = tmp_path / f"{how}.csv"
+        done = bench("predict", run_dir, npz, "--ensemble", how, "--out", out, "--quiet")
+        assert done.returncode == 0, done.stderr
+        np.testing.assert_allclose(read_csv_scores(out), saved(run_dir, label), atol=1e-6)
+
+
+@pytest.fixture
+def npz(tmp_path) -> Path:
+    return make_npz(tmp_path / "data" / "tiny.npz", counts=(96, 32, 32))
+
+
+@pytest.fixture
+def trained(npz, tmp_path) -> Path:
+    """A finished ``bench train`` folder: the tiny MLP (a plugin family), two seeds."""
+    done = bench("train", "--dataset", f"npz:{npz}", "--model", "tiny_mlp", "--epochs", "3",
+                 "--seeds", "2", "--out", tmp_path / "runs", "--device", "cpu", "--quiet",
+                 "--plugins", "bench_tiny_plugin")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    return run_dir
+
+
+def test_train_saves_fits_that_predict_reproduces(trained, npz, tmp_path):
+    record = json.loads((trained / "record.json").read_text())
+    assert record["models"] == ["models/seed0.json", "models/seed1.json"]
+    meta = json.loads((trained / "models" / "seed0.json").read_text())
+    assert meta["family"] == "tiny_mlp" and meta["family_source"] == "plugin:bench_tiny_plugin"
+    assert (meta["n_channels"], meta["img_size"], meta["mean"], meta["std"]) == (1, 28, 0.5, 0.5)
+    assert meta["class_names"] and meta["task"] == "binary-class"
+    # the seed ensemble is the mean of the two seeds' probabilities, scored by medmnist
+    labels = np.load(npz)["test_labels"]
+    mean = (saved(trained, "seed0") + saved(trained, "seed1")) / 2
+    np.testing.assert_allclose(saved(trained, "ensemble-seeds"), mean, atol=1e-12)
+    assert record["seed_ensemble_test_auc"] == pytest.approx(auc(labels, mean, "binary-class"))
+    assert record["ensemble_test_acc"] == pytest.approx(acc(labels, mean, "binary-class"))
+    assert_round_trip(trained, npz, tmp_path)
+
+
+def test_predict_reads_images_and_folders(trained, npz, tmp_path):
+    from PIL import Image
+
+    images = np.load(npz)["test_images"]
+    folder = tmp_path / "pngs"
+    (folder / "sub").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(images[i]).save(folder / "sub" / f"{i}.png")
+    Image.fromarray(images[3]).convert("RGB").resize((56, 56)).save(folder / "big_rgb.png")
+    out = tmp_path / "folder.csv"
+    done = bench("predict", trained, folder, "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert "4 inputs" in done.stdout
+    rows = out.read_text().splitlines()
+    assert rows[0].startswith("input,") and rows[0].endswith(",predicted")
+    assert [r.split(",")[0] for r in rows[1:]] == ["big_rgb.png", "sub/0.png", "sub/1.png",
+                                                   "sub/2.png"]  # fmt: skip
+    # a PNG of a test image scores exactly as the npz row did
+    np.testing.assert_allclose(read_csv_scores(out)[1:], saved(trained, "ensemble")[:3],
+                               atol=1e-6)  # fmt: skip
+    one_csv = tmp_path / "1.csv"
+    one = bench("predict", trained, folder / "sub" / "0.png", "--quiet", "--out", one_csv)
+    assert one.returncode == 0 and len(one_csv.read_text().splitlines()) == 2
+
+
+def _corrupt(run_dir: Path) -> None:
+    weights = run_dir / "models" / "seed0.safetensors"
+    blob = bytearray(weights.read_bytes())
+    blob[-1] ^= 0xFF
+    weights.write_bytes(bytes(blob))
+
+
+@pytest.mark.parametrize(
+    "case,needle",
+    [
+        ("no-models", "has no saved model"),
+        ("corrupt", "corrupt weights (sha256 differs"),
+        ("mode", "image mode I;16 cannot be converted"),
+        ("empty", "no images"),
+        ("out", "is not writable"),
+        ("format", "was saved by bench"),
+        ("unfinished", "is not a finished run (no record.json"),
+    ],
+)
+def test_bad_predict_input_is_one_line_exit_2(trained, npz, tmp_path, case, needle):
+    from PIL import Image
+
+    target, run_dir = npz, trained
+    out = tmp_path / "o" / "p.csv"
+    if case == "no-models":
+        run_dir = tmp_path / "plain"
+        run_dir.mkdir()
+    elif case == "corrupt":
+        _corrupt(trained)
+    elif case == "mode":
+        target = tmp_path / "deep.png"
+        Image.fromarray(np.full((28, 28), 40000, np.uint16)).save(target)
+    elif case == "empty":
+        target = tmp_path / "empty"
+        target.mkdir()
+    elif case == "out":
+        (tmp_path / "o").write_text("a file")
+        out = tmp_path / "o" / "sub" / "p.csv"
+    elif case == "unfinished":  # a kill after the models, before the record
+        (trained / "record.json").unlink()
+    elif case == "format":
+        path = trained / "models" / "ensemble.json"
+        path.write_text(path.read_text().replace('"format": 1', '"format": 99'))
+    done = bench("predict", run_dir, target, "--out", out)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], lines
+    assert not out.exists()
+
+
+def test_select_ensemble_finds_the_complementary_pair():
+    labels = np.array([0, 0, 1, 1, 0, 1])[:, None]
+
+    def probs(p1):
+        p1 = np.asarray(p1, dtype=float)
+        return np.stack([1 - p1, p1], axis=1)
+
+    # 7: mildly wrong on 4-5; 3: mildly wrong on 0-1, sure of 4-5; 5: a near copy of 7.
+    # Each alone gets 4/6; the mean of 7 and 3 gets 6/6.
+    candidates = {
+        7: probs([0.1, 0.1, 0.9, 0.9, 0.6, 0.4]),
+        3: probs([0.6, 0.6, 0.9, 0.9, 0.1, 0.9]),
+        5: probs([0.11, 0.11, 0.89, 0.89, 0.61, 0.41]),
+    }
+    members = select_ensemble(candidates, labels, task="binary-class", metric="acc", rounds=4)
+    assert {m.trial for m in members} == {7, 3}
+    assert sum(m.weight for m in members) == pytest.approx(1.0)
+    mixed = sum(m.weight * candidates[m.trial] for m in members)
+    assert acc(labels, mixed, "binary-class") > max(
+        acc(labels, c, "binary-class") for c in candidates.values()
+    )
+    one = select_ensemble(candidates, labels, task="binary-class", metric="acc", max_members=1)
+    assert [(m.trial, m.weight) for m in one] == [(7, 1.0)]
+
+
+@pytest.mark.slow
+def test_run_selects_refits_and_saves_an_ensemble(npz, tmp_path):
+    out = tmp_path / "out"
+    done = bench("run", "--dataset", f"npz:{npz}", "--budget", "90s", "--n-trials", "6",
+                 "--seeds", "2", "--ensemble", "3", "--out", out, "--quiet", *TINY)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (record_path,) = out.glob("*/record.json")
+    record, run_dir = json.loads(record_path.read_text()), record_path.parent
+    members = record["ensemble_members"]
+    assert members[0]["trial"] == record["best_trial"] and 1 <= len(members) <= 3
+    assert sum(m["weight"] for m in members) == pytest.approx(1.0)
+    assert len({m["trial"] for m in members}) == len(members)
+    assert record["wall_s"] <= 90 * 1.05
+    # every trial that completed left its val predictions; the selected ensemble is the
+    # weighted mean of its members' seed means, as the saved file and the record say
+    labels = np.load(npz)["test_labels"]
+    index = {m["trial"]: i for i, m in enumerate(json.load(
+        (run_dir / "models" / "ensemble.json").open())["members"])}  # fmt: skip
+    assert set(index) == {m["trial"] for m in members}
+    mixed = sum(m["weight"] * np.mean([saved(run_dir, f"seed{s}" if i == 0 else f"m{i}-seed{s}")
+                                       for s in m["seeds"]], axis=0)
+                for i, m in enumerate(members))  # fmt: skip
+    np.testing.assert_allclose(saved(run_dir, "ensemble"), mixed, atol=1e-9)
+    assert record["ensemble_test_auc"] == pytest.approx(auc(labels, mixed, "binary-class"))
+    assert_round_trip(run_dir, npz, tmp_path)
+
+
+def test_export_matches_pytorch_on_the_test_split(trained, npz, tmp_path):
+    pytest.importorskip("onnxruntime")
+    import onnxruntime as ort
+
+    onnx_path = tmp_path / "model.onnx"
+    done = bench("export", trained, "--onnx", onnx_path)
+    assert done.returncode == 0, done.stderr
+    assert "onnxruntime matches PyTorch on 32 test images" in done.stdout
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    images = np.load(npz)["test_images"]
+    (got,) = session.run(["probabilities"], {"images": images})
+    np.testing.assert_allclose(got, saved(trained, "ensemble"), atol=1e-4)
+    single = bench("export", trained, "--onnx", tmp_path / "one.onnx", "--seed", "1")
+    assert single.returncode == 0, single.stderr
+    one = ort.InferenceSession(str(tmp_path / "one.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(one.run(None, {"images": images})[0], saved(trained, "seed1"),
+                               atol=1e-4)  # fmt: skip
