@@ -338,7 +338,7 @@ def row_label(rec: dict) -> str:
 
 
 SEED_ENSEMBLE = "seed ensemble"  # the chosen configuration's seed fits, probabilities averaged
-SELECTED_ENSEMBLE = "Selected ensemble"  # greedy selection on val across configurations
+SELECTED_ENSEMBLE = "selected ensemble"  # greedy selection on val across configurations
 
 
 def row_variants(rec: dict) -> list[tuple[str, dict[str, Cell]]]:
@@ -355,8 +355,7 @@ def row_variants(rec: dict) -> list[tuple[str, dict[str, Cell]]]:
     if _is_number(rec.get("seed_ensemble_test_auc")) and (n or 0) > 1:
         rows.append((f"{label}, {SEED_ENSEMBLE}", _ensemble_cells(rec, "seed_ensemble")))
     if rec.get("kind") == "run" and _is_number(rec.get("ensemble_test_auc")):
-        size = f" ({rec['img_size']})" if rec.get("img_size") else ""
-        rows.append((f"{SELECTED_ENSEMBLE}{size}", _ensemble_cells(rec, "ensemble")))
+        rows.append((f"{label}, {SELECTED_ENSEMBLE}", _ensemble_cells(rec, "ensemble")))
     return rows
 
 
@@ -372,18 +371,18 @@ def wide_table(name: str, datasets, reference: list[dict], ours: list[dict]) -> 
         row = rows.setdefault(ref["method"], Row(ref["method"], PUBLISHED))
         row.cells[(ref["dataset"], "auc")] = Cell(ref["test_auc_mean"])
         row.cells[(ref["dataset"], "acc")] = Cell(ref["test_acc_mean"])
-    measured: dict[tuple, Row] = {}  # (kind, budget, source, order, label) -> row
+    measured: dict[tuple, Row] = {}  # (kind, budget, source, label, variant) -> row
     for rec in ours:  # sorted by (utc, run_id): later ones replace earlier ones
         source = row_source(rec)
         budget = rec.get("budget_s") if _is_number(rec.get("budget_s")) else 0
-        prefix = (KIND_ORDER.get(rec.get("kind"), len(KIND_ORDER)), budget, source)
+        prefix = (KIND_ORDER.get(rec.get("kind"), len(KIND_ORDER)), budget, source, row_label(rec))
         for key, row in measured.items():  # a later record replaces all of an earlier one's
-            if key[:3] == prefix:
+            if key[:4] == prefix:
                 row.records.pop(rec["dataset"], None)
                 for metric in ("auc", "acc"):
                     row.cells.pop((rec["dataset"], metric), None)
         for order, (label, cells) in enumerate(row_variants(rec)):
-            row = measured.setdefault((*prefix, order, label), Row(label, source))
+            row = measured.setdefault((*prefix, order), Row(label, source))
             for metric, cell in cells.items():
                 row.cells[(rec["dataset"], metric)] = cell
             row.records[rec["dataset"]] = rec
@@ -607,7 +606,7 @@ Yang et al., Scientific Data 10:41, 2023, doi:10.1038/s41597-022-01721-8). Rebui
 - A run answers with three rows. The plain row (`Small CNN (28)`) is the mean ± std of the
   single fits over the seeds, the figure comparable to the MedMNIST v2 rows. `..., seed
   ensemble` averages those fits' test probabilities (mean of probabilities) and scores the
-  mean once. `Selected ensemble` is the run's answer, the model `bench predict` applies:
+  mean once. `..., selected ensemble` is the run's answer, the model `bench predict` applies:
   greedy forward selection with replacement (Caruana et al., ICML 2004, as auto-sklearn and
   AutoGluon build theirs) over the validation predictions of the best completed trials,
   up to `--ensemble` distinct configurations (default 5). Each selected configuration is

@@ -209,7 +209,9 @@ def test_rows_ours_latest_failed_and_dash(board):
     )
     # the run's seed ensemble and selected ensemble are rows of their own (one figure each)
     seeds = "| Small CNN (64), seed ensemble | bench run, 15m | **0.999** | 0.999 | **10.0** |"
-    selected = "| Selected ensemble (64) | bench run, 15m | **0.999** | **1.000** | **7.0** |"
+    selected = (
+        "| Small CNN (64), selected ensemble | bench run, 15m | **0.999** | **1.000** | **7.0** |"
+    )
     assert seeds in medical and selected in medical
     readme = (board / "README.md").read_text()
     for rec in ("breastmnist.28.run.20261120T101500Z.a1b2", "medical_mnist.64.run."):
@@ -368,3 +370,16 @@ def test_reproductions_fill_from_matching_records_or_say_why_not():
     (retina,) = [r for r in rows if "no augmentation (RetinaMNIST)" in r]
     assert "| AUC 0.714 |" in retina and "- (RetinaMNIST is not on this machine" in retina
     assert sum("needs a GPU" in r for r in rows) == 1
+
+
+def test_two_peers_under_one_budget_keep_their_own_rows():
+    def peer(method, auc, utc):
+        return {"kind": "peer", "method": method, "dataset": "breastmnist", "data_size": 28,
+                "img_size": 28, "budget_s": 600, "constraint": "10m", "n_seeds": 1,
+                "test_auc_mean": auc, "test_acc_mean": 0.7, "utc": utc,
+                "run_id": method}  # fmt: skip
+
+    table = lb.wide_table("t", ("breastmnist",), [], [peer("Constant", 0.5, "1"),
+                                                      peer("AutoGluon", 0.7, "2")])  # fmt: skip
+    cells = {row.label: row.cells[("breastmnist", "auc")].mean for row in table.rows}
+    assert cells == {"Constant": 0.5, "AutoGluon": 0.7}
