@@ -57,6 +57,7 @@ class SeedResult:
     augment_info: dict
     predictions: str  # path relative to the run folder
     model_file: str = ""  # the saved fit's metadata, relative to the run folder
+    train_fraction: float = 1.0  # of the train split the fit trained on
     scores: np.ndarray | None = None  # test probabilities (for the ensembles)
 
     def per_seed(self) -> dict:
@@ -67,6 +68,7 @@ class SeedResult:
             "test_acc": float(self.test["acc"]),
             "val_score": float(self.val_score),
             "best_epoch": self.best_epoch,
+            "train_fraction": self.train_fraction,
         }
 
     def fit_entry(self) -> dict:
@@ -122,15 +124,16 @@ def fit_and_score(
     run_dir: Path,
     deadline=None,
     on_epoch: Callable | None = None,
-    size_epochs: Callable | None = None,
+    plan_fit: Callable | None = None,
     name: str | None = None,
 ) -> SeedResult:
     """Build, augment, fit (best-val checkpoint), predict the test split, score, save the
     predictions and the fit (``models/{name}``).
 
     Args:
-        size_epochs: ``(model, augment, deadline) -> epochs`` to cut the configuration's
-            epochs to the time this fit has (``bench run``'s final fits).
+        plan_fit: ``(model, augment, deadline) -> {TrainHP field: value}`` to fit the
+            configuration's epochs and train fraction to the time this fit has (``bench
+            run``'s final fits).
         name: the saved fit's name (default ``fit_name(0, seed)``); also the prediction
             file's run label.
 
@@ -148,8 +151,8 @@ def fit_and_score(
     augment = build_augment(config.aug_name, data=data, img_size=img_size, seed=seed,
                             device=device, deadline=deadline, hp=config.aug_hp)  # fmt: skip
     hp = config.hp
-    if size_epochs is not None:
-        hp = dataclasses.replace(hp, epochs=size_epochs(model, augment, deadline))
+    if plan_fit is not None:
+        hp = dataclasses.replace(hp, **plan_fit(model, augment, deadline))
     start = time.monotonic()
     try:
         result = fit(model, data, hp, device=device, seed=seed, img_size=img_size,
@@ -168,7 +171,7 @@ def fit_and_score(
         epochs=hp.epochs, stopped=result.stopped, seconds=time.monotonic() - start,
         n_params=param_count(model), history=result.history_dicts(),
         augment_info=dict(getattr(augment, "info", None) or {}), predictions=path,
-        model_file=model_file, scores=scores,
+        model_file=model_file, scores=scores, train_fraction=hp.train_fraction,
     )  # fmt: skip
 
 

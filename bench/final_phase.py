@@ -120,7 +120,7 @@ def _fit_chosen(splits, s, display, run_dir, best, cfg, seeds, extra_s: float):
         res = fit_and_score(
             cfg, splits, seed=seed, img_size=s.img_size, device=s.device, run_dir=run_dir,
             deadline=Deadline(s.budget.final_share(len(seeds) - i, keep=keep)),
-            size_epochs=_final_epochs(best, cfg, data, s),
+            plan_fit=_final_plan(best, cfg, data, s),
         )  # fmt: skip
         last_s = time.monotonic() - started
         results.append(res)
@@ -156,7 +156,7 @@ def _fit_member(splits, s, display, run_dir, trial, index: int, seeds, sizes):
             res = fit_and_score(
                 cfg, splits, seed=seed, img_size=s.img_size, device=s.device, run_dir=run_dir,
                 deadline=Deadline(min(left, 1.5 * estimate)),
-                size_epochs=_final_epochs(trial, cfg, data, s), name=fit_name(index, seed),
+                plan_fit=_final_plan(trial, cfg, data, s), name=fit_name(index, seed),
             )  # fmt: skip
         except BenchError as exc:  # a diverged refit: the member keeps the fits it has
             display.log(f"ensemble member {index} (trial {trial.number}): {exc}")
@@ -165,13 +165,14 @@ def _fit_member(splits, s, display, run_dir, trial, index: int, seeds, sizes):
     return cfg.family, fits
 
 
-def _final_epochs(trial, cfg, data, s):
-    """``size_epochs`` for a final fit: the trial's epochs cut to the fit's deadline at the
-    trial's epoch time, slowed by how much slower this machine is now (a fresh probe)."""
-    from bench.search.budget import final_epochs
+def _final_plan(trial, cfg, data, s):
+    """``plan_fit`` for a final fit: its epochs and train fraction (budget.final_plan) for
+    the fit's deadline at the trial's epoch time, slowed by how much slower this machine is
+    now (a fresh probe)."""
+    from bench.search.budget import final_plan
     from bench.search.speed import augment_cost, measure_throughput
 
-    def size(model, augment, deadline) -> int:
+    def plan(model, augment, deadline) -> dict:
         then = attrs.trial_throughput(trial)
         slowdown = 1.0
         if then:
@@ -180,10 +181,14 @@ def _final_epochs(trial, cfg, data, s):
             if augment is not None:
                 now = 1.0 / (1.0 / now + augment_cost(augment, data, device=s.device))
             slowdown = max(1.0, float(then) / max(now, 1e-9))
-        return final_epochs(cfg.hp.epochs, epoch_s=trial.user_attrs.get(attrs.EPOCH_SECONDS),
-                            seconds=deadline.remaining(), slowdown=slowdown)  # fmt: skip
+        epochs, fraction = final_plan(
+            cfg.hp.epochs, cfg.hp.train_fraction, epoch_s=trial.user_attrs.get(attrs.EPOCH_SECONDS),
+            seconds=deadline.remaining(), slowdown=slowdown, n_train=len(data.train),
+            n_val=len(data.val),
+        )  # fmt: skip
+        return {"epochs": epochs, "train_fraction": fraction}
 
-    return size
+    return plan
 
 
 def _write_run(run_dir: Path, study, s, best, cfg, results, skipped, ensembles: dict, *,
@@ -209,6 +214,10 @@ def _write_run(run_dir: Path, study, s, best, cfg, results, skipped, ensembles: 
         copy_atomic(s.journal_path, run_dir / "journal.log")
     info = [f"seed {r.seed} stopped at its deadline after {len(r.history)} epochs"
             for r in results if r.stopped == "deadline"]  # fmt: skip
+    fractions = sorted({r.train_fraction for r in results})
+    if fractions != [cfg.hp.train_fraction]:
+        info.append(f"final fits on {'/'.join(f'{f:.0%}' for f in fractions)} of train (the "
+                    f"trial: {cfg.hp.train_fraction:.0%})")  # fmt: skip
     if skipped:
         info.append(f"{len(results)} of {s.seeds} seeds: no time left for seeds "
                     f"{';'.join(map(str, skipped))}")  # fmt: skip

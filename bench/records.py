@@ -96,7 +96,8 @@ class Record:
     info: str = _f("free text: warnings, overrun, failure reason", "")
     # JSON only
     status: str = _f("ok or failed", "ok", csv=False)
-    per_seed: list = _f("[{seed, test_auc, test_acc, val_score, best_epoch}]", csv=False,
+    per_seed: list = _f("[{seed, test_auc, test_acc, val_score, best_epoch, train_fraction}]",
+                        csv=False,
                         factory=list)  # fmt: skip
     hardware: dict = _f("cpu model, cores, gpu", csv=False, factory=dict)
     epochs: int | None = _f("final-fit epochs (the most of any seed)", csv=False)

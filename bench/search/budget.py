@@ -7,7 +7,9 @@ All times are on the monotonic clock, from process start ``t0``; ``end = t0 + bu
   doubled when an ensemble is selected (its other members are refitted too);
 - the search ends at ``end - margin - reserve`` (re-evaluated after every trial); every trial
   gets a Deadline at ``min(search end, trial start + trial cap)``;
-- final fit ``i`` of the chosen configuration gets an equal share of the time left before
+- final fits train on the whole train split when half the trial's epochs fit (else on the
+  trial's subsample, :func:`final_plan`); final fit ``i`` of the chosen configuration gets
+  an equal share of the time left before
   ``end - margin``, less what the other ensemble members need (at most half); each of those
   is fitted only while its estimated fit time is left.
 
@@ -139,6 +141,21 @@ def final_epochs(epochs: int, *, epoch_s: float | None, seconds: float, slowdown
         return epochs
     fit_epochs = int(seconds / (float(epoch_s) * slowdown * FINAL_EPOCH_SLACK))
     return max(1, min(epochs, fit_epochs))
+
+
+def final_plan(epochs: int, fraction: float, *, epoch_s: float | None, seconds: float,
+               slowdown: float, n_train: int, n_val: int) -> tuple[int, float]:  # fmt: skip
+    """A final fit's epochs and train fraction. A trial's subsample is a budget device of the
+    search, not part of the configuration: the final fit trains on the whole train split
+    when at least half the trial's epochs fit in ``seconds`` at the epoch time scaled to it;
+    else on the trial's fraction, its epochs cut by :func:`final_epochs`."""
+    if epoch_s and fraction < 1:
+        scale = (n_train + VAL_COST * n_val) / (fraction * n_train + VAL_COST * n_val)
+        full = final_epochs(epochs, epoch_s=float(epoch_s) * scale, seconds=seconds,
+                            slowdown=slowdown)  # fmt: skip
+        if full >= max(1, epochs // 2):
+            return full, 1.0
+    return final_epochs(epochs, epoch_s=epoch_s, seconds=seconds, slowdown=slowdown), fraction
 
 
 def min_fraction(n_train: int, *, smallest: bool) -> float:
