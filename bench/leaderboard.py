@@ -532,12 +532,12 @@ def medical_markdown(table: Table) -> str:
     if not table.rows:
         return "\n".join(lines + ["No records yet: run `bench run --dataset medical_mnist`.", ""])
     best_acc, best_auc = _best(table, key_acc), _best(table, key_auc)
+    errors = [round((1.0 - row.cells[key_acc].mean) * 10_000, 1) for row in table.rows]
     body = []
-    for row in table.rows:
+    for row, errs in zip(table.rows, errors, strict=True):
         acc, auc = row.cells[key_acc], row.cells[key_auc]
-        err = Cell(1.0 - acc.mean, acc.std, acc.n_seeds)
-        err_text = _fmt(err, scale=10_000, digits=1)
-        if best_acc is not None and round(acc.mean, 3) == best_acc:
+        err_text = _fmt(Cell(1.0 - acc.mean, acc.std, acc.n_seeds), scale=10_000, digits=1)
+        if errs == min(errors):  # the fewest errors, at the one decimal shown
             err_text = f"**{err_text}**"
         body.append([row.label, row.source, _bold_if(_fmt(acc), acc, best_acc),
                      _bold_if(_fmt(auc), auc, best_auc), err_text])  # fmt: skip
