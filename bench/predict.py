@@ -59,14 +59,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from bench.device import resolve_device
     from bench.files import atomic_write_text
     from bench.runtime import check_writable
-    from bench.saved_model import load_ensemble, load_fit
+    from bench.saved_model import load_ensemble, read_fit_meta
 
     run_dir = Path(args.run_dir)
     if args.out:
         check_writable(Path(args.out).expanduser().parent)
     data = load_ensemble(run_dir)  # no saved model: one line before any work
     device = resolve_device(args.device)
-    meta = load_fit(run_dir, data["members"][0]["fits"][0], "cpu").meta
+    meta = read_fit_meta(run_dir, data["members"][0]["fits"][0])  # weights load once, below
     names, images = read_inputs(Path(args.input), meta=meta, split=args.split)
     scores = predict_run(run_dir, images, device=device, seed=args.seed, ensemble=args.ensemble)
     text = to_csv(names, scores, meta)

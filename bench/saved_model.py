@@ -117,6 +117,14 @@ def _import_family(meta: dict) -> None:
         import_plugins([module])
 
 
+def read_fit_meta(run_dir: Path, name: str) -> dict:
+    """Fit ``name``'s metadata (format checked), without loading its weights."""
+    path = Path(run_dir) / MODELS_DIR / f"{name}.json"
+    meta = _read_json(path, "run bench run again to save the model")
+    _check_format(path, meta)
+    return meta
+
+
 def load_fit(run_dir: Path, name: str, device) -> SavedFit:
     """Rebuild fit ``name`` of a run folder, its weights checked against their sha256.
 
@@ -130,8 +138,7 @@ def load_fit(run_dir: Path, name: str, device) -> SavedFit:
 
     folder = Path(run_dir) / MODELS_DIR
     fix = "run bench run again to save the model"
-    meta = _read_json(folder / f"{name}.json", fix)
-    _check_format(folder / f"{name}.json", meta)
+    meta = read_fit_meta(run_dir, name)
     weights = folder / meta["weights"]
     try:
         blob = weights.read_bytes()

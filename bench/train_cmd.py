@@ -176,10 +176,11 @@ class TrainRun:
             yield from ((seed, self.splits) for seed in self.seeds)
             return
         data = self.splits.train_val()
-        folds = fold_ids(pool(data).labels, k, self.args.seed)
+        both = pool(data)
+        folds = fold_ids(both.labels, k, self.args.seed)
         save_folds(self.dir, folds, self.args.seed)
         for i in range(k):
-            part = fold_data(data, folds, i)
+            part = fold_data(data, folds, i, both)
             yield self.args.seed + i, Splits(self.splits.spec, self.splits.data_size, part.train,
                                              part.val, self.splits.test)  # fmt: skip
 

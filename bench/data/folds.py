@@ -62,9 +62,10 @@ def fold_ids(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
     return folds
 
 
-def fold_data(data: TrainVal, folds: np.ndarray, i: int) -> TrainVal:
-    """Fold ``i`` held out as val, the other folds as train (of the pooled train + val)."""
-    both = pool(data)
+def fold_data(data: TrainVal, folds: np.ndarray, i: int, both: Split | None = None) -> TrainVal:
+    """Fold ``i`` held out as val, the other folds as train (of the pooled train + val;
+    ``both`` is that pool when the caller already holds it)."""
+    both = both if both is not None else pool(data)
     held = folds == i
     return TrainVal(data.spec, data.data_size, Split(both.images[~held], both.labels[~held]),
                     Split(both.images[held], both.labels[held]))  # fmt: skip

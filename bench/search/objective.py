@@ -114,7 +114,8 @@ class Objective:
         if cv:
             from bench.data.folds import fold_ids, pool
 
-            self.folds = fold_ids(pool(data).labels, cv, seed)
+            self._pool = pool(data)  # once: every trial's folds are cut from it
+            self.folds = fold_ids(self._pool.labels, cv, seed)
         self._speed: dict[tuple, float] = {} if speeds is None else speeds  # images/s
         self._ratios: list[float] = []  # real epoch seconds / planned epoch seconds
 
@@ -204,7 +205,7 @@ class Objective:
             return [self.data]
         from bench.data.folds import fold_data
 
-        return [fold_data(self.data, self.folds, i) for i in range(self.cv)]
+        return [fold_data(self.data, self.folds, i, self._pool) for i in range(self.cv)]
 
     def _feasible_speed(self, trial, model, family, model_params, deadline, smallest) -> float:
         """The model's measured train images/s; pruned with the reason when even the shortest
