@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 from bench import __version__
-from bench.errors import BenchError
+from bench.errors import BenchError, first_cause
 
 # command -> "module:function"; modules are imported only when their command runs.
+RESUMABLE = {"run", "search"}  # commands whose study a rerun of the same command resumes
 HANDLERS = {
     "datasets": "bench.commands:datasets",
     "models": "bench.commands:models",
@@ -291,8 +293,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        again = "; run the same command again: the study resumes"
+        again = again if args.command in RESUMABLE else ""
+        print(f"error: interrupted{again}", file=sys.stderr)
         return 130
+    except Exception as exc:  # e.g. Optuna's own assertion, raised while handling ours
+        from bench.write_errors import describe, write_error
+
+        ours, err = first_cause(exc, BenchError), write_error(exc)
+        if ours is None and err is None:
+            raise
+        line = str(ours) if ours is not None else describe(err, Path.cwd(), resumes=False)
+        print(f"error: {line}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 
 class BenchError(Exception):
     """A problem with the user's input; the message names it and the fix."""
@@ -17,3 +19,17 @@ class ConfigError(BenchError):
 
 class PluginError(BenchError):
     """A plugin failed to import or to register."""
+
+
+def causes(exc: BaseException | None) -> Iterator[BaseException]:
+    """``exc``, then what caused it or was being handled when it was raised, and so on."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def first_cause(exc: BaseException | None, kind: type) -> BaseException | None:
+    """The first of :func:`causes` that is a ``kind``, or None."""
+    return next((e for e in causes(exc) if isinstance(e, kind)), None)

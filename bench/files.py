@@ -26,6 +26,9 @@ def _synced_temp(path: Path, content: str | bytes) -> str:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc  # name the file, not the tmp
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -82,7 +85,11 @@ def write_json(path: Path, data) -> None:
 
 
 def copy_atomic(src: Path, dst: Path) -> None:
-    """Copy ``src`` to ``dst`` through a temporary file."""
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    """Copy ``src`` to ``dst`` through a temporary file (removed if the copy fails)."""
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror, str(dst)) from exc

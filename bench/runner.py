@@ -142,12 +142,20 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
 
 
 def _main(args: argparse.Namespace, *, finalize: bool) -> int:
-    from bench.data.load import load_splits
-    from bench.display import Display
-    from bench.runtime import cpu_threads, process_start
-    from bench.search.speed import warm_up
+    from bench.runtime import process_start
+    from bench.write_errors import write_guard
 
     s = prepare(args, finalize=finalize, t0=process_start())
+    with write_guard(s.out, journal=s.journal_path, resumes=True):
+        return _search_and_finalize(args, s, finalize=finalize)
+
+
+def _search_and_finalize(args: argparse.Namespace, s: Settings, *, finalize: bool) -> int:
+    from bench.data.load import load_splits
+    from bench.display import Display
+    from bench.runtime import cpu_threads
+    from bench.search.speed import warm_up
+
     splits = load_splits(s.spec, s.data_size, s.data_dir)  # a bad file: one line, nothing made
     if s.cv:
         from bench.data.folds import check_cv, pool
@@ -182,11 +190,13 @@ def open_study(s: Settings):
     """Open (or resume) the study; its first trial is a sensible default configuration."""
     import optuna
 
+    from bench.search.journal import repair_and_say
     from bench.search.storage import fail_dead_local_trials, open_storage
     from bench.search.study import describe_study, make_pruner, make_sampler, worker_seed
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    repaired = s.storage_kind == "journal" and repair_and_say(s.journal_path)
     study = optuna.create_study(
         storage=open_storage(s.storage_url, default_journal=s.journal_path),
         sampler=make_sampler(s.sampler, worker_seed(s.seed, worker=not s.finalize)),
@@ -198,7 +208,7 @@ def open_study(s: Settings):
     describe_study(study, dataset=s.spec.name, data_size=s.data_size, img_size=s.img_size,
                    metric=s.metric, space=s.space)  # fmt: skip
     if s.storage_kind == "journal":
-        fail_dead_local_trials(study)
+        fail_dead_local_trials(study, untagged=repaired)
     if not study.get_trials(deepcopy=False):
         study.enqueue_trial(first_trial(s), skip_if_exists=True)
     return study

@@ -71,6 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from bench.evaluate import FitConfig
     from bench.models.registry import check_ndim, get_model_spec
     from bench.runtime import check_writable
+    from bench.write_errors import write_guard
 
     start = time.monotonic()
     policies = _check_train_args(args)
@@ -98,7 +99,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         others = tuple(f"{p}_" for p in policies if p != policy)
         own = {k: v for k, v in own.items() if not k.startswith(others)}
         config = FitConfig(args.model, own, hp, policy, aug_params)
-        TrainRun(args, splits, config, img_size, start=start).run()
+        with write_guard(Path(args.out)):
+            TrainRun(args, splits, config, img_size, start=start).run()
         start = time.monotonic()  # the next record's wall time starts here
     return 0
 

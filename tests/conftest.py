@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -57,6 +58,18 @@ def make_npz(
     np.savez(path, **arrays)
     path.with_name(path.name + ".json").write_text(json.dumps({"task": task}))
     return path
+
+
+def make_folder(root: Path, counts: dict[str, int], *, size=(16, 16), mode="L", seed=0) -> Path:
+    """Class subfolders of random JPEGs, ``counts`` images per class."""
+    rng = np.random.default_rng(seed)
+    for cls, n in counts.items():
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            shape = (size[1], size[0]) + ((3,) if mode == "RGB" else ())
+            pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
+            Image.fromarray(pixels, mode).save(root / cls / f"img{i:03d}.jpeg", quality=95)
+    return root
 
 
 @pytest.fixture

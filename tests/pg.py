@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -41,9 +42,28 @@ def _as_db_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd]
 
 
+@dataclass
+class Server:
+    """A running throw-away server: its URL, and ``pg_ctl`` on its data folder."""
+
+    url: str
+    bindir: Path
+    data: Path
+    opts: str
+    log: Path
+
+    def ctl(self, *action: str) -> None:
+        """``pg_ctl ACTION`` (start, stop, restart) on this server, waiting for it."""
+        subprocess.run(
+            _as_db_user([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", self.opts,
+                         "-l", str(self.log), "-w", "-t", "60", "-m", "fast", *action]),
+            check=True, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+
 @pytest.fixture
-def postgres_url():
-    """``postgresql://postgres@127.0.0.1:PORT/bench`` of a fresh server."""
+def postgres_server():
+    """A fresh server (see :class:`Server`) with an empty database ``bench``."""
     bindir = _bin_dir()
     if bindir is None:
         pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not installed")
@@ -63,21 +83,28 @@ def postgres_url():
     run = lambda cmd: subprocess.run(  # noqa: E731
         _as_db_user(cmd), check=True, capture_output=True, text=True, timeout=120
     )
+    opts = f"-p {port} -h 127.0.0.1 -k {root} -c max_connections=50"
+    server = Server(f"postgresql://postgres@127.0.0.1:{port}/bench", bindir, data, opts,
+                    root / "log")  # fmt: skip
     try:
         run([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"])
-        opts = f"-p {port} -h 127.0.0.1 -k {root} -c max_connections=50"
-        run([str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "log"),
-             "-w", "-t", "60", "start"])  # fmt: skip
+        server.ctl("start")
         run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
              "bench"])  # fmt: skip
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(root, ignore_errors=True)
         raise RuntimeError(f"could not start PostgreSQL: {exc.stderr.strip()}") from None
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/bench"
+        yield server
     finally:
         subprocess.run(
             _as_db_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
             capture_output=True, timeout=60,
         )  # fmt: skip
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """``postgresql://postgres@127.0.0.1:PORT/bench`` of a fresh server."""
+    return postgres_server.url

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TASK_LABELS, make_npz
+from conftest import TASK_LABELS, make_folder, make_npz
 from medmnist import INFO
 from PIL import Image
 
@@ -37,18 +37,6 @@ def _cache_dir(tmp_path, monkeypatch):
     """Folder caches go to tmp_path, never to ~/.cache; no BENCH_DATA_DIR leaks in."""
     monkeypatch.setenv("BENCH_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("BENCH_DATA_DIR", raising=False)
-
-
-def make_folder(root: Path, counts: dict[str, int], *, size=(16, 16), mode="L", seed=0) -> Path:
-    """Class subfolders of random JPEGs, ``counts`` images per class."""
-    rng = np.random.default_rng(seed)
-    for cls, n in counts.items():
-        (root / cls).mkdir(parents=True, exist_ok=True)
-        for i in range(n):
-            shape = (size[1], size[0]) + ((3,) if mode == "RGB" else ())
-            pixels = rng.integers(0, 256, size=shape, dtype=np.uint8)
-            Image.fromarray(pixels, mode).save(root / cls / f"img{i:03d}.jpeg", quality=95)
-    return root
 
 
 def digest(splits) -> str:

@@ -18,32 +18,12 @@ import optuna
 import pytest
 from conftest import make_npz
 from optuna.trial import TrialState
-from pg import postgres_url  # noqa: F401  (fixture)
+from pg import postgres_server, postgres_url  # noqa: F401  (fixtures)
+from runs import ENV, TESTS, TINY, records
+from runs import bench as _bench
+from runs import load_study as _study
 
 from bench.cli import main
-from bench.search.storage import open_storage
-
-TESTS = Path(__file__).resolve().parent
-TINY = ["--plugins", "bench_tiny_plugin", "--families", "tiny_mlp", "--augment", "none"]
-ENV = {
-    **os.environ,
-    "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
-    "OMP_NUM_THREADS": "1",
-}
-
-
-def _bench(*args: str, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bench", *args], env=ENV, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)  # fmt: skip
-
-
-def _records(out: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(out.glob("*/record.json"))]
-
-
-def _study(url: str, name: str):
-    storage = open_storage(url, default_journal=Path("/nonexistent"))
-    return optuna.load_study(study_name=name, storage=storage)
 
 
 @pytest.fixture
@@ -103,7 +83,7 @@ def test_run_writes_the_run_folder_within_budget(npz, tmp_path) -> None:
                   "--seeds", "2", *TINY)  # fmt: skip
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
-    (record,) = _records(out)
+    (record,) = records(out)
     run_dir = out / record["run_id"]
     assert record["kind"] == "run" and record["status"] == "ok" and record["family"] == "tiny_mlp"
     assert record["seeds"] == "0;1" and len(record["per_seed"]) == 2
@@ -148,12 +128,12 @@ def test_resume_after_sigkill_keeps_every_completed_trial(npz, tmp_path) -> None
     assert len(done) >= 2, "no trial completed before the kill"
     study = _study(str(files[0]), files[0].stem)
     before = {t.number for t in study.get_trials(states=(TrialState.COMPLETE,))}
-    assert not _records(out)
+    assert not records(out)
 
     again = _bench(*args, "--budget", "90s", "--n-trials", "2")
     _, stderr = again.communicate(timeout=120)
     assert again.returncode == 0, stderr
-    (record,) = _records(out)
+    (record,) = records(out)
     study = _study(str(files[0]), files[0].stem)
     after = {t.number: t for t in study.trials}
     assert before <= {n for n, t in after.items() if t.state == TrialState.COMPLETE}
@@ -180,7 +160,7 @@ def _workers(npz, tmp_path, storage: str) -> None:
     assert len(workers) == 3
     seeds = {t.user_attrs["sampler_seed"] for t in study.trials}
     assert len(seeds) == 3  # each search worker samples with its own (recorded) seed
-    (record,) = _records(out)
+    (record,) = records(out)
     assert record["storage_kind"] == storage.split(":")[0] if "://" in storage else "journal"
     assert 4 <= record["n_trials"] <= 12
 
@@ -222,7 +202,7 @@ def test_search_never_sees_the_test_split(npz, tmp_path, capsys, cv) -> None:
                 "--plugins", "bench_tiny_plugin", "--families", "tiny_mlp,tiny_boom",
                 "--augment", "none,simple", *cv]  # fmt: skip
         assert main(argv) == 0
-        (record,) = _records(out)
+        (record,) = records(out)
         records.append(record)
     a, b = records
     assert a["study_name"] == b["study_name"]
@@ -372,7 +352,7 @@ def test_run_on_volumes_searches_the_3d_families(tmp_path) -> None:
                   "--quiet", "--seeds", "2", "--n-trials", "3")  # fmt: skip
     _, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 0, stderr
-    (record,) = _records(out)
+    (record,) = records(out)
     assert record["family"] in ("small_cnn3d", *(f"resnet{d}_{m}" for d in (18, 50)
                                                  for m in ("2_5d", "3d", "acs")))  # fmt: skip
     assert record["status"] == "ok" and len(record["per_seed"]) == 2
@@ -392,7 +372,7 @@ def test_cv_trials_score_the_mean_of_their_held_out_folds(npz, tmp_path) -> None
                   "--seeds", "1", "--n-trials", "3", "--cv", "3", *TINY)  # fmt: skip
     _, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 0, stderr
-    (record,) = _records(out)
+    (record,) = records(out)
     assert record["cv"] == 3 and record["study_name"] != ""
     folds = json.loads((out / record["run_id"] / "folds.json").read_text())
     assert folds["k"] == 3 and len(folds["folds"]) == 96 + 32  # train + val, never test

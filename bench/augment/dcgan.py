@@ -11,8 +11,8 @@ classes (multi-label sets: label rows drawn from the train labels) and labels th
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -22,7 +22,7 @@ from typing import Any
 from bench.augment.registry import AugmentContext, register_augmentation
 from bench.errors import BenchError
 
-FORMAT = 1  # bump when networks or training change: old caches are then ignored
+FORMAT = 2  # bump when networks, training or the file change: old caches are then ignored
 DEADLINE_SHARE = 0.5  # at most this share of the deadline's remaining time goes to GAN training
 CHECK_EVERY = 10  # steps between clock checks
 
@@ -42,8 +42,9 @@ class GanSettings:
 
 def default_cache_dir() -> Path:
     """``$BENCH_CACHE_DIR/dcgan`` or ``~/.cache/bench/dcgan``."""
-    root = os.environ.get("BENCH_CACHE_DIR")
-    return Path(root) / "dcgan" if root else Path.home() / ".cache" / "bench" / "dcgan"
+    from bench.data.cache import cache_root
+
+    return cache_root() / "dcgan"
 
 
 def cache_path(data: Any, *, seed: int, settings: GanSettings, cache_dir: str | None) -> Path:
@@ -177,13 +178,14 @@ def train_gan(state: GanState, real, cond, settings: GanSettings, *, max_s: floa
 
 
 def save_state(path: Path, state: GanState, settings: GanSettings, meta: dict) -> None:
-    """Write the cache file atomically (tmp + os.replace)."""
+    """Write the cache file atomically, behind its sha256 (:func:`write_checked`)."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({**state.state_dict(), "settings": asdict(settings), "meta": meta}, tmp)
-    os.replace(tmp, path)
+    from bench.data.cache import write_checked
+
+    buf = io.BytesIO()
+    torch.save({**state.state_dict(), "settings": asdict(settings), "meta": meta}, buf)
+    write_checked(path, buf.getvalue())
 
 
 @dataclass
@@ -263,16 +265,21 @@ def prepare_dcgan(
 
 
 def _load_cached(state, path: Path) -> str:
-    """Load a cached generator into ``state``: ``hit``, or ``miss`` (none, or unreadable)."""
+    """Load a cached generator into ``state``: ``hit``, or ``miss`` (none, or a bad file,
+    said in one line)."""
     import torch
 
-    if not path.is_file():
+    from bench.data.cache import read_checked, say_rebuilt
+
+    payload = read_checked(path)
+    if payload is None:
         return "miss"
     try:
-        state.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        blob = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+        state.load_state_dict(blob)
         return "hit"
-    except (OSError, RuntimeError, KeyError, EOFError) as exc:
-        print(f"dcgan: ignoring unreadable cache {path} ({exc})", file=sys.stderr)
+    except (RuntimeError, KeyError, EOFError, ValueError) as exc:  # whole, but not this GAN
+        say_rebuilt(path, f"not this generator ({str(exc).splitlines()[0][:120]})")
         return "miss"
 
 

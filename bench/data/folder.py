@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.cache import cache_root
+from bench.data.cache import cache_root, say_rebuilt
 from bench.data.catalog import DatasetSpec, check_size
 from bench.data.splits import Split, Splits
 from bench.errors import DataError
@@ -233,12 +233,14 @@ def _read_cache(path: Path, listing: Listing) -> tuple[np.ndarray, np.ndarray] |
     """(images, split) from a cache file, or None when absent or unusable."""
     if not path.is_file():
         return None
-    try:
+    try:  # reading a member to its end checks its zip CRC-32: a flipped byte is BadZipFile
         with np.load(path, allow_pickle=False) as z:
             images, split, files = z["images"], z["split"], z["files"]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        say_rebuilt(path, f"corrupt ({str(exc).strip() or type(exc).__name__})")
         return None
     if len(images) != len(listing.files) or tuple(files.tolist()) != listing.files:
+        say_rebuilt(path, "not a cache of this folder's files")
         return None
     return images, split
 

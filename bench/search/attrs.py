@@ -19,6 +19,7 @@ BEST_EPOCH = "best_epoch"
 STOPPED = "stopped"  # completed | deadline | early_stop
 FOLD_SCORES = "fold_scores"  # --cv: the held-out metric of each fold (the value is their mean)
 FAIL_REASON = "fail_reason"  # why a trial failed or was pruned by an error
+RETRY_OF = "retry_of"  # the number of the dead worker's trial this one repeats (once)
 
 
 def final_fit_seconds(trial, sizes: tuple[int, int, int] | None = None) -> float | None:

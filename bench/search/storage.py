@@ -4,19 +4,23 @@ for journals, which have no heartbeat."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
+import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-from bench.errors import BenchError
+from bench.errors import BenchError, causes
 from bench.search import attrs
 
 HEARTBEAT_S = 30  # RDB heartbeat interval; a worker silent for GRACE_S is declared dead
 GRACE_S = 120
+RECONNECT_ENV = "BENCH_RECONNECT_S"  # seconds a worker waits for a lost database to come back
+RECONNECT_S = 300.0
 
 
 def storage_kind(url: str | None) -> str:
@@ -50,9 +54,12 @@ def open_storage(url: str | None, *, default_journal: Path):
     if kind == "journal":
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+        from bench.search.journal import repair_and_say
+
         path = Path(url).expanduser() if url else Path(default_journal)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            repair_and_say(path)
             return JournalStorage(JournalFileBackend(str(path)))
         except OSError as exc:
             raise BenchError(
@@ -67,7 +74,7 @@ def open_storage(url: str | None, *, default_journal: Path):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(
+                return reconnecting_rdb_storage()(
                     url,
                     engine_kwargs=engine_kwargs,
                     heartbeat_interval=HEARTBEAT_S,
@@ -88,6 +95,87 @@ def open_storage(url: str | None, *, default_journal: Path):
     raise AssertionError("unreachable")
 
 
+class DatabaseGone(BenchError):
+    """The database stayed unreachable for longer than a worker waits for it."""
+
+
+def _lost_connection(exc: BaseException | None) -> BaseException | None:
+    """The lost or refused database connection behind ``exc``, if that is what it is."""
+    from sqlalchemy import exc as sa
+
+    lost = (sa.OperationalError, sa.InterfaceError, sa.DisconnectionError)
+    return next(
+        (e for e in causes(exc)
+         if isinstance(e, lost) or (isinstance(e, sa.DBAPIError) and e.connection_invalidated)),
+        None,
+    )  # fmt: skip
+
+
+def _retrying(method):
+    """``method`` of an RDB storage, retried with back-off while the database is away (a
+    restart), for at most ``$BENCH_RECONNECT_S`` (default 300) seconds."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        wait_s = float(os.environ.get(RECONNECT_ENV) or RECONNECT_S)
+        give_up, delay = time.monotonic() + wait_s, 0.0
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                if delay and _done_before(method, exc):
+                    return True  # the lost attempt had committed: the trial is finished
+                lost = _lost_connection(exc)
+                if lost is None:
+                    raise
+                first = (str(lost).strip().splitlines() or [type(lost).__name__])[0][:160]
+                left = give_up - time.monotonic()
+                if left <= 0:
+                    raise DatabaseGone(
+                        f"lost the database {redact(self.url)} for {wait_s:.0f}s ({first}); "
+                        "start the server and run the same command again: the study resumes"
+                    ) from None
+                if not delay:
+                    print(f"warning: database connection lost ({first}); retrying for up to "
+                          f"{wait_s:.0f}s", file=sys.stderr)  # fmt: skip
+                delay = min(max(2 * delay, 0.5), 10.0)
+                time.sleep(min(delay, left))
+
+    return call
+
+
+def _done_before(method, exc: BaseException) -> bool:
+    """A retried ``set_trial_state_values`` finding its trial already finished: the attempt
+    whose connection was lost had committed before the answer was lost."""
+    import optuna
+
+    return method.__name__ == "set_trial_state_values" and isinstance(
+        exc, optuna.exceptions.UpdateFinishedTrialError
+    )
+
+
+@functools.cache
+def reconnecting_rdb_storage():
+    """Optuna's RDBStorage whose every storage call survives a database restart."""
+    import optuna
+
+    base = optuna.storages.RDBStorage
+    retried = {name: _retrying(getattr(base, name)) for name in _RETRIED}
+    body = {"__doc__": base.__doc__, "__module__": __name__, **retried}
+    return type("ReconnectingRDBStorage", (base,), body)
+
+
+_RETRIED = (  # Optuna's storage API and the heartbeat calls (private helpers run inside them)
+    "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
+    "get_study_id_from_name", "get_study_name_from_id", "get_study_directions",
+    "get_study_user_attrs", "get_study_system_attrs", "get_trial_user_attrs",
+    "get_trial_system_attrs", "get_all_studies", "create_new_trial", "set_trial_param",
+    "get_trial_param", "set_trial_state_values", "set_trial_intermediate_value",
+    "set_trial_user_attr", "set_trial_system_attr", "get_trial_id_from_study_id_trial_number",
+    "get_trial", "get_all_trials", "get_best_trial", "record_heartbeat", "_get_stale_trial_ids",
+)  # fmt: skip
+
+
 def _schema_race(exc: BaseException) -> bool:
     """True for the errors two workers get when they create Optuna's tables at once."""
     text = str(exc).lower()
@@ -99,20 +187,28 @@ def worker_tag() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def fail_dead_local_trials(study) -> list[int]:
+def fail_dead_local_trials(study, *, untagged: bool = False) -> list[int]:
     """Mark RUNNING trials started by a dead process on this host as FAIL (journal storages
-    have no heartbeat). Returns their numbers."""
+    have no heartbeat) and enqueue each once more, as Optuna's retry callback does for a dead
+    RDB worker. ``untagged``: also those with no worker tag (its record was cut from a
+    repaired journal). Returns their numbers."""
     from optuna.trial import TrialState
 
     host = socket.gethostname()
     dead = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        tag_host, _, pid = str(t.user_attrs.get(attrs.WORKER, "")).rpartition(":")
-        if tag_host != host or not pid.isdigit() or _alive(int(pid)):
+        tag = str(t.user_attrs.get(attrs.WORKER, ""))
+        tag_host, _, pid = tag.rpartition(":")
+        if not (untagged and not tag) and (
+            tag_host != host or not pid.isdigit() or _alive(int(pid))
+        ):
             continue
-        study._storage.set_trial_user_attr(t._trial_id, attrs.FAIL_REASON, "worker died")
+        reason = "worker died" if tag else "its worker's records were cut from the study file"
+        study._storage.set_trial_user_attr(t._trial_id, attrs.FAIL_REASON, reason)
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         dead.append(t.number)
+        if attrs.RETRY_OF not in t.user_attrs and t.params:
+            study.enqueue_trial(t.params, user_attrs={attrs.RETRY_OF: t.number})
     return dead
 
 
