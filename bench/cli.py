@@ -103,6 +103,9 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--cv", type=int, default=None, metavar="K",
                    help="trials cross-validate over train+val in K stratified folds")
+    p.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help="memory the run may use, e.g. 8G (default: 80%% of what is available; "
+                   "shared among --jobs): CPU trials cap their batch size to fit, or are pruned")
     p.add_argument("--n-trials", type=int, default=None, help=argparse.SUPPRESS)  # tests
 
 
@@ -200,11 +203,15 @@ def _run_parser(sub) -> None:
         default=5,
         help="distinct configurations the ensemble selected on val may hold (1: none)",
     )
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="local search processes on the study (each its share of the cores, or "
+                   "its own GPU); this one does the final phase")
 
 
 def _search_parser(sub) -> None:
     p = sub.add_parser("search", help="a worker that joins a study and only searches")
     _search_args(p)
+    p.add_argument("--follow", default=None, help=argparse.SUPPRESS)  # bench run --jobs
 
 
 def _leaderboard_parser(sub) -> None:

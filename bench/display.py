@@ -89,10 +89,11 @@ class Display:
         values = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
         self.best = max(values, default=-math.inf)
 
-    def trial_done(self, study, trial) -> None:
-        """Optuna callback: one line per finished trial."""
+    def trial_done(self, study, trial, *, worker: str = "") -> None:
+        """Optuna callback: one line per finished trial (``worker``: another process's)."""
         self.set_counts(study)
-        self.current = ""
+        if not worker:
+            self.current = ""
         state = trial.state.name.lower()
         value = f" val {self.metric} {trial.value:.4f}" if trial.value is not None else ""
         from bench.search import attrs
@@ -103,8 +104,9 @@ class Display:
         epochs = user.get(attrs.EPOCHS_RUN, "?")
         secs = user.get(attrs.FIT_SECONDS)
         took = f", {secs:.1f}s" if isinstance(secs, (int, float)) else ""
+        by = f" worker {worker}" if worker else ""
         self.log(
-            f"trial {trial.number} {state}{value} [{family}, {epochs} epochs{took}]{reason} | "
+            f"trial {trial.number} {state}{value} [{family}, {epochs} epochs{took}]{reason}{by} | "
             f"{self.status()}"
         )
 

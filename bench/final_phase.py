@@ -234,7 +234,7 @@ def _write_run(run_dir: Path, study, s, best, cfg, results, skipped, ensembles: 
         sampler=s.sampler, pruner=s.pruner, study_name=s.study_name,
         storage_kind=s.storage_kind, device=device_label(s.device),
         epochs=max(r.epochs for r in results), augment_train_s=augment_train_seconds(results),
-        best_trial=best.number, cv=s.cv, **ensembles,
+        best_trial=best.number, cv=s.cv, jobs=s.jobs, **ensembles,
     )  # fmt: skip
     write_once_json(run_dir / RECORD_FILE, record.as_dict())
     return record

@@ -51,6 +51,7 @@ class Record:
     kind: str = _f("how it was made: run (search + final fits), train (fixed config), peer", "")
     constraint: str = _f("the budget as a label from budget_s (3m, 1h30m); empty without", "")
     cv: int = _f("cross-validation folds over train+val (0: the official val split)", 0)
+    jobs: int = _f("local search processes of a run (bench run --jobs)", 1)
     # scores
     test_auc_mean: float | None = _f("test AUC (medmnist getAUC), mean over seeds")
     test_auc_std: float | None = _f("sample std of test AUC over seeds (0 for one seed)")

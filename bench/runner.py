@@ -50,6 +50,9 @@ class Settings:
     speeds: dict = field(default_factory=dict)  # speed_key -> train images/s measured here
     ensemble: int = 1  # distinct configurations the final ensemble may hold
     cv: int = 0  # folds of the trials' cross-validation (0: the official val split)
+    memory_limit: int | None = None  # bytes this process may hold (CPU trials cap their batch)
+    jobs: int = 1  # local search processes (the run itself and jobs - 1 workers)
+    publish: Path | None = None  # the run writes its search end here for its workers
 
     def config(self) -> dict:
         """The resolved run configuration (recorded, and hashed with the params)."""
@@ -66,6 +69,8 @@ class Settings:
             "seeds": self.seeds,
             "ensemble": self.ensemble,
             "cv": self.cv,
+            "jobs": self.jobs,
+            "max_memory": self.memory_limit,
             "budget_s": int(self.budget.budget_s),
             "study_name": self.study_name,
             "storage_kind": self.storage_kind,
@@ -106,6 +111,12 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
     cv = getattr(args, "cv", None)
     if cv is not None:
         check_cv(cv)
+    from bench.search.memory import default_limit, parse_memory
+    from bench.workers import check_jobs, follow_file
+
+    jobs = check_jobs(int(getattr(args, "jobs", 1) or 0) if finalize else 1)
+    max_memory = getattr(args, "max_memory", None)
+    memory_limit = parse_memory(max_memory) if max_memory is not None else None
     ensemble = int(getattr(args, "ensemble", 1) or 1)
     if ensemble < 1:
         raise ConfigError(f"--ensemble {ensemble}: give at least 1 (1: no ensemble selection)")
@@ -128,17 +139,22 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
             Path(args.storage).expanduser() if args.storage else out / "studies" / f"{name}.journal"
         )
         check_writable(journal.parent)
-    return Settings(
+    follow = getattr(args, "follow", None)
+    s = Settings(
         budget=RunBudget(t0=t0, budget_s=budget_s, seeds=seeds if finalize else 0,
-                         ensemble=ensemble),
+                         ensemble=ensemble, follow=Path(follow) if follow else None),
         constraint=budget_label(budget_s), spec=spec, data_size=data_size, img_size=img_size,
         space=space, study_name=name, storage_url=args.storage, storage_kind=kind,
         journal_path=journal, out=out, device=resolve_device(args.device), metric=args.metric,
         sampler=args.sampler, pruner=args.pruner, seed=args.seed, seeds=seeds,
         finalize=finalize, quiet=args.quiet, n_trials=n_trials, data_dir=args.data_dir,
         max_epochs=budget_epochs(budget_s), families=families, augment=augment,
-        ensemble=ensemble, cv=cv or 0,
+        ensemble=ensemble, cv=cv or 0, jobs=jobs,
+        memory_limit=(memory_limit or default_limit()) // jobs,  # the run's share of it
     )  # fmt: skip
+    if jobs > 1:
+        s.publish = follow_file(s)
+    return s
 
 
 def _main(args: argparse.Namespace, *, finalize: bool) -> int:
@@ -161,7 +177,7 @@ def _search_and_finalize(args: argparse.Namespace, s: Settings, *, finalize: boo
         from bench.data.folds import check_cv, pool
 
         check_cv(s.cv, pool(splits.train_val()).labels, multilabel=s.spec.multilabel)
-    threads = cpu_threads(s.device)  # before any speed probe: the trials reuse the figures
+    threads = cpu_threads(s.device, share=s.jobs)  # before any speed probe (reused figures)
     warm_up()
     study = open_study(s)
     data = splits.train_val()
@@ -174,7 +190,7 @@ def _search_and_finalize(args: argparse.Namespace, s: Settings, *, finalize: boo
         title += f", {threads} cpu thread{'s' if threads > 1 else ''}"
     with Display(title, end=s.budget.end, quiet=s.quiet, metric=s.metric) as display:
         display.set_counts(study)
-        search_s = search(study, data, s, display)
+        search_s = search_with_workers(args, study, data, s, display)
         if not finalize:
             display.set_counts(study)
             display.log(f"search finished: {display.status()}")
@@ -215,10 +231,11 @@ def open_study(s: Settings):
 
 
 class _StopAtSearchEnd:
-    """Optuna callback: tell the budget about a new best trial; stop when time is up."""
+    """Optuna callback: tell the budget about a new best trial (and the workers about the
+    search end it moves); stop when time is up."""
 
-    def __init__(self, budget, sizes: tuple[int, int, int], best: float | None) -> None:
-        self.budget, self.sizes, self.best = budget, sizes, best
+    def __init__(self, s: Settings, sizes: tuple[int, int, int], best: float | None) -> None:
+        self.budget, self.publish, self.sizes, self.best = s.budget, s.publish, sizes, best
 
     def __call__(self, study, trial) -> None:
         from optuna.trial import TrialState
@@ -227,8 +244,35 @@ class _StopAtSearchEnd:
             if self.best is None or trial.value > self.best:
                 self.best = trial.value
                 self.budget.observe_best(attrs.final_fit_seconds(trial, self.sizes))
+                if self.publish is not None:
+                    self.budget.publish(self.publish)
         if not self.budget.search_open():
             study.stop()
+
+
+def search_with_workers(args, study, data, s: Settings, display) -> float:
+    """:func:`search`, with ``s.jobs - 1`` worker processes on the same study
+    (:mod:`bench.workers`) that have all stopped when it returns."""
+    if s.jobs == 1:
+        return search(study, data, s, display)
+    from bench.search.storage import fail_dead_local_trials, worker_tag
+    from bench.workers import WorkerWatch, start_workers, stop_workers
+
+    display.log(f"starting {s.jobs - 1} worker process(es); logs in {s.publish.parent}")
+    procs = start_workers(args, s)
+    try:
+        with WorkerWatch(study, display, worker_tag()):
+            search_s = search(study, data, s, display)
+            display.set_phase("search: waiting for the workers' last trials")
+            codes = stop_workers(procs)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+    fail_dead_local_trials(study)  # a worker stopped mid-trial: FAIL now, retried next run
+    if any(codes):
+        display.log(f"warning: worker exit codes {codes}; see {s.publish.parent}")
+    return search_s
 
 
 def search(study, data, s: Settings, display) -> float:
@@ -240,12 +284,15 @@ def search(study, data, s: Settings, display) -> float:
     best = _best_complete(study)
     sizes = (len(data.train), len(data.val), int(s.spec.n_samples.get("test", 0) or 0))
     s.budget.start_search(best_fit_s=attrs.final_fit_seconds(best, sizes) if best else None)
-    stopper = _StopAtSearchEnd(s.budget, sizes, best.value if best else None)
+    stopper = _StopAtSearchEnd(s, sizes, best.value if best else None)
+    if s.publish is not None:
+        s.budget.publish(s.publish)
     objective = Objective(
         data, s.space, device=s.device, metric=s.metric, img_size=s.img_size, seed=s.seed,
         max_epochs=s.max_epochs, search_end=s.budget.search_end, cap_s=s.budget.trial_cap(),
         on_event=display.event, sampler_seed=worker_seed(s.seed, worker=not s.finalize),
         speeds=s.speeds, val_dir=val_dir(s.out, s.study_name), cv=s.cv,
+        memory_limit=s.memory_limit,
     )  # fmt: skip
     if s.budget.search_open():
         study.optimize(objective, n_trials=s.n_trials, catch=(TrialFailed,),

@@ -44,9 +44,11 @@ def npz(tmp_path) -> str:
         ({"--cv": "1"}, "--cv 1: give at least 2 folds"),
         ({"--cv": "65"}, "--cv 65: the smallest class has 64 item(s) in train + val"),
         ({"--cv": "2.5"}, "invalid int value: '2.5'"),
+        ({"--max-memory": "0"}, "--max-memory 0: give a size of at least 1M, e.g. 8G"),
+        ({"--max-memory": "10X"}, "bad --max-memory '10X': give a size like 8G or 512M"),
     ],
     ids=["dataset", "family", "4x", "0m", "out", "storage", "augment", "cv1", "cv-big",
-         "cv-float"],  # fmt: skip
+         "cv-float", "max-memory-0", "max-memory-10X"],  # fmt: skip
 )
 @pytest.mark.parametrize("command", ["run", "search"])
 def test_bad_input_is_one_line_exit_2_before_any_work(

@@ -11,6 +11,7 @@ THROUGHPUT_WITH_AUGMENT = "throughput_with_augment"  # images/s with augmentatio
 AUGMENT_INFO = "augment_info"  # the augmentation's info dict (DCGAN cache, training time)
 EPOCHS = "epochs"  # planned epochs
 TRAIN_FRACTION = "train_fraction"  # planned stratified train subsample
+BATCH_CAP = "batch_cap"  # the batch size the memory limit allowed, when below the sampled one
 FIT_SECONDS = "fit_seconds"  # the whole trial, model build to last epoch
 TRAIN_SECONDS = "train_seconds"  # fit() alone
 EPOCH_SECONDS = "epoch_seconds"  # median epoch time

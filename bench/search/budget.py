@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 # -- run level ------------------------------------------------------------------------------
 MARGIN_FRACTION = 0.02  # of the budget, for writing the record, trials table and journal copy
@@ -72,11 +73,14 @@ class RunBudget:
         budget_s: the budget in seconds.
         seeds: final fits to reserve time for (0 for a search worker).
         ensemble: distinct configurations the final ensemble may hold (1: the chosen one).
+        follow: a file holding another process's search end (wall-clock seconds): a worker
+            of ``bench run --jobs`` ends its search when the run does (:meth:`publish`).
     """
 
-    def __init__(self, *, t0: float, budget_s: float, seeds: int, ensemble: int = 1) -> None:
+    def __init__(self, *, t0: float, budget_s: float, seeds: int, ensemble: int = 1,
+                 follow: Path | None = None) -> None:  # fmt: skip
         self.t0, self.budget_s, self.seeds = t0, float(budget_s), seeds
-        self.ensemble = ensemble
+        self.ensemble, self.follow = ensemble, follow
         self.end = t0 + self.budget_s
         self.margin = margin(self.budget_s)
         self.best_fit_s: float | None = None  # one final fit of the best trial so far
@@ -107,7 +111,20 @@ class RunBudget:
 
     def search_end(self) -> float:
         """Monotonic time the search must end by."""
-        return self.end - self.margin - self.reserve()
+        own = self.end - self.margin - self.reserve()
+        if self.follow is None:
+            return own
+        try:
+            theirs = float(Path(self.follow).read_text()) - time.time() + time.monotonic()
+        except (OSError, ValueError):  # not written yet, or mid-replace: our own end holds
+            return own
+        return min(own, theirs)
+
+    def publish(self, path: Path) -> None:
+        """Write this search's end (wall-clock seconds) to ``path`` for workers that follow."""
+        from bench.files import atomic_write_text
+
+        atomic_write_text(Path(path), f"{time.time() + self.search_end() - time.monotonic():.3f}\n")
 
     def search_open(self) -> bool:
         """True while a new trial may start."""

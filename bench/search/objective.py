@@ -75,6 +75,8 @@ class Objective:
         cv: folds (0: the official val split). With K folds over train + val a trial fits
             every fold (pruned on the first, the folds seeded by ``seed``); its value is the
             mean held-out metric and its val predictions are the out-of-fold ones.
+        memory_limit: bytes this process may hold (CPU): a trial's batch is capped to fit,
+            or the trial pruned with the reason (:mod:`bench.search.memory`); None: no cap.
     """
 
     def __init__(
@@ -94,6 +96,7 @@ class Objective:
         speeds: dict | None = None,
         val_dir: Path | None = None,
         cv: int = 0,
+        memory_limit: int | None = None,
     ) -> None:
         if hasattr(data, "test"):
             raise TypeError("the objective takes a TrainVal; the test split stays with finalize")
@@ -116,6 +119,8 @@ class Objective:
 
             self._pool = pool(data)  # once: every trial's folds are cut from it
             self.folds = fold_ids(self._pool.labels, cv, seed)
+        self.memory_limit = memory_limit
+        self._saved: dict[tuple, float] = {}  # speed_key -> activation bytes per image
         self._speed: dict[tuple, float] = {} if speeds is None else speeds  # images/s
         self._ratios: list[float] = []  # real epoch seconds / planned epoch seconds
 
@@ -175,6 +180,7 @@ class Objective:
         trial.set_user_attr(attrs.N_PARAMS, param_count(model))
         smallest = not _any_complete(trial)
         thr = self._feasible_speed(trial, model, family, model_params, deadline, smallest)
+        hp.batch_size = self._memory_batch(trial, model, family, model_params, hp.batch_size)
         augment = None
         if aug_name != "none":
             augment, thr = self._augment(trial, aug_name, aug_hp, deadline, thr)
@@ -236,6 +242,41 @@ class Objective:
             trial.set_user_attr(attrs.FAIL_REASON, reason)
             raise optuna.TrialPruned(reason)
         return thr
+
+    def _memory_batch(self, trial, model, family, model_params, batch: int) -> int:
+        """``batch``, or the largest that fits the memory limit (recorded on the trial);
+        pruned with the reason when not even :data:`~bench.search.memory.MIN_BATCH` fits."""
+        import optuna
+
+        from bench.models.registry import param_count
+        from bench.search import memory
+        from bench.search.speed import speed_key
+
+        if self.memory_limit is None or self.device.type != "cpu":
+            return batch
+        key = speed_key(family, model_params)
+        if key not in self._saved:
+            self._saved[key] = memory.saved_bytes_per_image(
+                model, in_chans=self.data.spec.n_channels, img_size=self.img_size,
+                ndim=self.data.spec.ndim,
+            )  # fmt: skip
+        n_params, in_use = param_count(model), memory.rss_bytes()
+        cap = memory.batch_cap(self.memory_limit, per_image=self._saved[key],
+                               n_params=n_params, in_use=in_use)  # fmt: skip
+        if cap >= batch:
+            return batch
+        smallest = min(batch, memory.MIN_BATCH)
+        if cap < smallest:
+            need = memory.step_bytes(self._saved[key], n_params, smallest)
+            reason = (
+                f"over the memory limit: one step at batch {smallest} needs "
+                f"{memory.fmt_bytes(need)} beside the {memory.fmt_bytes(in_use)} in use, "
+                f"limit {memory.fmt_bytes(self.memory_limit)} (--max-memory)"
+            )
+            trial.set_user_attr(attrs.FAIL_REASON, reason)
+            raise optuna.TrialPruned(reason)
+        trial.set_user_attr(attrs.BATCH_CAP, cap)
+        return cap
 
     def _augment(self, trial, aug_name: str, aug_hp: dict, deadline, thr: float):
         """The trial's augmentation, and the throughput with its cost included."""
@@ -373,4 +414,5 @@ def best_config(trial, space, metric: str):
     hp, aug_name, aug_hp = split_train_params(train_params, metric)
     hp.epochs = int(trial.user_attrs.get(attrs.EPOCHS, hp.epochs))
     hp.train_fraction = float(trial.user_attrs.get(attrs.TRAIN_FRACTION, 1.0))
+    hp.batch_size = min(hp.batch_size, int(trial.user_attrs.get(attrs.BATCH_CAP, hp.batch_size)))
     return FitConfig(family, model_params, hp, aug_name, aug_hp)
