@@ -1,0 +1,133 @@
+"""The CUDA path, as the README promises it: bf16 autocast with finite losses and a val metric
+close to fp32's, channels_last, the split resident on the device (no per-batch host-to-device
+copy), ``bench train`` and ``bench run`` with ``--device cuda``, ``--jobs 2`` on one GPU, and
+``benchmarks/throughput.py --device cuda``. Every test skips without CUDA, saying so.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import bench_tiny_plugin  # noqa: F401
+import pytest
+from conftest import make_npz
+from runs import ENV, TINY, bench, load_study, records
+
+torch = pytest.importorskip("torch")
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(
+        not torch.cuda.is_available(),
+        reason="needs a CUDA device: torch.cuda.is_available() is False on this machine",
+    ),
+]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def npz(tmp_path) -> str:
+    return "npz:" + str(make_npz(tmp_path / "data" / "tiny.npz", counts=(256, 64, 64)))
+
+
+def _fit(npz: str, device: str):
+    from bench.data.load import load_splits
+    from bench.models.registry import model_for
+    from bench.train import TrainHP, fit, set_seed
+
+    data = load_splits(npz).train_val()
+    set_seed(0)
+    model = model_for(data.spec, "small_cnn", img_size=28)
+    hp = TrainHP(epochs=4, batch_size=32, lr=1e-3)
+    return fit(model, data, hp, device=torch.device(device), seed=0)
+
+
+def test_bf16_autocast_trains_with_finite_losses_close_to_fp32(npz) -> None:
+    from bench.device import autocast
+
+    with autocast(torch.device("cuda")):
+        assert torch.get_autocast_dtype("cuda") == torch.bfloat16
+    gpu, cpu = _fit(npz, "cuda"), _fit(npz, "cpu")
+    losses = [s.train_loss for s in gpu.history]
+    assert all(torch.isfinite(torch.tensor(losses))), losses
+    assert abs(gpu.best_val - cpu.best_val) < 0.05, (gpu.best_val, cpu.best_val)
+
+
+def test_models_and_batches_are_channels_last_on_cuda() -> None:
+    from bench.device import prepare_model
+    from bench.train import to_input
+
+    model = prepare_model(torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3)), torch.device("cuda"))
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.zeros(4, 1, 28, 28, dtype=torch.uint8, device="cuda")
+    xb = to_input(x, mean=0.5, std=0.5, device=torch.device("cuda"))
+    assert xb.is_cuda and xb.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_an_epoch_makes_no_per_batch_host_to_device_copy(npz) -> None:
+    from torch.profiler import ProfilerActivity, profile
+
+    from bench.data.load import load_splits
+    from bench.data.splits import images_to_tensor, labels_to_tensor
+    from bench.device import prepare_model
+    from bench.models.registry import model_for
+    from bench.train import TrainHP, TrainState, train_epoch
+
+    cuda = torch.device("cuda")
+    data = load_splits(npz).train_val()
+    hp = TrainHP(epochs=1, batch_size=16)
+    model = prepare_model(model_for(data.spec, "small_cnn", img_size=28), cuda)
+    state = TrainState(
+        model=model, optimizer=torch.optim.Adam(model.parameters()),
+        loss_fn=torch.nn.CrossEntropyLoss(), hp=hp, device=cuda,
+        x=images_to_tensor(data.train.images, n_channels=1, ndim=2, device=cuda),
+        y=labels_to_tensor(data.train.labels, multilabel=False, device=cuda).squeeze(1).long(),
+        perm_gen=torch.Generator().manual_seed(0),
+    )  # fmt: skip
+    train_epoch(state)  # warm-up
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        train_epoch(state)
+        torch.cuda.synchronize()
+    copies = [e for e in prof.events() if "Memcpy HtoD" in e.name]
+    n_batches = len(data.train) // hp.batch_size
+    assert len(copies) < n_batches / 4, f"{len(copies)} host-to-device copies, {n_batches} batches"
+
+
+def test_bench_train_and_run_on_cuda(npz, tmp_path) -> None:
+    out = tmp_path / "out"
+    train = bench("train", "--dataset", npz, "--model", "small_cnn", "--epochs", "2",
+                  "--device", "cuda", "--out", str(out / "train"), "--quiet")  # fmt: skip
+    _, stderr = train.communicate(timeout=300)
+    assert train.returncode == 0, stderr
+    run = bench("run", "--dataset", npz, "--budget", "1m", "--seeds", "1", "--device", "cuda",
+                "--out", str(out / "run"), "--quiet", *TINY)  # fmt: skip
+    _, stderr = run.communicate(timeout=300)
+    assert run.returncode == 0, stderr
+    for rec in records(out / "train") + records(out / "run"):
+        assert rec["device"].startswith("cuda:"), rec["device"]
+
+
+def test_two_jobs_share_one_gpu(npz, tmp_path) -> None:
+    out = tmp_path / "out"
+    run = bench("run", "--dataset", npz, "--budget", "1m", "--seeds", "1", "--device", "cuda",
+                "--jobs", "2", "--out", str(out), "--quiet", *TINY)  # fmt: skip
+    _, stderr = run.communicate(timeout=300)
+    assert run.returncode == 0, stderr
+    (record,) = records(out)
+    assert record["jobs"] == 2 and record["device"].startswith("cuda:")
+    (journal,) = (out / "studies").glob("*.journal")
+    study = load_study(str(journal), journal.stem)
+    assert len({t.user_attrs["worker"] for t in study.trials}) == 2
+
+
+def test_throughput_benchmark_prints_its_lines_on_cuda() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--device", "cuda",
+         "--lines", "small_cnn", "--steps", "5", "--repeats", "3"],
+        capture_output=True, text=True, env=ENV, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith("small_cnn ")]
+    assert all(f"{k}=" in line for k in ("raw", "ours", "reference", "ours/raw")), line
