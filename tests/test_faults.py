@@ -147,6 +147,8 @@ def test_a_journal_cut_at_any_byte_of_its_last_two_records_keeps_every_whole_one
     study.enqueue_trial({"tiny_mlp.width": 8})
     assert len(load_study(str(cut), original.stem).trials) == len(study.trials)
     assert complete_prefix(cut.read_bytes()).n_bytes == cut.stat().st_size
+    print(f"FAULT cut journal: {len(data) - start} offsets over the last 2 of {len(lines)} "
+          f"records; every one opened with {sorted(reference)} whole records kept")
 
 
 @pytest.mark.slow
@@ -171,6 +173,8 @@ def test_a_cut_journal_is_repaired_and_the_same_command_resumes(finished_run, tm
     assert not study.get_trials(states=(TrialState.RUNNING,))
     newest = max(records(out), key=lambda r: r["run_id"])
     assert newest["n_trials"] == len(study.trials) > len(before)
+    left = sorted(p.name for p in journal.parent.glob("*.damaged-*"))
+    print(f"FAULT 37 bytes cut: {len(before)} finished before, {len(after)} after; left {left}")
 
 
 def _mount_tmpfs(where: Path, size: str) -> None:
@@ -228,6 +232,9 @@ def test_a_full_disk_stops_the_run_in_one_line_and_the_same_command_resumes(
         assert not lost, f"{len(before)} trials finished before the disk filled; lost {lost}"
         (record,) = records(out)
         assert record["n_trials"] == len(study.trials) >= len(before) + 2
+        left = sorted(str(p.relative_to(out)) for p in out.rglob("*damaged*"))
+        print(f"FAULT full disk: {len(before)} finished before, {len(after)} after; "
+              f"error line {errors[0]!r}; left {left}")
     finally:
         subprocess.run(["umount", "-l", str(small)], capture_output=True)
 
@@ -257,6 +264,9 @@ def test_sigkill_at_random_moments_loses_no_finished_trial(npz, tmp_path) -> Non
     assert not study.get_trials(states=(TrialState.RUNNING,)), "a killed trial is left RUNNING"
     newest = max(records(out), key=lambda r: r["run_id"])
     assert newest["n_trials"] == len(study.trials)
+    tmp = sorted(str(p.relative_to(out)) for p in out.rglob(".*.tmp"))
+    print(f"FAULT 5 SIGKILLs: {len(kept)} finished before the last run, "
+          f"{len(_finished(study))} after; temporary files left {tmp}")
 
 
 @pytest.mark.slow
@@ -293,6 +303,9 @@ def test_a_postgresql_restart_under_two_workers_loses_nothing(
     assert len(before) <= record["n_trials"] <= len(study.trials)
     counted = record["n_complete"] + record["n_pruned"] + record["n_failed"]
     assert counted == record["n_trials"], record  # the run's final phase waits for no one
+    failed = [t.user_attrs.get("fail_reason") for t in study.get_trials(states=(TrialState.FAIL,))]
+    print(f"FAULT pg restart: {len(before)} finished before, {len(after)} after, "
+          f"{len(study.trials)} trials, record n_trials {record['n_trials']}; failed: {failed}")
 
 
 @pytest.mark.postgres

@@ -103,7 +103,8 @@ def _lost_connection(exc: BaseException | None) -> BaseException | None:
     """The lost or refused database connection behind ``exc``, if that is what it is."""
     from sqlalchemy import exc as sa
 
-    lost = (sa.OperationalError, sa.InterfaceError, sa.DisconnectionError)
+    lost = (sa.OperationalError, sa.InterfaceError, sa.DisconnectionError,
+            sa.PendingRollbackError)  # fmt: skip  (the last: a session the loss left behind)
     return next(
         (e for e in causes(exc)
          if isinstance(e, lost) or (isinstance(e, sa.DBAPIError) and e.connection_invalidated)),
@@ -138,10 +139,20 @@ def _retrying(method):
                 if not delay:
                     print(f"warning: database connection lost ({first}); retrying for up to "
                           f"{wait_s:.0f}s", file=sys.stderr)  # fmt: skip
+                _drop_session(self)
                 delay = min(max(2 * delay, 0.5), 10.0)
                 time.sleep(min(delay, left))
 
     return call
+
+
+def _drop_session(storage) -> None:
+    """Forget this thread's session (its transaction died with the connection), so that
+    the retry starts a fresh one from the pool."""
+    try:
+        storage.scoped_session.remove()
+    except Exception:  # noqa: BLE001 (closing a dead connection may raise; it is gone anyway)
+        pass
 
 
 def _done_before(method, exc: BaseException) -> bool:
@@ -165,7 +176,7 @@ def reconnecting_rdb_storage():
     return type("ReconnectingRDBStorage", (base,), body)
 
 
-_RETRIED = (  # Optuna's storage API and the heartbeat calls (private helpers run inside them)
+_RETRIED = (  # Optuna's storage API, the heartbeat, and the private calls its cache makes
     "create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
     "get_study_id_from_name", "get_study_name_from_id", "get_study_directions",
     "get_study_user_attrs", "get_study_system_attrs", "get_trial_user_attrs",
@@ -173,6 +184,7 @@ _RETRIED = (  # Optuna's storage API and the heartbeat calls (private helpers ru
     "get_trial_param", "set_trial_state_values", "set_trial_intermediate_value",
     "set_trial_user_attr", "set_trial_system_attr", "get_trial_id_from_study_id_trial_number",
     "get_trial", "get_all_trials", "get_best_trial", "record_heartbeat", "_get_stale_trial_ids",
+    "_create_new_trial", "_get_best_trial_id", "_get_trials", "_set_trial_param",
 )  # fmt: skip
 
 
