@@ -177,7 +177,10 @@ def _search_and_finalize(args: argparse.Namespace, s: Settings, *, finalize: boo
         from bench.data.folds import check_cv, pool
 
         check_cv(s.cv, pool(splits.train_val()).labels, multilabel=s.spec.multilabel)
-    threads = cpu_threads(s.device, share=s.jobs)  # before any speed probe (reused figures)
+    from bench.workers import share_threads
+
+    # before any speed probe (the trials reuse its figures); with --jobs, each process's share
+    threads = cpu_threads(s.device, exact=share_threads(s.jobs) if s.jobs > 1 else None)
     warm_up()
     study = open_study(s)
     data = splits.train_val()

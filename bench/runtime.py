@@ -100,15 +100,17 @@ def threads_for(idle: float, cores: int) -> int:
     return max(1, min(cores, int(idle + 0.5)))
 
 
-def cpu_threads(device, share: int = 1) -> int | None:
-    """On CPU, set torch's intra-op threads to the cores idle now (divided among ``share``
-    processes) unless ``OMP_NUM_THREADS`` is set: on a shared machine, more threads than free
-    cores make small models tens of times slower (spinning threads). Returns the threads set,
+def cpu_threads(device, exact: int | None = None) -> int | None:
+    """On CPU, set torch's intra-op threads to the cores idle now unless ``OMP_NUM_THREADS``
+    is set (on a shared machine, more threads than free cores make small models tens of
+    times slower: spinning threads), or to ``exact`` when given. Returns the threads set,
     None when left alone."""
     import torch
 
-    if getattr(device, "type", str(device)) != "cpu" or os.environ.get("OMP_NUM_THREADS"):
+    if getattr(device, "type", str(device)) != "cpu":
         return None
-    threads = threads_for(measure_idle_cores() / max(1, share), os.cpu_count() or 1)
+    if exact is None and os.environ.get("OMP_NUM_THREADS"):
+        return None
+    threads = exact or threads_for(measure_idle_cores(), os.cpu_count() or 1)
     torch.set_num_threads(threads)
     return threads
