@@ -170,13 +170,21 @@ def test_dead_local_worker_trials_become_failed(tmp_path) -> None:
     study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
-    dead, alive = study.ask(), study.ask()
+    dead, alive, untagged = study.ask(), study.ask(), study.ask()
+    lr = dead.suggest_float("lr", 1e-4, 1e-2, log=True)
     dead.set_user_attr("worker", f"{socket.gethostname()}:{proc.stdout.strip()}")
     alive.set_user_attr("worker", f"{socket.gethostname()}:{__import__('os').getpid()}")
     assert fail_dead_local_trials(study) == [dead.number]
     states = {t.number: t.state for t in study.get_trials()}
-    assert states == {dead.number: TrialState.FAIL, alive.number: TrialState.RUNNING}
+    assert states == {dead.number: TrialState.FAIL, alive.number: TrialState.RUNNING,
+                      untagged.number: TrialState.RUNNING, 3: TrialState.WAITING}  # fmt: skip
     assert study.get_trials()[0].user_attrs["fail_reason"] == "worker died"
+    retry = study.get_trials()[3]  # enqueued once, with the dead trial's configuration
+    assert retry.system_attrs["fixed_params"] == {"lr": lr}
+    assert retry.user_attrs["retry_of"] == dead.number
+    # after a repaired journal, a RUNNING trial with no worker tag lost its records: failed
+    assert fail_dead_local_trials(study, untagged=True) == [untagged.number]
+    assert fail_dead_local_trials(study, untagged=True) == []
 
 
 def test_needed_throughput_and_calibration(data) -> None:
