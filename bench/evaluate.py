@@ -160,7 +160,8 @@ def fit_and_score(
     except DivergedError as exc:
         raise BenchError(f"seed {seed} diverged ({exc}); lower the learning rate (lr)") from None
     scores = predict(model, splits.test.images, spec=splits.spec, device=device,
-                     img_size=img_size, mean=hp.mean, std=hp.std)  # fmt: skip
+                     img_size=img_size, mean=hp.mean, std=hp.std,
+                     batch_size=hp.eval_batch)  # fmt: skip
     report, path = score_test(splits, scores, run_dir=run_dir, run_label=name)
     model_file = save_fit(run_dir, name, model, family=config.family,
                           model_params=config.model_params, spec=splits.spec,

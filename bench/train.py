@@ -45,6 +45,7 @@ class TrainHP:
     mean: float = 0.5
     std: float = 0.5
     train_fraction: float = 1.0
+    eval_batch: int | None = None  # samples per evaluation batch (None: by the input size)
 
     def __post_init__(self) -> None:
         self.milestones = tuple(float(m) for m in self.milestones)
@@ -57,6 +58,8 @@ class TrainHP:
             (int(self.epochs) >= 1, f"epochs {self.epochs}: it must be >= 1"),
             (self.std > 0, f"std {self.std}: it must be > 0"),
             (0 < self.train_fraction <= 1, f"train_fraction {self.train_fraction}: use (0, 1]"),
+            (self.eval_batch is None or int(self.eval_batch) >= 1,
+             f"eval_batch {self.eval_batch}: it must be >= 1"),  # fmt: skip
             (all(0 < m < 1 for m in self.milestones), "milestones: fractions in (0, 1)"),
         ]
         for ok, msg in checks:
@@ -436,6 +439,7 @@ def _evaluate(state: TrainState, x_val, data) -> tuple[float, float, np.ndarray]
 
     hp, task = state.hp, data.spec.task
     scores = predict_tensor(state.model, x_val, task=task, device=state.device,
-                            img_size=state.img_size, mean=hp.mean, std=hp.std)  # fmt: skip
+                            img_size=state.img_size, mean=hp.mean, std=hp.std,
+                            batch_size=hp.eval_batch)  # fmt: skip
     labels = data.val.labels
     return metrics.auc(labels, scores, task), metrics.acc(labels, scores, task), scores

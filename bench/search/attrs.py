@@ -12,6 +12,7 @@ AUGMENT_INFO = "augment_info"  # the augmentation's info dict (DCGAN cache, trai
 EPOCHS = "epochs"  # planned epochs
 TRAIN_FRACTION = "train_fraction"  # planned stratified train subsample
 BATCH_CAP = "batch_cap"  # the batch size the memory limit allowed, when below the sampled one
+EVAL_CAP = "eval_cap"  # the evaluation batch the memory limit allowed, when below the default
 FIT_SECONDS = "fit_seconds"  # the whole trial, model build to last epoch
 TRAIN_SECONDS = "train_seconds"  # fit() alone
 EPOCH_SECONDS = "epoch_seconds"  # median epoch time

@@ -1,10 +1,11 @@
 """Memory as a constraint like time: before a trial trains, its peak host memory is estimated
 from what one training step holds (the activations saved for backward at its batch size, the
 weights, gradients and Adam's moments), and its batch size is capped so that the process stays
-under the run's limit; a trial that does not fit even at :data:`MIN_BATCH` is pruned with the
-reason. The limit is ``--max-memory`` or :data:`MEMORY_SHARE` of the memory available when the
-run starts. On CUDA the activations live in the GPU's memory, whose own limit applies (an
-out-of-memory trial fails with that reason), so the cap is for CPU runs.
+under the run's limit (its evaluation batch too); a trial that does not fit even at
+:data:`MIN_BATCH` is pruned with the reason. The limit is ``--max-memory`` or
+:data:`MEMORY_SHARE` of the memory available when the run starts. On CUDA the activations
+live in the GPU's memory, whose own limit applies (an out-of-memory trial fails with that
+reason), so the cap is for CPU runs.
 """
 
 from __future__ import annotations
@@ -102,3 +103,10 @@ def batch_cap(limit: int, *, per_image: float, n_params: int, in_use: int) -> in
     (0 when not even one image fits)."""
     room = limit - in_use - OPTIMIZER_BYTES * n_params
     return max(0, int(room // max(BACKWARD_FACTOR * per_image, 1.0)))
+
+
+def eval_cap(limit: int, *, per_image: float, n_params: int, in_use: int) -> int:
+    """The largest evaluation batch that fits: inference holds a few layers' activations at a
+    time, never more than training saves for backward, so this bounds it from above."""
+    room = limit - in_use - OPTIMIZER_BYTES * n_params
+    return max(1, int(room // max(per_image, 1.0)))

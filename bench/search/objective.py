@@ -180,7 +180,8 @@ class Objective:
         trial.set_user_attr(attrs.N_PARAMS, param_count(model))
         smallest = not _any_complete(trial)
         thr = self._feasible_speed(trial, model, family, model_params, deadline, smallest)
-        hp.batch_size = self._memory_batch(trial, model, family, model_params, hp.batch_size)
+        hp.batch_size, hp.eval_batch = self._memory_batch(trial, model, family, model_params,
+                                                          hp.batch_size)  # fmt: skip
         augment = None
         if aug_name != "none":
             augment, thr = self._augment(trial, aug_name, aug_hp, deadline, thr)
@@ -243,17 +244,19 @@ class Objective:
             raise optuna.TrialPruned(reason)
         return thr
 
-    def _memory_batch(self, trial, model, family, model_params, batch: int) -> int:
-        """``batch``, or the largest that fits the memory limit (recorded on the trial);
+    def _memory_batch(self, trial, model, family, model_params, batch: int):
+        """(train batch, eval batch or None): ``batch``, or the largest that fits the memory
+        limit, and the evaluation batch that fits it (both recorded on the trial when capped);
         pruned with the reason when not even :data:`~bench.search.memory.MIN_BATCH` fits."""
         import optuna
 
+        from bench import train
         from bench.models.registry import param_count
         from bench.search import memory
         from bench.search.speed import speed_key
 
         if self.memory_limit is None or self.device.type != "cpu":
-            return batch
+            return batch, None
         key = speed_key(family, model_params)
         if key not in self._saved:
             self._saved[key] = memory.saved_bytes_per_image(
@@ -261,10 +264,15 @@ class Objective:
                 ndim=self.data.spec.ndim,
             )  # fmt: skip
         n_params, in_use = param_count(model), memory.rss_bytes()
-        cap = memory.batch_cap(self.memory_limit, per_image=self._saved[key],
-                               n_params=n_params, in_use=in_use)  # fmt: skip
+        sizes = dict(per_image=self._saved[key], n_params=n_params, in_use=in_use)
+        cap = memory.batch_cap(self.memory_limit, **sizes)
+        eval_cap = memory.eval_cap(self.memory_limit, **sizes)
+        if eval_cap < train.EVAL_BATCH:
+            trial.set_user_attr(attrs.EVAL_CAP, eval_cap)
+        else:
+            eval_cap = None
         if cap >= batch:
-            return batch
+            return batch, eval_cap
         smallest = min(batch, memory.MIN_BATCH)
         if cap < smallest:
             need = memory.step_bytes(self._saved[key], n_params, smallest)
@@ -276,7 +284,7 @@ class Objective:
             trial.set_user_attr(attrs.FAIL_REASON, reason)
             raise optuna.TrialPruned(reason)
         trial.set_user_attr(attrs.BATCH_CAP, cap)
-        return cap
+        return cap, eval_cap
 
     def _augment(self, trial, aug_name: str, aug_hp: dict, deadline, thr: float):
         """The trial's augmentation, and the throughput with its cost included."""
@@ -415,4 +423,5 @@ def best_config(trial, space, metric: str):
     hp.epochs = int(trial.user_attrs.get(attrs.EPOCHS, hp.epochs))
     hp.train_fraction = float(trial.user_attrs.get(attrs.TRAIN_FRACTION, 1.0))
     hp.batch_size = min(hp.batch_size, int(trial.user_attrs.get(attrs.BATCH_CAP, hp.batch_size)))
+    hp.eval_batch = trial.user_attrs.get(attrs.EVAL_CAP)
     return FitConfig(family, model_params, hp, aug_name, aug_hp)
