@@ -197,7 +197,7 @@ def _scrambled_copy(src: Path, dst: Path) -> Path:
 def test_search_never_sees_the_test_split(npz, tmp_path, capsys, cv) -> None:
     clean = Path(npz[len("npz:") :])
     scrambled = _scrambled_copy(clean, tmp_path / "scrambled" / "tiny.npz")
-    records = []
+    found = []
     for path, out in ((clean, tmp_path / "a"), (scrambled, tmp_path / "b")):
         argv = ["run", "--dataset", f"npz:{path}", "--budget", "5m", "--n-trials", "4",
                 "--seeds", "1", "--out", str(out), "--quiet", "--seed", "3",
@@ -205,8 +205,8 @@ def test_search_never_sees_the_test_split(npz, tmp_path, capsys, cv) -> None:
                 "--augment", "none,simple", *cv]  # fmt: skip
         assert main(argv) == 0
         (record,) = records(out)
-        records.append(record)
-    a, b = records
+        found.append(record)
+    a, b = found
     assert a["study_name"] == b["study_name"]
     assert a["params"] == b["params"] and a["val_score"] == b["val_score"]
     assert a["best_trial"] == b["best_trial"]
