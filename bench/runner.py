@@ -217,7 +217,7 @@ def open_study(s: Settings):
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     repaired = s.storage_kind == "journal" and repair_and_say(s.journal_path)
     study = optuna.create_study(
-        storage=open_storage(s.storage_url, default_journal=s.journal_path),
+        storage=open_storage(s.storage_url, default_journal=s.journal_path, repair=False),
         sampler=make_sampler(s.sampler, worker_seed(s.seed, worker=not s.finalize)),
         pruner=make_pruner(s.pruner, s.max_epochs),
         study_name=s.study_name,

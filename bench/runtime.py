@@ -29,13 +29,19 @@ def process_start() -> float:
     return now - age if 0 <= age < MAX_STARTUP_S else now
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists."""
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def check_writable(out: Path) -> None:
     """Prove that ``out`` can be created and written, creating nothing: the nearest existing
     folder on its path must be a writable folder. One-line BenchError otherwise."""
     out = Path(out).expanduser()
-    probe = out
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+    probe = nearest_existing(out)
     if not probe.is_dir():
         raise BenchError(f"--out {out} is not writable ({probe} is a file); choose another folder")
     try:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench.errors import BenchError, causes
+from bench.runtime import nearest_existing
 
 WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG})
 
@@ -48,12 +49,6 @@ def _mount(path: Path) -> tuple[str, str, str]:
     return best
 
 
-def _existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
 def _size(n: float) -> str:
     for unit in ("bytes", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
@@ -65,9 +60,10 @@ def _size(n: float) -> str:
 def describe(err: OSError, where: Path, *, resumes: bool) -> str:
     """One line: what failed, on which path and device, how much is free, what to do."""
     path = Path(err.filename) if err.filename else Path(where)
-    point, fstype, device = _mount(_existing(path.absolute()))
+    existing = nearest_existing(path.absolute())
+    point, fstype, device = _mount(existing)
     try:
-        usage = shutil.disk_usage(_existing(path.absolute()))
+        usage = shutil.disk_usage(existing)
         room = f", {_size(usage.free)} free of {_size(usage.total)}"
     except OSError:
         room = ""

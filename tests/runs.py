@@ -34,6 +34,12 @@ def records(out: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(Path(out).glob("*/record.json"))]
 
 
+def only_journal(out: Path) -> Path:
+    """The one journal study file of the run folder ``out``."""
+    (journal,) = sorted((Path(out) / "studies").glob("*.journal"))
+    return journal
+
+
 def load_study(url: str, name: str):
     """The study ``name`` in storage ``url`` (through bench's storage opening)."""
     storage = open_storage(url, default_journal=Path("/nonexistent"))

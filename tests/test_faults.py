@@ -28,7 +28,7 @@ from conftest import make_folder, make_npz
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 from pg import postgres_server  # noqa: F401  (fixture)
-from runs import TINY, bench, load_study, records
+from runs import TINY, bench, load_study, only_journal, records
 
 from bench.errors import BenchError
 from bench.search.journal import complete_prefix
@@ -40,11 +40,6 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 def _run_args(npz: str, out: Path) -> list[str]:
     return ["run", "--dataset", npz, "--out", str(out), "--quiet", "--seeds", "1", *TINY]
-
-
-def _journal(out: Path) -> Path:
-    (journal,) = sorted((out / "studies").glob("*.journal"))
-    return journal
 
 
 def _plain(journal: Path):
@@ -63,7 +58,7 @@ def _wait_for_finished(journal_dir: Path, proc, n: int, timeout: float = 90) -> 
     while len(done) < n and time.monotonic() < give_up and proc.poll() is None:
         time.sleep(0.3)
         try:
-            done = _finished(_plain(_journal(journal_dir)))
+            done = _finished(_plain(only_journal(journal_dir)))
         except (ValueError, KeyError):  # no journal or no study in it yet
             continue
     return done
@@ -111,7 +106,7 @@ def test_a_journal_cut_at_any_byte_of_its_last_two_records_keeps_every_whole_one
     finished_run, tmp_path, capsys
 ) -> None:
     _, out = finished_run
-    original = _journal(out)
+    original = only_journal(out)
     data = original.read_bytes()
     lines = data.splitlines(keepends=True)
     start = len(data) - len(lines[-1]) - len(lines[-2])
@@ -157,7 +152,7 @@ def test_a_cut_journal_is_repaired_and_the_same_command_resumes(finished_run, tm
     out = tmp_path / "out"
     shutil.copytree(src, out)
     args = [a if a != str(src) else str(out) for a in args]
-    journal = _journal(out)
+    journal = only_journal(out)
     journal.write_bytes(journal.read_bytes()[:-37])  # as the issue did
     before = _finished(_plain(journal))
     proc = bench(*args)
@@ -189,11 +184,10 @@ def _mount_tmpfs(where: Path, size: str) -> None:
 
 def _fill(folder: Path) -> Path:
     filler = folder / "filler"
-    with open(filler, "wb") as f:
+    with open(filler, "wb", buffering=0) as f:  # unbuffered: closing has nothing to flush
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError as exc:
             assert exc.errno == errno.ENOSPC
     return filler
@@ -220,13 +214,13 @@ def test_a_full_disk_stops_the_run_in_one_line_and_the_same_command_resumes(
         assert "Traceback" not in stderr, stderr
         assert not records(out), "a record was written on a full disk"
         assert not _partial_files(out) and not list(out.rglob(".*.tmp")), _partial_files(out)
-        before = _finished(_plain(_journal(out)))  # loadable by Optuna itself, unrepaired
+        before = _finished(_plain(only_journal(out)))  # loadable by Optuna itself, unrepaired
         assert len(before) >= len(before_fill)
         filler.unlink()
         again = bench(*_run_args(npz, out), "--budget", "1m", "--n-trials", "2")
         _, stderr = again.communicate(timeout=180)
         assert again.returncode == 0, stderr
-        study = _plain(_journal(out))
+        study = _plain(only_journal(out))
         after = _finished(study)
         lost = {n for n, v in before.items() if after.get(n) != v}
         assert not lost, f"{len(before)} trials finished before the disk filled; lost {lost}"
@@ -251,7 +245,7 @@ def test_sigkill_at_random_moments_loses_no_finished_trial(npz, tmp_path) -> Non
         time.sleep(delay)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        now = _finished(load_study(str(_journal(out)), _journal(out).stem))
+        now = _finished(load_study(str(only_journal(out)), only_journal(out).stem))
         lost = {n for n, v in kept.items() if now.get(n) != v}
         assert not lost, f"kill {kill} after {delay:.1f}s: lost finished trials {sorted(lost)}"
         assert not _partial_files(out), f"kill {kill} after {delay:.1f}s: {_partial_files(out)}"
@@ -259,7 +253,7 @@ def test_sigkill_at_random_moments_loses_no_finished_trial(npz, tmp_path) -> Non
     proc = bench(*args)
     _, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 0, stderr
-    study = load_study(str(_journal(out)), _journal(out).stem)
+    study = load_study(str(only_journal(out)), only_journal(out).stem)
     assert set(kept) <= set(_finished(study)), f"{len(kept)} kept over 5 kills"
     assert not study.get_trials(states=(TrialState.RUNNING,)), "a killed trial is left RUNNING"
     newest = max(records(out), key=lambda r: r["run_id"])
@@ -468,4 +462,4 @@ def test_ctrl_c_ends_in_one_line_that_says_the_study_resumes(npz, tmp_path) -> N
     assert stderr.strip().splitlines()[-1] == (
         "error: interrupted; run the same command again: the study resumes"
     )
-    assert set(done) <= set(_finished(_plain(_journal(out))))
+    assert set(done) <= set(_finished(_plain(only_journal(out))))

@@ -3,7 +3,6 @@ cap and the pruning reason), on tiny data with the tiny test families."""
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 
@@ -11,11 +10,12 @@ import bench_tiny_plugin  # noqa: F401
 import pytest
 from conftest import make_npz
 from optuna.trial import TrialState
-from runs import TINY, bench, load_study, records
+from runs import TINY, bench, load_study, only_journal, records
 
 from bench.cli import main
 from bench.errors import ConfigError
 from bench.search import memory
+from bench.search.storage import _alive
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -25,11 +25,6 @@ def npz(tmp_path) -> str:
     return "npz:" + str(make_npz(tmp_path / "data" / "tiny.npz", counts=(96, 32, 32)))
 
 
-def _journal(out):
-    (journal,) = sorted((out / "studies").glob("*.journal"))
-    return journal
-
-
 @pytest.mark.slow
 def test_two_jobs_share_one_study_and_never_run_the_same_trial(npz, tmp_path) -> None:
     out = tmp_path / "out"
@@ -37,7 +32,7 @@ def test_two_jobs_share_one_study_and_never_run_the_same_trial(npz, tmp_path) ->
                  "--budget", "40s", "--jobs", "2", *TINY)  # fmt: skip
     _, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 0, stderr
-    study = load_study(str(_journal(out)), _journal(out).stem)
+    study = load_study(str(only_journal(out)), only_journal(out).stem)
     numbers = [t.number for t in study.trials]
     assert sorted(numbers) == list(range(len(numbers))), "a trial number was used twice"
     by_worker: dict[str, set] = {}
@@ -52,15 +47,6 @@ def test_two_jobs_share_one_study_and_never_run_the_same_trial(npz, tmp_path) ->
     assert " worker " in stderr, "the run's display did not show the worker's trials"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = f"/proc/{pid}/stat"
-    return not os.path.exists(stat) or open(stat).read().split(")")[-1].split()[0] != "Z"
-
-
 @pytest.mark.slow
 def test_a_sigkill_of_the_run_stops_its_workers_and_loses_no_finished_trial(npz, tmp_path):
     out = tmp_path / "out"
@@ -70,7 +56,7 @@ def test_a_sigkill_of_the_run_stops_its_workers_and_loses_no_finished_trial(npz,
     while (len(workers) < 2 or len(done) < 4) and time.monotonic() < give_up:
         time.sleep(0.5)
         try:
-            study = load_study(str(_journal(out)), _journal(out).stem)
+            study = load_study(str(only_journal(out)), only_journal(out).stem)
         except (ValueError, KeyError):
             continue
         workers = {t.user_attrs.get("worker") for t in study.trials} - {None}
@@ -86,7 +72,7 @@ def test_a_sigkill_of_the_run_stops_its_workers_and_loses_no_finished_trial(npz,
     again = bench(*args, "--budget", "40s", "--n-trials", "2")
     _, stderr = again.communicate(timeout=180)
     assert again.returncode == 0, stderr
-    study = load_study(str(_journal(out)), _journal(out).stem)
+    study = load_study(str(only_journal(out)), only_journal(out).stem)
     after = {t.number: t.value for t in study.get_trials(states=FINISHED)}
     lost = {n for n, v in done.items() if after.get(n) != v}
     assert not lost, f"{len(done)} finished before the kill; lost {sorted(lost)}"
@@ -157,7 +143,7 @@ def test_a_run_over_its_memory_limit_prunes_each_trial_with_the_reason(npz, tmp_
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 2, stderr
     assert stderr.strip().splitlines()[-1].startswith("error: no trial completed"), stderr
-    study = load_study(str(_journal(out)), _journal(out).stem)
+    study = load_study(str(only_journal(out)), only_journal(out).stem)
     reasons = {t.user_attrs.get("fail_reason", "") for t in study.trials}
     assert len(study.trials) == 3 and all(
         r.startswith("over the memory limit: one step at batch 8 needs") and "limit 64M" in r

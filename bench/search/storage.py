@@ -36,7 +36,7 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
-def open_storage(url: str | None, *, default_journal: Path):
+def open_storage(url: str | None, *, default_journal: Path, repair: bool = True):
     """Open (and check) the Optuna storage named by ``url``.
 
     Args:
@@ -44,6 +44,8 @@ def open_storage(url: str | None, *, default_journal: Path):
             ``sqlite:///f.db`` or ``postgresql://user:pw@host/db`` (RDB storage with heartbeats
             and a retry of trials whose worker died).
         default_journal: the journal file used when ``url`` is None.
+        repair: cut a journal's damaged tail first (:mod:`bench.search.journal`); False
+            when the caller has just done so.
 
     Raises:
         BenchError: the storage cannot be opened or reached (one line, no password).
@@ -59,7 +61,8 @@ def open_storage(url: str | None, *, default_journal: Path):
         path = Path(url).expanduser() if url else Path(default_journal)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            repair_and_say(path)
+            if repair:
+                repair_and_say(path)
             return JournalStorage(JournalFileBackend(str(path)))
         except OSError as exc:
             raise BenchError(
