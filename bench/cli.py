@@ -102,7 +102,8 @@ def _search_args(p: argparse.ArgumentParser) -> None:
         "--img-size", type=int, default=None, help="model input size (default: the data size)"
     )
     p.add_argument("--cv", type=int, default=None, metavar="K",
-                   help="trials cross-validate over train+val in K stratified folds")
+                   help="trials cross-validate over train+val in K stratified folds; the "
+                   "final model is the K fold models' average (cross-validation bagging)")
     p.add_argument("--max-memory", default=None, metavar="SIZE",
                    help="memory the run may use, e.g. 8G (default: 80%% of what is available; "
                    "shared among --jobs): CPU trials cap their batch size to fit, or are pruned")
@@ -196,7 +197,9 @@ def _train_parser(sub) -> None:
 def _run_parser(sub) -> None:
     p = sub.add_parser("run", help="budgeted search, then a multi-seed final evaluation")
     _search_args(p)
-    p.add_argument("--seeds", type=int, default=3, help="seeds of the final evaluation")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="seeds of the final evaluation (default 3; with --cv K, the final "
+                   "fits are the K fold models instead)")
     p.add_argument(
         "--ensemble",
         type=int,

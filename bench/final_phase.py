@@ -1,6 +1,7 @@
-"""``bench run``'s final phase: refit the configuration chosen on val over the final seeds,
-then the other members of the ensemble selected on val (as time allows), score every fit
-and both ensembles once on test, and write the run folder, ``record.json`` last.
+"""``bench run``'s final phase: refit the configuration chosen on val over the final seeds
+(with ``--cv K``, one model per fold: cross-validation bagging), then the other members of
+the ensemble selected on val (as time allows), score every fit and both ensembles once on
+test, and write the run folder, ``record.json`` last.
 
 The time rules are in :mod:`bench.search.budget`; selection is :mod:`bench.ensemble`.
 """
@@ -20,7 +21,7 @@ def select_members(study, s, data, best) -> list:
     ``--ensemble 1`` or when ``best`` left no val predictions here."""
     from optuna.trial import TrialState
 
-    from bench.data.folds import pool
+    from bench.data.folds import pool_labels
     from bench.ensemble import CANDIDATES, Member, load_val_scores, select_ensemble, val_dir
 
     if s.ensemble <= 1:
@@ -33,7 +34,7 @@ def select_members(study, s, data, best) -> list:
         if key not in seen:
             seen.add(key)
             distinct.append(t.number)
-    labels = pool(data).labels if s.cv else data.val.labels  # --cv: out-of-fold predictions
+    labels = pool_labels(data) if s.cv else data.val.labels  # --cv: out-of-fold predictions
     scores = load_val_scores(val_dir(s.out, s.study_name), distinct[:CANDIDATES], len(labels))
     if best.number not in scores:
         return [Member(best.number, 1.0)]
@@ -45,6 +46,7 @@ def select_members(study, s, data, best) -> list:
 
 def finalize_run(splits, study, s, display, *, search_s: float):
     """The final fits, the ensembles and the run folder. Returns the record and the folder."""
+    from bench.data.folds import fit_sizes
     from bench.evaluate import EnsembleMember, score_ensembles
     from bench.records import make_run_id
     from bench.runner import chosen_trial
@@ -61,15 +63,14 @@ def finalize_run(splits, study, s, display, *, search_s: float):
     if s.cv:
         _write_folds(run_dir, data, s)
     final_start = time.monotonic()
-    seeds = [s.seed + i for i in range(s.seeds)]
-    sizes = (len(data.train), len(data.val), len(splits.test))
-    extra_s = sum(_fit_estimate(trials[m.trial], sizes) * len(seeds) for m in members[1:])
+    sizes = (*fit_sizes(data, s.cv, s.seed), len(splits.test))
+    extra_s = sum(_fit_estimate(trials[m.trial], sizes) * s.seeds for m in members[1:])
     cfg = best_config(best, s.space, s.metric)
-    results, skipped = _fit_chosen(splits, s, display, run_dir, best, cfg, seeds, extra_s)
+    results, skipped = _fit_chosen(splits, s, display, run_dir, best, cfg, extra_s)
     fitted = [EnsembleMember(best.number, cfg.family, members[0].weight, results)]
     for index, member in enumerate(members[1:], start=1):
         trial = trials[member.trial]
-        family, fits = _fit_member(splits, s, display, run_dir, trial, index, seeds, sizes)
+        family, fits = _fit_member(splits, s, display, run_dir, trial, index, sizes)
         fitted.append(EnsembleMember(trial.number, family, member.weight, fits))
     ensembles = score_ensembles(splits, fitted, run_dir=run_dir)
     display.log(
@@ -83,11 +84,21 @@ def finalize_run(splits, study, s, display, *, search_s: float):
     return record, run_dir
 
 
+def final_splits(splits, s):
+    """``(seed, Splits)`` of each final fit, in turn: the splits for each of ``s.seeds``
+    seeds, or with ``--cv K`` the K folds (:func:`bench.data.folds.fold_splits`)."""
+    from bench.data.folds import fold_splits
+
+    if s.cv:
+        return fold_splits(splits, s.cv, s.seed)
+    return ((s.seed + i, splits) for i in range(s.seeds))
+
+
 def _write_folds(run_dir: Path, data, s) -> None:
     """``folds.json``: the folds every trial of the study cross-validated on."""
-    from bench.data.folds import fold_ids, pool, save_folds
+    from bench.data.folds import fold_ids, pool_labels, save_folds
 
-    save_folds(run_dir, fold_ids(pool(data).labels, s.cv, s.seed), s.seed)
+    save_folds(run_dir, fold_ids(pool_labels(data), s.cv, s.seed), s.seed)
 
 
 def _fit_estimate(trial, sizes) -> float:
@@ -98,17 +109,17 @@ def _fit_estimate(trial, sizes) -> float:
     return fit_s * RESERVE_SLACK + RESERVE_PER_FIT_S
 
 
-def _fit_chosen(splits, s, display, run_dir, best, cfg, seeds, extra_s: float):
-    """The chosen configuration over ``seeds``, keeping ``extra_s`` (at most half the time
-    left) for the other members; seeds are skipped when one more fit would overrun."""
+def _fit_chosen(splits, s, display, run_dir, best, cfg, extra_s: float):
+    """The chosen configuration over the final fits, keeping ``extra_s`` (at most half the
+    time left) for the other members; seeds are skipped when one more fit would overrun."""
     from bench.evaluate import fit_and_score
     from bench.search.budget import ENSEMBLE_SHARE_MAX
     from bench.train import Deadline
 
-    data = splits.train_val()
     keep = min(extra_s, ENSEMBLE_SHARE_MAX * s.budget.time_left())
+    seeds = [s.seed + i for i in range(s.seeds)]
     results, skipped, last_s = [], [], 0.0
-    for i, seed in enumerate(seeds):
+    for i, (seed, fit_splits) in enumerate(final_splits(splits, s)):
         if results and s.budget.time_left() < last_s:  # one more fit would overrun
             skipped = seeds[i:]
             left = s.budget.time_left()
@@ -118,9 +129,9 @@ def _fit_chosen(splits, s, display, run_dir, best, cfg, seeds, extra_s: float):
         display.set_phase(f"final fit {i + 1}/{len(seeds)} (seed {seed}, {cfg.family})")
         started = time.monotonic()
         res = fit_and_score(
-            cfg, splits, seed=seed, img_size=s.img_size, device=s.device, run_dir=run_dir,
+            cfg, fit_splits, seed=seed, img_size=s.img_size, device=s.device, run_dir=run_dir,
             deadline=Deadline(s.budget.final_share(len(seeds) - i, keep=keep)),
-            plan_fit=_final_plan(best, cfg, data, s),
+            plan_fit=_final_plan(best, cfg, fit_splits.train_val(), s),
         )  # fmt: skip
         last_s = time.monotonic() - started
         results.append(res)
@@ -131,19 +142,18 @@ def _fit_chosen(splits, s, display, run_dir, best, cfg, seeds, extra_s: float):
     return results, skipped
 
 
-def _fit_member(splits, s, display, run_dir, trial, index: int, seeds, sizes):
-    """Member ``index``'s configuration over the seeds that still fit in the budget:
+def _fit_member(splits, s, display, run_dir, trial, index: int, sizes):
+    """Member ``index``'s configuration over the final fits that still fit in the budget:
     ``(family, [SeedResult])``."""
     from bench.evaluate import fit_and_score
     from bench.saved_model import fit_name
     from bench.search.objective import best_config
     from bench.train import Deadline
 
-    data = splits.train_val()
     cfg = best_config(trial, s.space, s.metric)
     estimate = _fit_estimate(trial, sizes)
     fits = []
-    for seed in seeds:
+    for seed, fit_splits in final_splits(splits, s):
         left = s.budget.time_left()
         if left < estimate:
             display.log(
@@ -154,9 +164,10 @@ def _fit_member(splits, s, display, run_dir, trial, index: int, seeds, sizes):
         display.set_phase(f"ensemble member {index} (trial {trial.number}, seed {seed})")
         try:
             res = fit_and_score(
-                cfg, splits, seed=seed, img_size=s.img_size, device=s.device, run_dir=run_dir,
-                deadline=Deadline(min(left, 1.5 * estimate)),
-                plan_fit=_final_plan(trial, cfg, data, s), name=fit_name(index, seed),
+                cfg, fit_splits, seed=seed, img_size=s.img_size, device=s.device,
+                run_dir=run_dir, deadline=Deadline(min(left, 1.5 * estimate)),
+                plan_fit=_final_plan(trial, cfg, fit_splits.train_val(), s),
+                name=fit_name(index, seed),
             )  # fmt: skip
         except BenchError as exc:  # a diverged refit: the member keeps the fits it has
             display.log(f"ensemble member {index} (trial {trial.number}): {exc}")

@@ -1,6 +1,7 @@
 """``bench run`` and ``bench search``: check every input, load the data once, search within
-the budget, then (``run`` only) retrain the best configuration over seeds, score each fit
-once on test and write the run folder, ``record.json`` last.
+the budget, then (``run`` only) retrain the best configuration over seeds (with ``--cv``,
+one model per fold), score each fit once on test and write the run folder, ``record.json``
+last.
 
 The time rules are in :mod:`bench.search.budget`. Only :func:`finalize` holds a
 :class:`~bench.data.splits.Splits`; the search gets a TrainVal.
@@ -17,6 +18,8 @@ from typing import Any
 
 from bench.errors import BenchError, ConfigError
 from bench.search import attrs
+
+DEFAULT_SEEDS = 3  # final fits of `bench run` without --cv
 
 
 @dataclass
@@ -77,6 +80,24 @@ class Settings:
         }
 
 
+def final_fits(seeds: int | None, cv: int | None) -> int:
+    """The number of final fits: ``--seeds`` (default 3), or with ``--cv K`` the K fold
+    models (seed, seed+1, ...: cross-validation bagging).
+
+    Raises:
+        ConfigError: ``--seeds`` below 1, or given with ``--cv``.
+    """
+    if cv:
+        if seeds is not None:
+            raise ConfigError(f"--cv {cv}: the final fits are the {cv} fold models (seed, "
+                              "seed+1, ...); drop --seeds")  # fmt: skip
+        return cv
+    seeds = DEFAULT_SEEDS if seeds is None else seeds
+    if seeds < 1:
+        raise ConfigError(f"--seeds {seeds}: give at least 1")
+    return seeds
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """``bench run``: search, then the multi-seed final evaluation and a record."""
     return _main(args, finalize=True)
@@ -102,15 +123,13 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
     from bench.search.study import space_hash, study_name
 
     budget_s = parse_budget(args.budget)
-    seeds = int(getattr(args, "seeds", 0) or 0)
-    if finalize and seeds < 1:
-        raise ConfigError(f"--seeds {seeds}: give at least 1")
     n_trials = getattr(args, "n_trials", None)
     if n_trials is not None and n_trials < 1:
         raise ConfigError(f"--n-trials {n_trials}: give at least 1")
     cv = getattr(args, "cv", None)
     if cv is not None:
         check_cv(cv)
+    seeds = final_fits(getattr(args, "seeds", None), cv) if finalize else 0
     from bench.search.memory import default_limit, parse_memory
     from bench.workers import check_jobs, follow_file
 
@@ -141,7 +160,7 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
         check_writable(journal.parent)
     follow = getattr(args, "follow", None)
     s = Settings(
-        budget=RunBudget(t0=t0, budget_s=budget_s, seeds=seeds if finalize else 0,
+        budget=RunBudget(t0=t0, budget_s=budget_s, seeds=seeds,
                          ensemble=ensemble, follow=Path(follow) if follow else None),
         constraint=budget_label(budget_s), spec=spec, data_size=data_size, img_size=img_size,
         space=space, study_name=name, storage_url=args.storage, storage_kind=kind,
@@ -174,9 +193,9 @@ def _search_and_finalize(args: argparse.Namespace, s: Settings, *, finalize: boo
 
     splits = load_splits(s.spec, s.data_size, s.data_dir)  # a bad file: one line, nothing made
     if s.cv:
-        from bench.data.folds import check_cv, pool
+        from bench.data.folds import check_cv, pool_labels
 
-        check_cv(s.cv, pool(splits.train_val()).labels, multilabel=s.spec.multilabel)
+        check_cv(s.cv, pool_labels(splits.train_val()), multilabel=s.spec.multilabel)
     from bench.workers import share_threads
 
     # before any speed probe (the trials reuse its figures); with --jobs, each process's share
@@ -280,12 +299,13 @@ def search_with_workers(args, study, data, s: Settings, display) -> float:
 
 def search(study, data, s: Settings, display) -> float:
     """Run trials until the search end (or ``n_trials``); returns the seconds spent."""
+    from bench.data.folds import fit_sizes
     from bench.ensemble import val_dir
     from bench.search.objective import Objective, TrialFailed
     from bench.search.study import worker_seed
 
     best = _best_complete(study)
-    sizes = (len(data.train), len(data.val), int(s.spec.n_samples.get("test", 0) or 0))
+    sizes = (*fit_sizes(data, s.cv, s.seed), int(s.spec.n_samples.get("test", 0) or 0))
     s.budget.start_search(best_fit_s=attrs.final_fit_seconds(best, sizes) if best else None)
     stopper = _StopAtSearchEnd(s, sizes, best.value if best else None)
     if s.publish is not None:

@@ -66,7 +66,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     an ablation over augmentation policies for one fixed model)."""
     from bench.augment.registry import check_augment_ndim
     from bench.config import parse_params
-    from bench.data.folds import check_cv, pool
+    from bench.data.folds import check_cv, pool_labels
     from bench.data.load import load_splits
     from bench.evaluate import FitConfig
     from bench.models.registry import check_ndim, get_model_spec
@@ -81,7 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_writable(Path(args.out))
     splits = load_splits(args.dataset, args.size, args.data_dir)
     if args.cv is not None:
-        check_cv(args.cv, pool(splits.train_val()).labels, multilabel=splits.spec.multilabel)
+        check_cv(args.cv, pool_labels(splits.train_val()), multilabel=splits.spec.multilabel)
     check_ndim(args.model, splits.spec.ndim, splits.spec.name)
     for policy in policies:
         if policy != "none":
@@ -170,21 +170,14 @@ class TrainRun:
     def fits(self):
         """``(seed, Splits)`` of each fit: one per seed, or with ``--cv K`` one per fold (fold
         ``i`` held out as val, seed ``seed + i``; the folds saved in the run folder)."""
-        from bench.data.folds import fold_data, fold_ids, pool, save_folds
-        from bench.data.splits import Splits
+        from bench.data.folds import fold_ids, fold_splits, pool_labels, save_folds
 
         k = self.args.cv
         if not k:
-            yield from ((seed, self.splits) for seed in self.seeds)
-            return
-        data = self.splits.train_val()
-        both = pool(data)
-        folds = fold_ids(both.labels, k, self.args.seed)
-        save_folds(self.dir, folds, self.args.seed)
-        for i in range(k):
-            part = fold_data(data, folds, i, both)
-            yield self.args.seed + i, Splits(self.splits.spec, self.splits.data_size, part.train,
-                                             part.val, self.splits.test)  # fmt: skip
+            return [(seed, self.splits) for seed in self.seeds]
+        labels = pool_labels(self.splits.train_val())
+        save_folds(self.dir, fold_ids(labels, k, self.args.seed), self.args.seed)
+        return fold_splits(self.splits, k, self.args.seed)
 
     def config(self) -> dict:
         """The command's configuration (config.json; hashed without device and threads)."""

@@ -14,8 +14,8 @@ import pytest
 from conftest import make_npz
 
 from bench.data.catalog import DatasetSpec
-from bench.data.folds import check_cv, fold_data, fold_ids, pool
-from bench.data.splits import Split, TrainVal
+from bench.data.folds import check_cv, fit_sizes, fold_data, fold_ids, fold_splits, pool
+from bench.data.splits import Split, Splits, TrainVal
 from bench.errors import ConfigError
 
 TESTS = Path(__file__).resolve().parent
@@ -54,6 +54,25 @@ def test_folds_are_stratified_disjoint_and_cover_the_pool():
     assert sorted(seen) == list(range(90))  # every train and val item held out exactly once
     np.testing.assert_array_equal(folds, fold_ids(labels, 5, seed=3))
     assert not np.array_equal(folds, fold_ids(labels, 5, seed=4))
+
+
+def test_fold_splits_hold_out_each_fold_once_and_keep_the_test_split():
+    data = _data()
+    test = Split(np.full((9, 2, 2), -1.0), np.zeros((9, 1), dtype=np.int64))
+    splits = Splits(data.spec, 28, data.train, data.val, test)
+    folds = fold_ids(pool(data).labels, 4, seed=2)
+    pairs = list(fold_splits(splits, 4, seed=2))
+    assert [seed for seed, _ in pairs] == [2, 3, 4, 5]  # fold i: seed + i
+    held = []
+    for i, (_, fit) in enumerate(pairs):
+        val = fit.val.images[:, 0, 0].astype(int)
+        assert sorted(val) == sorted(np.flatnonzero(folds == i))  # fold i is its val
+        assert len(fit.train) + len(val) == 90 and fit.test is test
+        held += val.tolist()
+    assert sorted(held) == list(range(90))
+    n_val = int((folds == 0).sum())
+    assert fit_sizes(data, 4, seed=2) == (90 - n_val, n_val)
+    assert fit_sizes(data, 0, seed=2) == (70, 20)
 
 
 def test_bad_fold_counts_are_refused():

@@ -78,6 +78,44 @@ def test_bad_input_is_one_line_exit_2_before_any_work(
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
+def test_cv_final_fits_are_the_fold_models_and_refuse_seeds(npz, tmp_path, capsys) -> None:
+    from bench.runner import DEFAULT_SEEDS, final_fits
+
+    assert final_fits(None, None) == DEFAULT_SEEDS and final_fits(2, None) == 2
+    assert final_fits(None, 5) == 5
+    argv = ["run", "--quiet", "--dataset", npz, "--budget", "20s", "--cv", "3", "--seeds", "2",
+            "--out", str(tmp_path / "out"), *TINY]  # fmt: skip
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == ("error: --cv 3: the final fits are the 3 fold models (seed, seed+1, ...); "
+                    "drop --seeds")  # fmt: skip
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_reserve_plans_a_final_fit_on_the_whole_train_split() -> None:
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    from bench.search import attrs
+    from bench.search.budget import VAL_COST
+
+    def trial(fraction: float):
+        return create_trial(
+            params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)}, value=0.9,
+            user_attrs={attrs.EPOCH_SECONDS: 2.0, attrs.EPOCHS: 10,
+                        attrs.TRAIN_FRACTION: fraction},
+        )  # fmt: skip
+
+    sizes = (1000, 300, 600)  # train, val, test
+    predict = 2.0 * VAL_COST * 600 / (1000 + VAL_COST * 300)  # test at the full epoch's speed
+    assert attrs.final_fit_seconds(trial(1.0), sizes) == pytest.approx(20.0 + predict)
+    # a trial on a quarter of train: its epochs scaled to the whole split, as the final fit
+    scale = (1000 + VAL_COST * 300) / (250 + VAL_COST * 300)
+    predict = 2.0 * VAL_COST * 600 / (250 + VAL_COST * 300)
+    assert attrs.final_fit_seconds(trial(0.25), sizes) == pytest.approx(20.0 * scale + predict)
+    assert attrs.final_fit_seconds(trial(0.25)) == 20.0  # no sizes: the trial's own time
+
+
 @pytest.mark.slow
 def test_run_writes_the_run_folder_within_budget(npz, tmp_path) -> None:
     out = tmp_path / "out"
@@ -200,7 +238,7 @@ def test_search_never_sees_the_test_split(npz, tmp_path, capsys, cv) -> None:
     found = []
     for path, out in ((clean, tmp_path / "a"), (scrambled, tmp_path / "b")):
         argv = ["run", "--dataset", f"npz:{path}", "--budget", "5m", "--n-trials", "4",
-                "--seeds", "1", "--out", str(out), "--quiet", "--seed", "3",
+                *(cv or ["--seeds", "1"]), "--out", str(out), "--quiet", "--seed", "3",
                 "--plugins", "bench_tiny_plugin", "--families", "tiny_mlp,tiny_boom",
                 "--augment", "none,simple", *cv]  # fmt: skip
         assert main(argv) == 0
@@ -371,11 +409,13 @@ def test_run_on_volumes_searches_the_3d_families(tmp_path) -> None:
 def test_cv_trials_score_the_mean_of_their_held_out_folds(npz, tmp_path) -> None:
     out = tmp_path / "out"
     proc = _bench("run", "--dataset", npz, "--budget", "60s", "--out", str(out), "--quiet",
-                  "--seeds", "1", "--n-trials", "3", "--cv", "3", *TINY)  # fmt: skip
+                  "--n-trials", "3", "--cv", "3", *TINY)  # fmt: skip
     _, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 0, stderr
     (record,) = records(out)
     assert record["cv"] == 3 and record["study_name"] != ""
+    # the final fits are the three fold models (seed, seed+1, seed+2), bagged
+    assert record["n_seeds"] == 3 and [f["seed"] for f in record["per_seed"]] == [0, 1, 2]
     folds = json.loads((out / record["run_id"] / "folds.json").read_text())
     assert folds["k"] == 3 and len(folds["folds"]) == 96 + 32  # train + val, never test
     study = _study(str(out / "studies" / f"{record['study_name']}.journal"), record["study_name"])

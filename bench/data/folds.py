@@ -19,8 +19,12 @@ FOLDS_FILE = "folds.json"
 
 def pool(data: TrainVal) -> Split:
     """Train and val as one split (train first)."""
-    return Split(np.concatenate([data.train.images, data.val.images]),
-                 np.concatenate([data.train.labels, data.val.labels]))  # fmt: skip
+    return Split(np.concatenate([data.train.images, data.val.images]), pool_labels(data))
+
+
+def pool_labels(data: TrainVal) -> np.ndarray:
+    """The labels of :func:`pool` (no image is copied)."""
+    return np.concatenate([data.train.labels, data.val.labels])
 
 
 def check_cv(k: int, labels: np.ndarray | None = None, *, multilabel: bool = False) -> None:
@@ -69,6 +73,29 @@ def fold_data(data: TrainVal, folds: np.ndarray, i: int, both: Split | None = No
     held = folds == i
     return TrainVal(data.spec, data.data_size, Split(both.images[~held], both.labels[~held]),
                     Split(both.images[held], both.labels[held]))  # fmt: skip
+
+
+def fit_sizes(data: TrainVal, k: int, seed: int) -> tuple[int, int]:
+    """Train and val sizes of one fit: the splits', or with ``k`` folds the first fold's
+    (the others differ by at most one item per class)."""
+    if not k:
+        return len(data.train), len(data.val)
+    n_val = int((fold_ids(pool_labels(data), k, seed) == 0).sum())
+    return len(data.train) + len(data.val) - n_val, n_val
+
+
+def fold_splits(splits, k: int, seed: int):
+    """Yield ``(seed + i, Splits)``: fold ``i`` held out as val, the other folds as train,
+    the test split unchanged (cross-validation bagging: one model per fold). One fold's
+    copy at a time."""
+    from bench.data.splits import Splits
+
+    data = splits.train_val()
+    both = pool(data)
+    folds = fold_ids(both.labels, k, seed)
+    for i in range(k):
+        part = fold_data(data, folds, i, both)
+        yield seed + i, Splits(splits.spec, splits.data_size, part.train, part.val, splits.test)
 
 
 def save_folds(run_dir, folds: np.ndarray, seed: int) -> None:

@@ -27,19 +27,23 @@ RETRY_OF = "retry_of"  # the number of the dead worker's trial this one repeats 
 def final_fit_seconds(trial, sizes: tuple[int, int, int] | None = None) -> float | None:
     """Seconds one final fit of ``trial``'s configuration should take: its median epoch time
     x its planned epochs (first-epoch warm-up excluded), else its whole fit time; with the
-    split ``sizes`` (train, val, test), plus predicting the test split at the same speed."""
-    from bench.search.budget import VAL_COST
+    fit's split ``sizes`` (train, val, test), on the whole train split (a trial's subsample
+    is the search's budget device: the final fit plans for all of it, budget.final_plan)
+    plus predicting the test split at the same speed."""
+    from bench.search.budget import VAL_COST, full_data_scale
 
     attrs = trial.user_attrs
     if EPOCH_SECONDS not in attrs or EPOCHS not in attrs:
         return attrs.get(TRAIN_SECONDS)
     epoch_s = float(attrs[EPOCH_SECONDS])
-    seconds = epoch_s * int(attrs[EPOCHS])
-    if sizes is not None:
-        n_train, n_val, n_test = sizes
-        epoch_images = float(attrs.get(TRAIN_FRACTION, 1.0)) * n_train + VAL_COST * n_val
-        seconds += epoch_s * VAL_COST * n_test / max(epoch_images, 1.0)
-    return seconds
+    if sizes is None:
+        return epoch_s * int(attrs[EPOCHS])
+    n_train, n_val, n_test = sizes
+    fraction = float(attrs.get(TRAIN_FRACTION, 1.0))
+    epoch_images = fraction * n_train + VAL_COST * n_val
+    predict_s = epoch_s * VAL_COST * n_test / max(epoch_images, 1.0)
+    full_s = epoch_s * full_data_scale(fraction, n_train=n_train, n_val=n_val)
+    return full_s * int(attrs[EPOCHS]) + predict_s
 
 
 def trial_throughput(trial) -> float | None:

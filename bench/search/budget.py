@@ -3,8 +3,9 @@
 All times are on the monotonic clock, from process start ``t0``; ``end = t0 + budget``:
 
 - ``margin`` is kept for writing artefacts;
-- ``reserve`` is kept for the final fits: seeds x (the best trial's fit time, with slack),
-  doubled when an ensemble is selected (its other members are refitted too);
+- ``reserve`` is kept for the final fits: seeds x (the best trial's fit time on the whole
+  train split, with slack), doubled when an ensemble is selected (its other members are
+  refitted too);
 - the search ends at ``end - margin - reserve`` (re-evaluated after every trial); every trial
   gets a Deadline at ``min(search end, trial start + trial cap)``;
 - final fits train on the whole train split when half the trial's epochs fit (else on the
@@ -167,12 +168,19 @@ def final_plan(epochs: int, fraction: float, *, epoch_s: float | None, seconds: 
     when at least half the trial's epochs fit in ``seconds`` at the epoch time scaled to it;
     else on the trial's fraction, its epochs cut by :func:`final_epochs`."""
     if epoch_s and fraction < 1:
-        scale = (n_train + VAL_COST * n_val) / (fraction * n_train + VAL_COST * n_val)
+        scale = full_data_scale(fraction, n_train=n_train, n_val=n_val)
         full = final_epochs(epochs, epoch_s=float(epoch_s) * scale, seconds=seconds,
                             slowdown=slowdown)  # fmt: skip
         if full >= max(1, epochs // 2):
             return full, 1.0
     return final_epochs(epochs, epoch_s=epoch_s, seconds=seconds, slowdown=slowdown), fraction
+
+
+def full_data_scale(fraction: float, *, n_train: int, n_val: int) -> float:
+    """How much longer an epoch on the whole train split takes than one on ``fraction``."""
+    return epoch_seconds(1.0, n_train=n_train, n_val=n_val, throughput=1.0) / max(
+        epoch_seconds(fraction, n_train=n_train, n_val=n_val, throughput=1.0), 1e-9
+    )
 
 
 def min_fraction(n_train: int, *, smallest: bool) -> float:

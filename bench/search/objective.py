@@ -112,13 +112,14 @@ class Objective:
         self.on_event = on_event or (lambda e: None)
         self.sampler_seed = sampler_seed
         self.val_dir = val_dir
+        from bench.data.folds import fit_sizes, fold_ids, pool
+
         self.cv = cv
         self.folds = None
         if cv:
-            from bench.data.folds import fold_ids, pool
-
             self._pool = pool(data)  # once: every trial's folds are cut from it
             self.folds = fold_ids(self._pool.labels, cv, seed)
+        self._fit_sizes = fit_sizes(data, cv, seed)
         self.memory_limit = memory_limit
         self._saved: dict[tuple, float] = {}  # speed_key -> activation bytes per image
         self._speed: dict[tuple, float] = {} if speeds is None else speeds  # images/s
@@ -201,10 +202,7 @@ class Objective:
 
     def fit_sizes(self) -> tuple[int, int]:
         """Train and val sizes of one fit: the splits', or one fold's (the first)."""
-        if not self.cv:
-            return len(self.data.train), len(self.data.val)
-        n_val = int((self.folds == 0).sum())
-        return len(self.folds) - n_val, n_val
+        return self._fit_sizes
 
     def fit_data(self):
         """The TrainVal of each fit of a trial: the splits, or the K folds."""
