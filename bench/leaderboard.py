@@ -330,10 +330,14 @@ def row_source(rec: dict) -> str:
 
 def row_label(rec: dict) -> str:
     """Our table label: the record's method, plus the data size when it differs from the
-    input size (``ResNet-18 (224) [28 px data]``)."""
+    input size (``ResNet-18 (224) [28 px data]``) and, for a fixed configuration
+    (``bench train``), its augmentation policy (``ResNet-18 (28) + dcgan``): an ablation's
+    records are rows of their own. A run's policy is its search's pick, not its label."""
     label = rec["method"]
     if rec["data_size"] != rec["img_size"]:
         label += f" [{rec['data_size']} px data]"
+    if rec.get("kind") == "train" and rec.get("augment") not in (None, "", "none"):
+        label += f" + {rec['augment']}"
     return label
 
 

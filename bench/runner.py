@@ -408,7 +408,8 @@ def print_summary(record, spec, run_dir: Path) -> None:
     from bench.reference import PUBLISHED, published_rows
 
     n = record.n_seeds
-    table = Table(title=f"{record.dataset}: test AUC / ACC ({n} seed{'s' if n > 1 else ''})")
+    fits = f"{n} fold models" if record.cv else f"{n} seed{'s' if n > 1 else ''}"
+    table = Table(title=f"{record.dataset}: test AUC / ACC ({fits})")
     for col in ("method", "AUC", "ACC", "source"):
         table.add_column(col)
     table.add_row(

@@ -385,3 +385,24 @@ def test_two_peers_under_one_budget_keep_their_own_rows():
                                                       peer("AutoGluon", 0.7, "2")])  # fmt: skip
     cells = {row.label: row.cells[("breastmnist", "auc")].mean for row in table.rows}
     assert cells == {"Constant": 0.5, "AutoGluon": 0.7}
+
+
+def test_an_ablations_policies_keep_their_own_rows_and_a_runs_pick_does_not():
+    def rec(kind, augment, auc, utc):
+        return {"kind": kind, "method": "ResNet-18 (28)", "dataset": "breastmnist",
+                "data_size": 28, "img_size": 28, "augment": augment, "n_seeds": 1,
+                "test_auc_mean": auc, "test_acc_mean": 0.8, "utc": utc,
+                "run_id": f"{kind}.{augment}"}  # fmt: skip
+
+    trains = [rec("train", "none", 0.89, "1"), rec("train", "simple", 0.90, "2"),
+              rec("train", "dcgan", 0.86, "3")]  # fmt: skip
+    runs = [rec("run", "simple", 0.91, "4"), rec("run", "dcgan", 0.92, "5")]
+    table = lb.wide_table("t", ("breastmnist",), [], trains + runs)
+    cells = {(row.source, row.label): row.cells[("breastmnist", "auc")].mean
+             for row in table.rows}  # fmt: skip
+    assert cells == {
+        ("bench train", "ResNet-18 (28)"): 0.89,
+        ("bench train", "ResNet-18 (28) + simple"): 0.90,
+        ("bench train", "ResNet-18 (28) + dcgan"): 0.86,
+        ("bench run", "ResNet-18 (28)"): 0.92,  # the later run replaces the earlier one
+    }
