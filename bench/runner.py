@@ -248,7 +248,8 @@ def open_study(s: Settings):
     if s.storage_kind == "journal":
         fail_dead_local_trials(study, untagged=repaired)
     if not study.get_trials(deepcopy=False):
-        study.enqueue_trial(first_trial(s), skip_if_exists=True)
+        for params in first_trials(s):
+            study.enqueue_trial(params, skip_if_exists=True)
     return study
 
 
@@ -330,12 +331,14 @@ def _best_complete(study):
     return max(done, key=lambda t: t.value) if done else None
 
 
-def first_trial(s: Settings) -> dict:
-    """Parameters of the first trial of an empty study: the family that trains fastest at
-    its defaults (measured), with its builder's and TrainHP's defaults: a sensible model
-    even when the budget allows only a few trials."""
+def first_trials(s: Settings) -> list[dict]:
+    """Parameters of the first two trials of an empty study: the family that trains fastest
+    at its defaults (measured), with its builder's and TrainHP's defaults (a sensible model
+    even when the budget allows only a few trials; the smallest trial, so one completes
+    early), then the same family under the seed reports' recipe (:data:`RECIPE`), planned
+    like any later trial."""
     from bench.models.registry import model_for
-    from bench.search.spaces import default_params
+    from bench.search.spaces import RECIPE, default_params
     from bench.search.speed import measure_throughput, speed_key
 
     def speed(family: str) -> float:
@@ -359,7 +362,8 @@ def first_trial(s: Settings) -> dict:
         n_train = int(s.spec.n_samples.get("train", 0) or 0)
         fits = [b for b in batch.choices if isinstance(b, int) and b * 16 <= n_train]
         params["batch_size"] = max(fits) if fits else min(batch.choices)
-    return params
+    recipe = default_params(s.space, best, common=RECIPE)
+    return [params] if recipe == params else [params, recipe]
 
 
 def chosen_trial(study, s: Settings, data):

@@ -201,6 +201,19 @@ def test_default_params_are_valid_and_use_builder_and_trainer_defaults() -> None
     assert (family, model_params) == ("tiny_mlp", {"hidden": 16, "dropout": 0.0})
 
 
+def test_the_recipe_trial_takes_its_values_where_the_space_allows_them() -> None:
+    from bench.search.spaces import RECIPE, default_params
+
+    space = _tiny_space(augment=["none", "simple", "dcgan"])
+    params = default_params(space, "tiny_mlp", common=RECIPE)
+    assert params["augment"] == "simple" and params["batch_size"] == 32
+    assert params["simple_strength"] == pytest.approx(0.5)  # its when-block follows the pick
+    assert params["optimizer"] == "adam" and params["lr"] == 1e-3
+    suggest(optuna.trial.FixedTrial(params), space)  # a complete, valid trial
+    plain = default_params(_tiny_space(augment=["none", "dcgan"]), "tiny_mlp", common=RECIPE)
+    assert plain["augment"] == "none"  # a policy the space lacks is not forced on it
+
+
 def test_default_space_dir_is_the_checkout_folder_from_any_cwd(tmp_path, monkeypatch) -> None:
     from bench.search.spaces import default_space_dir
 
