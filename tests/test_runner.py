@@ -278,6 +278,19 @@ def test_final_fits_train_on_the_whole_split_when_half_the_epochs_fit() -> None:
     assert final_plan(20, 1.0, epoch_s=1.0, seconds=1e6, **sizes) == (20, 1.0)
 
 
+def test_ensemble_members_get_only_what_the_chosen_fits_leave() -> None:
+    from bench.search.budget import ENSEMBLE_SHARE_MAX, member_time
+
+    # plenty of time: the members' whole estimate
+    assert member_time(40.0, need_s=100.0, left=300.0) == 40.0
+    # the chosen fits need 200 of 240 s: the members get the 40 s left over, not their 80
+    assert member_time(80.0, need_s=200.0, left=240.0) == 40.0
+    # the chosen fits need more than is left: nothing for the members
+    assert member_time(80.0, need_s=300.0, left=240.0) == 0.0
+    # never more than the cap of what is left
+    assert member_time(500.0, need_s=0.0, left=100.0) == ENSEMBLE_SHARE_MAX * 100.0
+
+
 def _corrupt_npz(path: Path) -> Path:
     """MedMNIST layout whose arrays read, but whose images are float: refused at load."""
     rng = np.random.default_rng(0)

@@ -176,6 +176,13 @@ def final_plan(epochs: int, fraction: float, *, epoch_s: float | None, seconds: 
     return final_epochs(epochs, epoch_s=epoch_s, seconds=seconds, slowdown=slowdown), fraction
 
 
+def member_time(extra_s: float, need_s: float, left: float) -> float:
+    """Seconds the chosen configuration's final fits keep for the other ensemble members:
+    their estimate ``extra_s``, out of what the chosen fits' own estimate ``need_s`` leaves
+    of ``left`` (members never cut the chosen fits' epochs), at most ENSEMBLE_SHARE_MAX."""
+    return max(0.0, min(extra_s, ENSEMBLE_SHARE_MAX * left, left - need_s))
+
+
 def full_data_scale(fraction: float, *, n_train: int, n_val: int) -> float:
     """How much longer an epoch on the whole train split takes than one on ``fraction``."""
     return epoch_seconds(1.0, n_train=n_train, n_val=n_val, throughput=1.0) / max(
