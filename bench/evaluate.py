@@ -26,7 +26,8 @@ FITS_FILE = "fits.json"
 @dataclass
 class FitConfig:
     """One configuration: family and builder kwargs, training hyperparameters (a TrainHP),
-    augmentation policy and its params (unprefixed)."""
+    augmentation policy and its params (``strength`` or ``simple_strength``: the registry
+    takes both)."""
 
     family: str
     model_params: dict
@@ -37,7 +38,8 @@ class FitConfig:
     def params(self) -> dict:
         """The resolved configuration as a record's ``params``: builder kwargs, every TrainHP
         field, augmentation params as ``<policy>_<name>``."""
-        aug = {f"{self.aug_name}_{k}": v for k, v in self.aug_hp.items()}
+        prefix = f"{self.aug_name}_"
+        aug = {k if k.startswith(prefix) else prefix + k: v for k, v in self.aug_hp.items()}
         return {**self.model_params, **dataclasses.asdict(self.hp), **aug}
 
 

@@ -255,3 +255,15 @@ def test_no_completed_trial_names_the_smallest_budget(tiny_npz) -> None:
     done = optuna.trial.create_trial(value=0.7, user_attrs={"epochs": 1})
     study.add_trial(done)
     assert chosen_trial(study, SimpleNamespace(budget=budget, seeds=3), data).value == 0.7
+
+
+def test_a_configs_augmentation_params_are_named_once_with_their_policy() -> None:
+    from bench.evaluate import FitConfig
+    from bench.train import TrainHP
+
+    searched = FitConfig("small_cnn", {}, TrainHP(), "simple", {"simple_strength": 0.2})
+    given = FitConfig("small_cnn", {}, TrainHP(), "dcgan", {"ratio": 0.3})  # bench train
+    assert searched.params()["simple_strength"] == 0.2
+    assert given.params()["dcgan_ratio"] == 0.3
+    assert not [k for k in {**searched.params(), **given.params()} if "simple_simple" in k
+                or "dcgan_dcgan" in k]  # fmt: skip
