@@ -51,6 +51,7 @@ def finalize_run(splits, study, s, display, *, search_s: float):
     from bench.records import make_run_id
     from bench.runner import chosen_trial
     from bench.runtime import file_flag
+    from bench.search.budget import member_time
     from bench.search.objective import best_config
 
     data = splits.train_val()
@@ -65,9 +66,9 @@ def finalize_run(splits, study, s, display, *, search_s: float):
     final_start = time.monotonic()
     sizes = (*fit_sizes(data, s.cv, s.seed), len(splits.test))
     extra_s = sum(_fit_estimate(trials[m.trial], sizes) * s.seeds for m in members[1:])
-    need_s = _fit_estimate(best, sizes) * s.seeds
+    keep = member_time(extra_s, _fit_estimate(best, sizes) * s.seeds, s.budget.time_left())
     cfg = best_config(best, s.space, s.metric)
-    results, skipped = _fit_chosen(splits, s, display, run_dir, best, cfg, extra_s, need_s)
+    results, skipped = _fit_chosen(splits, s, display, run_dir, best, cfg, keep)
     fitted = [EnsembleMember(best.number, cfg.family, members[0].weight, results)]
     for index, member in enumerate(members[1:], start=1):
         trial = trials[member.trial]
@@ -110,15 +111,13 @@ def _fit_estimate(trial, sizes) -> float:
     return fit_s * RESERVE_SLACK + RESERVE_PER_FIT_S
 
 
-def _fit_chosen(splits, s, display, run_dir, best, cfg, extra_s: float, need_s: float):
-    """The chosen configuration over the final fits, keeping ``extra_s`` for the other
-    members out of what its fits do not need (``need_s``: their planned epochs) and at most
-    half the time left; seeds are skipped when one more fit would overrun."""
+def _fit_chosen(splits, s, display, run_dir, best, cfg, keep: float):
+    """The chosen configuration over the final fits, keeping ``keep`` seconds for the other
+    members (:func:`~bench.search.budget.member_time`); seeds are skipped when one more fit
+    would overrun."""
     from bench.evaluate import fit_and_score
-    from bench.search.budget import member_time
     from bench.train import Deadline
 
-    keep = member_time(extra_s, need_s, s.budget.time_left())
     seeds = [s.seed + i for i in range(s.seeds)]
     results, skipped, last_s = [], [], 0.0
     for i, (seed, fit_splits) in enumerate(final_splits(splits, s)):
