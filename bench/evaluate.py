@@ -37,10 +37,8 @@ class FitConfig:
 
     def params(self) -> dict:
         """The resolved configuration as a record's ``params``: builder kwargs, every TrainHP
-        field, augmentation params as ``<policy>_<name>``."""
-        prefix = f"{self.aug_name}_"
-        aug = {k if k.startswith(prefix) else prefix + k: v for k, v in self.aug_hp.items()}
-        return {**self.model_params, **dataclasses.asdict(self.hp), **aug}
+        field, augmentation params (``<policy>_<name>``, as the search names them)."""
+        return {**self.model_params, **dataclasses.asdict(self.hp), **self.aug_hp}
 
 
 @dataclass

@@ -80,6 +80,8 @@ class Record:
     n_complete: int = _f("completed trials", 0)
     n_pruned: int = _f("pruned trials", 0)
     n_failed: int = _f("failed trials", 0)
+    n_unfinished: int = _f("trials running or waiting as the record was written (other "
+                           "workers' in a shared study)", 0)  # fmt: skip
     sampler: str = _f("Optuna sampler", "")
     pruner: str = _f("Optuna pruner", "")
     study_name: str = _f("bench.{dataset}.{data_size}.{space_hash8}", "")

@@ -55,10 +55,11 @@ def resolve_hp(params: dict, *, protocol: str | None, epochs: int | None):
 
 
 def split_augment_params(params: dict, augment: str) -> tuple[dict, dict]:
-    """``<policy>_<name>`` params go to the augmentation (prefix stripped); the rest stay."""
+    """``<policy>_<name>`` params go to the augmentation (named as in the search space and
+    the records); the rest stay."""
     prefix = f"{augment}_"
-    aug = {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
-    return {k: v for k, v in params.items() if not k.startswith(prefix)}, aug
+    aug = {k: v for k, v in params.items() if k.startswith(prefix)}
+    return {k: v for k, v in params.items() if k not in aug}, aug
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ real optuna, torch and the tiny test families."""
 from __future__ import annotations
 
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import time
 import bench_tiny_plugin  # noqa: F401  (registers tiny_mlp, tiny_boom, tiny_nan)
 import optuna
 import pytest
+from optuna.storages.journal import JournalStorage
 from optuna.trial import TrialState
 
 from bench.data.load import load_splits
@@ -170,10 +172,12 @@ def test_dead_local_worker_trials_become_failed(tmp_path) -> None:
     study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
     proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
-    dead, alive, untagged = study.ask(), study.ask(), study.ask()
+    dead, alive = study.ask(), study.ask()
+    untagged = JournalStorage.create_new_trial(storage, study._study_id)  # as a cut journal has
+    untagged = next(t for t in study.get_trials() if t._trial_id == untagged)
     lr = dead.suggest_float("lr", 1e-4, 1e-2, log=True)
     dead.set_user_attr("worker", f"{socket.gethostname()}:{proc.stdout.strip()}")
-    alive.set_user_attr("worker", f"{socket.gethostname()}:{__import__('os').getpid()}")
+    assert alive.user_attrs["worker"] == f"{socket.gethostname()}:{__import__('os').getpid()}"
     assert fail_dead_local_trials(study) == [dead.number]
     states = {t.number: t.state for t in study.get_trials()}
     assert states == {dead.number: TrialState.FAIL, alive.number: TrialState.RUNNING,
@@ -185,6 +189,36 @@ def test_dead_local_worker_trials_become_failed(tmp_path) -> None:
     # after a repaired journal, a RUNNING trial with no worker tag lost its records: failed
     assert fail_dead_local_trials(study, untagged=True) == [untagged.number]
     assert fail_dead_local_trials(study, untagged=True) == []
+
+
+_ASK_AND_DIE = """
+import os, signal, sys
+import optuna
+from pathlib import Path
+from bench.search.storage import open_storage
+storage = open_storage(sys.argv[1], default_journal=Path(sys.argv[1]))
+study = optuna.load_study(storage=storage, study_name="s")
+study.ask()  # a kill before the objective's first line, as in the sampler's seconds
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_trial_killed_before_its_objective_started_is_failed_and_retried(tmp_path) -> None:
+    journal = str(tmp_path / "j.journal")
+    storage = open_storage(journal, default_journal=tmp_path / "x")
+    study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+    study.enqueue_trial({"lr": 0.01})
+    for _ in range(2):  # first the enqueued trial, then a new one
+        proc = subprocess.run([sys.executable, "-c", _ASK_AND_DIE, journal], check=False)
+        assert proc.returncode == -signal.SIGKILL
+    running = study.get_trials(states=(TrialState.RUNNING,))
+    assert [t.number for t in running] == [0, 1]
+    assert all(t.user_attrs["worker"].startswith(f"{socket.gethostname()}:") for t in running)
+    assert fail_dead_local_trials(study) == [0, 1]
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert [(t.user_attrs["retry_of"], t.system_attrs["fixed_params"]) for t in waiting] == [
+        (0, {"lr": 0.01})  # the enqueued one, whose configuration is known
+    ]
 
 
 def test_needed_throughput_and_calibration(data) -> None:
@@ -260,10 +294,13 @@ def test_no_completed_trial_names_the_smallest_budget(tiny_npz) -> None:
 def test_a_configs_augmentation_params_are_named_once_with_their_policy() -> None:
     from bench.evaluate import FitConfig
     from bench.train import TrainHP
+    from bench.train_cmd import split_augment_params
 
     searched = FitConfig("small_cnn", {}, TrainHP(), "simple", {"simple_strength": 0.2})
-    given = FitConfig("small_cnn", {}, TrainHP(), "dcgan", {"ratio": 0.3})  # bench train
+    own, aug = split_augment_params({"width": 16, "dcgan_ratio": 0.3}, "dcgan")  # bench train
+    given = FitConfig("small_cnn", own, TrainHP(), "dcgan", aug)
+    assert (own, aug) == ({"width": 16}, {"dcgan_ratio": 0.3})  # the search's names, too
     assert searched.params()["simple_strength"] == 0.2
-    assert given.params()["dcgan_ratio"] == 0.3
+    assert given.params()["dcgan_ratio"] == 0.3 and given.params()["width"] == 16
     assert not [k for k in {**searched.params(), **given.params()} if "simple_simple" in k
-                or "dcgan_dcgan" in k]  # fmt: skip
+                or "dcgan_dcgan" in k or k in ("ratio", "strength")]  # fmt: skip

@@ -54,7 +54,7 @@ def open_storage(url: str | None, *, default_journal: Path, repair: bool = True)
 
     kind = storage_kind(url)
     if kind == "journal":
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
+        from optuna.storages.journal import JournalFileBackend
 
         from bench.search.journal import repair_and_say
 
@@ -63,7 +63,7 @@ def open_storage(url: str | None, *, default_journal: Path, repair: bool = True)
             path.parent.mkdir(parents=True, exist_ok=True)
             if repair:
                 repair_and_say(path)
-            return JournalStorage(JournalFileBackend(str(path)))
+            return tagging_journal_storage()(JournalFileBackend(str(path)))
         except OSError as exc:
             raise BenchError(
                 f"cannot open journal storage {path}: {exc.strerror or exc}; "
@@ -169,6 +169,35 @@ def _done_before(method, exc: BaseException) -> bool:
 
 
 @functools.cache
+def tagging_journal_storage():
+    """Optuna's JournalStorage that writes this process's worker tag with each trial it
+    starts: in the trial's own record when it creates one, right after the state change
+    when it takes an enqueued one. A kill before the objective's first line (the sampler
+    can take seconds) then still leaves a trial :func:`fail_dead_local_trials` can tell
+    is dead."""
+    from optuna.storages.journal import JournalStorage
+    from optuna.trial import TrialState, create_trial
+
+    def create_new_trial(self, study_id, template_trial=None):
+        if template_trial is None:
+            template_trial = create_trial(
+                state=TrialState.RUNNING, user_attrs={attrs.WORKER: worker_tag()}
+            )
+        return JournalStorage.create_new_trial(self, study_id, template_trial)
+
+    def set_trial_state_values(self, trial_id, state, values=None):
+        taken = JournalStorage.set_trial_state_values(self, trial_id, state, values)
+        if taken and state == TrialState.RUNNING:
+            self.set_trial_user_attr(trial_id, attrs.WORKER, worker_tag())
+        return taken
+
+    body = {"__doc__": tagging_journal_storage.__doc__, "__module__": __name__,
+            "create_new_trial": create_new_trial,
+            "set_trial_state_values": set_trial_state_values}  # fmt: skip
+    return type("TaggingJournalStorage", (JournalStorage,), body)
+
+
+@functools.cache
 def reconnecting_rdb_storage():
     """Optuna's RDBStorage whose every storage call survives a database restart."""
     import optuna
@@ -222,8 +251,9 @@ def fail_dead_local_trials(study, *, untagged: bool = False) -> list[int]:
         study._storage.set_trial_user_attr(t._trial_id, attrs.FAIL_REASON, reason)
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         dead.append(t.number)
-        if attrs.RETRY_OF not in t.user_attrs and t.params:
-            study.enqueue_trial(t.params, user_attrs={attrs.RETRY_OF: t.number})
+        params = t.params or t.system_attrs.get("fixed_params")  # an enqueued one, unstarted
+        if attrs.RETRY_OF not in t.user_attrs and params:
+            study.enqueue_trial(params, user_attrs={attrs.RETRY_OF: t.number})
     return dead
 
 

@@ -75,7 +75,8 @@ def describe_study(study, *, dataset: str, data_size: int, img_size: int, metric
 
 
 def trial_counts(study) -> dict:
-    """``n_trials``, ``n_complete``, ``n_pruned``, ``n_failed`` of ``study``."""
+    """``n_trials``, ``n_complete``, ``n_pruned``, ``n_failed``, ``n_unfinished`` of
+    ``study``, from one read of its trials."""
     from optuna.trial import TrialState
 
     states = [t.state for t in study.get_trials(deepcopy=False)]
@@ -84,4 +85,5 @@ def trial_counts(study) -> dict:
         "n_complete": states.count(TrialState.COMPLETE),
         "n_pruned": states.count(TrialState.PRUNED),
         "n_failed": states.count(TrialState.FAIL),
+        "n_unfinished": sum(not s.is_finished() for s in states),
     }
