@@ -26,8 +26,7 @@ FITS_FILE = "fits.json"
 @dataclass
 class FitConfig:
     """One configuration: family and builder kwargs, training hyperparameters (a TrainHP),
-    augmentation policy and its params (``strength`` or ``simple_strength``: the registry
-    takes both)."""
+    augmentation policy and its params (``<policy>_<name>``, as the search names them)."""
 
     family: str
     model_params: dict

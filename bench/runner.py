@@ -432,10 +432,11 @@ def print_summary(record, spec, run_dir: Path) -> None:
     if not console.is_terminal:  # piped: don't squeeze the table into 80 columns
         console = Console(width=160)
     console.print(table)
-    others = f", unfinished {record.n_unfinished}" if record.n_unfinished else ""
+    unfinished = f", unfinished {record.n_unfinished}" if record.n_unfinished else ""
     console.print(
         f"trials {record.n_trials} (complete {record.n_complete}, pruned {record.n_pruned}, "
-        f"failed {record.n_failed}{others}); search {record.search_s}s, final {record.final_s}s, "
-        f"wall {record.wall_s}s of {record.budget_s}s; record {run_dir}/record.json",
+        f"failed {record.n_failed}{unfinished}); search {record.search_s}s, "
+        f"final {record.final_s}s, wall {record.wall_s}s of {record.budget_s}s; "
+        f"record {run_dir}/record.json",
         highlight=False,
     )

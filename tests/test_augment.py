@@ -136,7 +136,7 @@ def test_unknown_name_and_params(tiny_npz):
 
 
 def test_prefix_stripped_params_are_accepted(tiny_npz):
-    """``strength=0`` (as bench train passes ``--param simple_strength``) means the same."""
+    """``strength=0`` (a caller's shorthand for ``simple_strength``) means the same."""
     tv = load_splits(tiny_npz()).train_val()
     x, y = batch(tv)
     a = build_augmentation("simple", data=tv, img_size=28, seed=0, device="cpu",

@@ -143,7 +143,8 @@ class Objective:
         from bench.train import Deadline, DivergedError
 
         start = time.monotonic()
-        trial.set_user_attr(attrs.WORKER, worker_tag())
+        if attrs.WORKER not in trial.user_attrs:  # a journal storage tagged it at its start
+            trial.set_user_attr(attrs.WORKER, worker_tag())
         if self.sampler_seed is not None:
             trial.set_user_attr(attrs.SAMPLER_SEED, self.sampler_seed)
         family, model_params, train_params = suggest(trial, self.space)

@@ -178,23 +178,22 @@ def tagging_journal_storage():
     from optuna.storages.journal import JournalStorage
     from optuna.trial import TrialState, create_trial
 
-    def create_new_trial(self, study_id, template_trial=None):
-        if template_trial is None:
-            template_trial = create_trial(
-                state=TrialState.RUNNING, user_attrs={attrs.WORKER: worker_tag()}
-            )
-        return JournalStorage.create_new_trial(self, study_id, template_trial)
+    class TaggingJournalStorage(JournalStorage):
+        __doc__ = tagging_journal_storage.__doc__
 
-    def set_trial_state_values(self, trial_id, state, values=None):
-        taken = JournalStorage.set_trial_state_values(self, trial_id, state, values)
-        if taken and state == TrialState.RUNNING:
-            self.set_trial_user_attr(trial_id, attrs.WORKER, worker_tag())
-        return taken
+        def create_new_trial(self, study_id, template_trial=None):
+            if template_trial is None:
+                tag = {attrs.WORKER: worker_tag()}
+                template_trial = create_trial(state=TrialState.RUNNING, user_attrs=tag)
+            return super().create_new_trial(study_id, template_trial)
 
-    body = {"__doc__": tagging_journal_storage.__doc__, "__module__": __name__,
-            "create_new_trial": create_new_trial,
-            "set_trial_state_values": set_trial_state_values}  # fmt: skip
-    return type("TaggingJournalStorage", (JournalStorage,), body)
+        def set_trial_state_values(self, trial_id, state, values=None):
+            taken = super().set_trial_state_values(trial_id, state, values)
+            if taken and state == TrialState.RUNNING:
+                self.set_trial_user_attr(trial_id, attrs.WORKER, worker_tag())
+            return taken
+
+    return TaggingJournalStorage
 
 
 @functools.cache
