@@ -103,7 +103,7 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--cv", type=int, default=None, metavar="K",
                    help="trials cross-validate over train+val in K stratified folds; the "
-                   "final model is the K fold models' average (cross-validation bagging)")
+                   "final fits then train on all of train+val (bench train: one per fold)")
     p.add_argument("--max-memory", default=None, metavar="SIZE",
                    help="memory the run may use, e.g. 8G (default: 80%% of what is available; "
                    "shared among --jobs): CPU trials cap their batch size to fit, or are pruned")
@@ -198,8 +198,8 @@ def _run_parser(sub) -> None:
     p = sub.add_parser("run", help="budgeted search, then a multi-seed final evaluation")
     _search_args(p)
     p.add_argument("--seeds", type=int, default=None,
-                   help="seeds of the final evaluation (default 3; with --cv K, the final "
-                   "fits are the K fold models instead)")
+                   help="seeds of the final evaluation (default 3; with --cv, each refits "
+                   "on train+val)")
     p.add_argument(
         "--ensemble",
         type=int,

@@ -46,7 +46,7 @@ class SeedResult:
 
     seed: int
     test: dict
-    val_score: float
+    val_score: float | None  # None for a refit on the whole pool (no val split)
     best_epoch: int
     epochs: int
     stopped: str
@@ -65,7 +65,7 @@ class SeedResult:
             "seed": self.seed,
             "test_auc": float(self.test["auc"]),
             "test_acc": float(self.test["acc"]),
-            "val_score": float(self.val_score),
+            "val_score": self.val_score,
             "best_epoch": self.best_epoch,
             "train_fraction": self.train_fraction,
         }
@@ -126,8 +126,9 @@ def fit_and_score(
     plan_fit: Callable | None = None,
     name: str | None = None,
 ) -> SeedResult:
-    """Build, augment, fit (best-val checkpoint), predict the test split, score, save the
-    predictions and the fit (``models/{name}``).
+    """Build, augment, fit (best-val checkpoint; the last epoch when ``splits`` has an empty
+    val split), predict the test split, score, save the predictions and the fit
+    (``models/{name}``).
 
     Args:
         plan_fit: ``(model, augment, deadline) -> {TrainHP field: value}`` to fit the
@@ -167,7 +168,7 @@ def fit_and_score(
                           data_size=splits.data_size, img_size=img_size, mean=hp.mean,
                           std=hp.std)  # fmt: skip
     return SeedResult(
-        seed=seed, test=report, val_score=float(result.best_val), best_epoch=result.best_epoch,
+        seed=seed, test=report, val_score=result.best_val, best_epoch=result.best_epoch,
         epochs=hp.epochs, stopped=result.stopped, seconds=time.monotonic() - start,
         n_params=param_count(model), history=result.history_dicts(),
         augment_info=dict(getattr(augment, "info", None) or {}), predictions=path,

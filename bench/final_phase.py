@@ -1,7 +1,7 @@
 """``bench run``'s final phase: refit the configuration chosen on val over the final seeds
-(with ``--cv K``, one model per fold: cross-validation bagging), then the other members of
-the ensemble selected on val (as time allows), score every fit and both ensembles once on
-test, and write the run folder, ``record.json`` last.
+(with ``--cv K``, on the whole train + val pool for its epochs, keeping the last weights),
+then the other members of the ensemble selected on val (as time allows), score every fit
+and both ensembles once on test, and write the run folder, ``record.json`` last.
 
 The time rules are in :mod:`bench.search.budget`; selection is :mod:`bench.ensemble`.
 """
@@ -46,7 +46,7 @@ def select_members(study, s, data, best) -> list:
 
 def finalize_run(splits, study, s, display, *, search_s: float):
     """The final fits, the ensembles and the run folder. Returns the record and the folder."""
-    from bench.data.folds import fit_sizes
+    from bench.data.folds import final_fit_sizes
     from bench.evaluate import EnsembleMember, score_ensembles
     from bench.records import make_run_id
     from bench.runner import chosen_trial
@@ -64,15 +64,16 @@ def finalize_run(splits, study, s, display, *, search_s: float):
     if s.cv:
         _write_folds(run_dir, data, s)
     final_start = time.monotonic()
-    sizes = (*fit_sizes(data, s.cv, s.seed), len(splits.test))
+    sizes = (*final_fit_sizes(data, s.cv), len(splits.test))
     extra_s = sum(_fit_estimate(trials[m.trial], sizes) * s.seeds for m in members[1:])
     keep = member_time(extra_s, _fit_estimate(best, sizes) * s.seeds, s.budget.time_left())
     cfg = best_config(best, s.space, s.metric)
-    results, skipped = _fit_chosen(splits, s, display, run_dir, best, cfg, keep)
+    fit_splits = final_splits(splits, s)
+    results, skipped = _fit_chosen(fit_splits, s, display, run_dir, best, cfg, keep)
     fitted = [EnsembleMember(best.number, cfg.family, members[0].weight, results)]
     for index, member in enumerate(members[1:], start=1):
         trial = trials[member.trial]
-        family, fits = _fit_member(splits, s, display, run_dir, trial, index, sizes)
+        family, fits = _fit_member(fit_splits, s, display, run_dir, trial, index, sizes)
         fitted.append(EnsembleMember(trial.number, family, member.weight, fits))
     ensembles = score_ensembles(splits, fitted, run_dir=run_dir)
     display.log(
@@ -87,13 +88,12 @@ def finalize_run(splits, study, s, display, *, search_s: float):
 
 
 def final_splits(splits, s):
-    """``(seed, Splits)`` of each final fit, in turn: the splits for each of ``s.seeds``
-    seeds, or with ``--cv K`` the K folds (:func:`bench.data.folds.fold_splits`)."""
-    from bench.data.folds import fold_splits
+    """The splits every final fit trains on: ``splits``, or after ``--cv`` the whole train +
+    val pool with no val (:func:`bench.data.folds.refit_splits`). Cross-validation chose the
+    configuration and its epochs, so nothing is held out to choose a checkpoint on."""
+    from bench.data.folds import refit_splits
 
-    if s.cv:
-        return fold_splits(splits, s.cv, s.seed)
-    return ((s.seed + i, splits) for i in range(s.seeds))
+    return refit_splits(splits) if s.cv else splits
 
 
 def _write_folds(run_dir: Path, data, s) -> None:
@@ -111,16 +111,16 @@ def _fit_estimate(trial, sizes) -> float:
     return fit_s * RESERVE_SLACK + RESERVE_PER_FIT_S
 
 
-def _fit_chosen(splits, s, display, run_dir, best, cfg, keep: float):
-    """The chosen configuration over the final fits, keeping ``keep`` seconds for the other
-    members (:func:`~bench.search.budget.member_time`); seeds are skipped when one more fit
-    would overrun."""
+def _fit_chosen(fit_splits, s, display, run_dir, best, cfg, keep: float):
+    """The chosen configuration over the final seeds on ``fit_splits`` (:func:`final_splits`),
+    keeping ``keep`` seconds for the other members (:func:`~bench.search.budget.member_time`);
+    seeds are skipped when one more fit would overrun."""
     from bench.evaluate import fit_and_score
     from bench.train import Deadline
 
     seeds = [s.seed + i for i in range(s.seeds)]
     results, skipped, last_s = [], [], 0.0
-    for i, (seed, fit_splits) in enumerate(final_splits(splits, s)):
+    for i, seed in enumerate(seeds):
         if results and s.budget.time_left() < last_s:  # one more fit would overrun
             skipped = seeds[i:]
             left = s.budget.time_left()
@@ -136,14 +136,15 @@ def _fit_chosen(splits, s, display, run_dir, best, cfg, keep: float):
         )  # fmt: skip
         last_s = time.monotonic() - started
         results.append(res)
-        display.log(
-            f"seed {seed}: test auc {res.test['auc']:.4f} acc {res.test['acc']:.4f} "
-            f"(val {s.metric} {res.val_score:.4f}, best epoch {res.best_epoch})"
-        )
+        kept = (f"val {s.metric} {res.val_score:.4f}, best epoch {res.best_epoch}"
+                if res.val_score is not None else f"refit on train + val, {res.best_epoch} "
+                "epochs")  # fmt: skip
+        display.log(f"seed {seed}: test auc {res.test['auc']:.4f} acc {res.test['acc']:.4f} "
+                    f"({kept})")  # fmt: skip
     return results, skipped
 
 
-def _fit_member(splits, s, display, run_dir, trial, index: int, sizes):
+def _fit_member(fit_splits, s, display, run_dir, trial, index: int, sizes):
     """Member ``index``'s configuration over the final fits that still fit in the budget:
     ``(family, [SeedResult])``."""
     from bench.evaluate import fit_and_score
@@ -154,7 +155,7 @@ def _fit_member(splits, s, display, run_dir, trial, index: int, sizes):
     cfg = best_config(trial, s.space, s.metric)
     estimate = _fit_estimate(trial, sizes)
     fits = []
-    for seed, fit_splits in final_splits(splits, s):
+    for seed in range(s.seed, s.seed + s.seeds):
         left = s.budget.time_left()
         if left < estimate:
             display.log(

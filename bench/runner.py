@@ -1,7 +1,7 @@
 """``bench run`` and ``bench search``: check every input, load the data once, search within
 the budget, then (``run`` only) retrain the best configuration over seeds (with ``--cv``,
-one model per fold), score each fit once on test and write the run folder, ``record.json``
-last.
+on the whole train + val pool), score each fit once on test and write the run folder,
+``record.json`` last.
 
 The time rules are in :mod:`bench.search.budget`. Only :func:`finalize` holds a
 :class:`~bench.data.splits.Splits`; the search gets a TrainVal.
@@ -80,18 +80,13 @@ class Settings:
         }
 
 
-def final_fits(seeds: int | None, cv: int | None) -> int:
-    """The number of final fits: ``--seeds`` (default 3), or with ``--cv K`` the K fold
-    models (seed, seed+1, ...: cross-validation bagging).
+def final_fits(seeds: int | None) -> int:
+    """The number of final fits: ``--seeds`` (default 3; with ``--cv``, refits on the whole
+    train + val pool).
 
     Raises:
-        ConfigError: ``--seeds`` below 1, or given with ``--cv``.
+        ConfigError: ``--seeds`` below 1.
     """
-    if cv:
-        if seeds is not None:
-            raise ConfigError(f"--cv {cv}: the final fits are the {cv} fold models (seed, "
-                              "seed+1, ...); drop --seeds")  # fmt: skip
-        return cv
     seeds = DEFAULT_SEEDS if seeds is None else seeds
     if seeds < 1:
         raise ConfigError(f"--seeds {seeds}: give at least 1")
@@ -129,7 +124,7 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
     cv = getattr(args, "cv", None)
     if cv is not None:
         check_cv(cv)
-    seeds = final_fits(getattr(args, "seeds", None), cv) if finalize else 0
+    seeds = final_fits(getattr(args, "seeds", None)) if finalize else 0
     from bench.search.memory import default_limit, parse_memory
     from bench.workers import check_jobs, follow_file
 
@@ -300,13 +295,13 @@ def search_with_workers(args, study, data, s: Settings, display) -> float:
 
 def search(study, data, s: Settings, display) -> float:
     """Run trials until the search end (or ``n_trials``); returns the seconds spent."""
-    from bench.data.folds import fit_sizes
+    from bench.data.folds import final_fit_sizes
     from bench.ensemble import val_dir
     from bench.search.objective import Objective, TrialFailed
     from bench.search.study import worker_seed
 
     best = _best_complete(study)
-    sizes = (*fit_sizes(data, s.cv, s.seed), int(s.spec.n_samples.get("test", 0) or 0))
+    sizes = (*final_fit_sizes(data, s.cv), int(s.spec.n_samples.get("test", 0) or 0))
     s.budget.start_search(best_fit_s=attrs.final_fit_seconds(best, sizes) if best else None)
     stopper = _StopAtSearchEnd(s, sizes, best.value if best else None)
     if s.publish is not None:
@@ -412,7 +407,7 @@ def print_summary(record, spec, run_dir: Path) -> None:
     from bench.reference import PUBLISHED, published_rows
 
     n = record.n_seeds
-    fits = f"{n} fold models" if record.cv else f"{n} seed{'s' if n > 1 else ''}"
+    fits = f"{n} seed{'s' if n > 1 else ''}" + (" refit on train + val" if record.cv else "")
     table = Table(title=f"{record.dataset}: test AUC / ACC ({fits})")
     for col in ("method", "AUC", "ACC", "source"):
         table.add_column(col)

@@ -102,13 +102,14 @@ class DivergedError(RuntimeError):
 
 @dataclass
 class EpochStats:
-    """One epoch: mean train loss, val AUC/ACC, the val score used for checkpointing."""
+    """One epoch: mean train loss, val AUC/ACC, the val score used for checkpointing (the
+    val fields are None in a fit with no val split)."""
 
     epoch: int
     train_loss: float
-    val_auc: float
-    val_acc: float
-    val_score: float
+    val_auc: float | None
+    val_acc: float | None
+    val_score: float | None
     lr: float
     seconds: float
 
@@ -117,18 +118,20 @@ class EpochStats:
 class FitResult:
     """``best_state`` (CPU copy of the best-val weights), its epoch and score, the history,
     why it stopped (``completed`` | ``deadline`` | ``early_stop``), the fit's seconds and
-    the best checkpoint's val scores (what ensemble selection reads)."""
+    the best checkpoint's val scores (what ensemble selection reads). With no val split:
+    the last epoch's weights, ``best_val`` and ``val_scores`` None."""
 
     best_state: dict
     best_epoch: int
-    best_val: float
+    best_val: float | None
     history: list[EpochStats] = field(default_factory=list)
     stopped: str = "completed"
     seconds: float = 0.0
     val_scores: np.ndarray | None = None
 
     def history_dicts(self) -> list[dict]:
-        return [asdict(s) for s in self.history]
+        """The history as dicts, without the val fields of a fit that had no val split."""
+        return [{k: v for k, v in asdict(s).items() if v is not None} for s in self.history]
 
 
 def set_seed(seed: int) -> None:
@@ -346,9 +349,11 @@ def fit(
     deadline: Deadline | None = None,
     on_epoch: Callable[[EpochStats], None] | None = None,
 ) -> FitResult:
-    """Train ``model`` on ``data.train`` and keep the weights with the best val score.
+    """Train ``model`` on ``data.train`` and keep the weights with the best val score; with
+    an empty val split (a refit on the whole train + val pool after ``--cv``) train every
+    epoch and keep the last weights.
 
-    The model is moved to the device, and holds the best-val weights when ``fit`` returns.
+    The model is moved to the device, and holds the kept weights when ``fit`` returns.
     When ``deadline`` expires mid-epoch the loop stops between batches; if no epoch has
     been evaluated yet, val is evaluated on what was trained so the result is usable.
     ``on_epoch`` is called after each completed epoch (it may raise ``optuna.TrialPruned``,
@@ -374,13 +379,13 @@ def fit(
                 break  # an evaluated checkpoint exists; don't spend time past the deadline
         if scheduler is not None and complete:
             scheduler.step()
-        val_auc, val_acc, scores = _evaluate(state, x_val, data)
+        val_auc, val_acc, scores = _evaluate(state, x_val, data) if len(data.val) else (None,) * 3
         val_score = val_auc if hp.metric == "auc" else val_acc
         stats = EpochStats(
             epoch, train_loss, val_auc, val_acc, val_score, lr, time.monotonic() - t0
         )
         history.append(stats)
-        if best_state is None or val_score > best_val:
+        if best_state is None or val_score is None or val_score > best_val:
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             best_epoch, best_val, stale, best_scores = epoch, val_score, 0, scores
         else:
@@ -393,7 +398,8 @@ def fit(
             stopped = "early_stop"
             break
     model.load_state_dict(best_state)
-    return FitResult(best_state, best_epoch, float(best_val), history, stopped,
+    best_val = None if best_val is None else float(best_val)
+    return FitResult(best_state, best_epoch, best_val, history, stopped,
                      time.monotonic() - start, best_scores)  # fmt: skip
 
 

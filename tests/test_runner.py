@@ -24,6 +24,8 @@ from runs import bench as _bench
 from runs import load_study as _study
 
 from bench.cli import main
+from bench.data.load import load_splits
+from bench.errors import ConfigError
 
 
 @pytest.fixture
@@ -78,18 +80,26 @@ def test_bad_input_is_one_line_exit_2_before_any_work(
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_cv_final_fits_are_the_fold_models_and_refuse_seeds(npz, tmp_path, capsys) -> None:
+def test_final_fits_are_the_seeds_with_or_without_cv() -> None:
     from bench.runner import DEFAULT_SEEDS, final_fits
 
-    assert final_fits(None, None) == DEFAULT_SEEDS and final_fits(2, None) == 2
-    assert final_fits(None, 5) == 5
-    argv = ["run", "--quiet", "--dataset", npz, "--budget", "20s", "--cv", "3", "--seeds", "2",
-            "--out", str(tmp_path / "out"), *TINY]  # fmt: skip
-    assert main(argv) == 2
-    (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line == ("error: --cv 3: the final fits are the 3 fold models (seed, seed+1, ...); "
-                    "drop --seeds")  # fmt: skip
-    assert not (tmp_path / "out").exists()
+    assert final_fits(None) == DEFAULT_SEEDS == 3 and final_fits(2) == 2
+    with pytest.raises(ConfigError, match="--seeds 0: give at least 1"):
+        final_fits(0)
+
+
+def test_cv_final_fits_refit_on_the_whole_pool_with_no_val_split(npz) -> None:
+    from bench.data.folds import final_fit_sizes, refit_splits
+
+    splits = load_splits(npz)
+    refit = refit_splits(splits)
+    assert final_fit_sizes(splits.train_val(), 3) == (128, 0) == (len(refit.train), 0)
+    assert final_fit_sizes(splits.train_val(), None) == (96, 32)
+    np.testing.assert_array_equal(
+        refit.train.images, np.concatenate([splits.train.images, splits.val.images])
+    )
+    assert len(refit.val) == 0 and refit.val.images.shape[1:] == splits.val.images.shape[1:]
+    assert refit.test is splits.test
 
 
 def test_the_reserve_plans_a_final_fit_on_the_whole_train_split() -> None:
@@ -423,13 +433,17 @@ def test_run_on_volumes_searches_the_3d_families(tmp_path) -> None:
 def test_cv_trials_score_the_mean_of_their_held_out_folds(npz, tmp_path) -> None:
     out = tmp_path / "out"
     proc = _bench("run", "--dataset", npz, "--budget", "60s", "--out", str(out), "--quiet",
-                  "--n-trials", "3", "--cv", "3", *TINY)  # fmt: skip
+                  "--n-trials", "3", "--cv", "3", "--seeds", "2", *TINY)  # fmt: skip
     _, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 0, stderr
     (record,) = records(out)
     assert record["cv"] == 3 and record["study_name"] != ""
-    # the final fits are the three fold models (seed, seed+1, seed+2), bagged
-    assert record["n_seeds"] == 3 and [f["seed"] for f in record["per_seed"]] == [0, 1, 2]
+    # the final fits are --seeds refits on train + val, for their epochs, the last kept
+    assert record["n_seeds"] == 2 and [f["seed"] for f in record["per_seed"]] == [0, 1]
+    fits = json.loads((out / record["run_id"] / "fits.json").read_text())
+    for fit in fits:
+        assert fit["val_score"] is None and fit["best_epoch"] == len(fit["history"])
+        assert not any("val_auc" in h for h in fit["history"])
     folds = json.loads((out / record["run_id"] / "folds.json").read_text())
     assert folds["k"] == 3 and len(folds["folds"]) == 96 + 32  # train + val, never test
     study = _study(str(out / "studies" / f"{record['study_name']}.journal"), record["study_name"])

@@ -193,6 +193,28 @@ class Frozen(nn.Module):
         return self.linear(x.flatten(1)) + 0 * self.unused
 
 
+def test_a_fit_with_no_val_split_trains_every_epoch_and_keeps_the_last_weights(tiny_npz):
+    from bench.data.folds import refit_splits
+
+    splits = refit_splits(load_splits(tiny_npz(task="multi-class", counts=(40, 16, 8))))
+    assert len(splits.train) == 56 and len(splits.val) == 0
+    model, snapshots = fresh(splits, seed=3), []
+
+    def snap(stats) -> None:
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+
+    hp = TrainHP(epochs=3, batch_size=16, lr=1e-2, early_stop=1)
+    result = fit(model, splits.train_val(), hp, device="cpu", seed=3, on_epoch=snap)
+    assert result.stopped == "completed" and result.best_epoch == 3 and len(snapshots) == 3
+    assert result.best_val is None and result.val_scores is None
+    assert all(s.val_auc is None and s.val_score is None for s in result.history)
+    assert [set(h) for h in result.history_dicts()] == [{"epoch", "train_loss", "lr",
+                                                         "seconds"}] * 3  # fmt: skip
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, snapshots[-1][name]), name
+    assert any(not torch.equal(snapshots[0][k], snapshots[-1][k]) for k in snapshots[0])
+
+
 def test_early_stop_when_val_does_not_improve(tiny_npz):
     splits = load_splits(tiny_npz())
     torch.manual_seed(0)

@@ -84,6 +84,25 @@ def fit_sizes(data: TrainVal, k: int, seed: int) -> tuple[int, int]:
     return len(data.train) + len(data.val) - n_val, n_val
 
 
+def refit_splits(splits):
+    """``splits`` for a refit after cross-validation: the whole train + val pool as train,
+    an empty val split (the fit trains its epochs and keeps the last weights), the test
+    split unchanged."""
+    from bench.data.splits import Splits
+
+    both = pool(splits.train_val())
+    empty = Split(both.images[:0], both.labels[:0])
+    return Splits(splits.spec, splits.data_size, both, empty, splits.test)
+
+
+def final_fit_sizes(data: TrainVal, cv: int | None) -> tuple[int, int]:
+    """Train and val sizes of one of ``bench run``'s final fits: the splits', or with
+    ``--cv`` a refit on the pool (:func:`refit_splits`: no val)."""
+    if not cv:
+        return len(data.train), len(data.val)
+    return len(data.train) + len(data.val), 0
+
+
 def fold_splits(splits, k: int, seed: int):
     """Yield ``(seed + i, Splits)``: fold ``i`` held out as val, the other folds as train,
     the test split unchanged (cross-validation bagging: one model per fold). One fold's
