@@ -99,7 +99,8 @@ class Record:
     info: str = _f("free text: warnings, overrun, failure reason", "")
     # JSON only
     status: str = _f("ok or failed", "ok", csv=False)
-    per_seed: list = _f("[{seed, test_auc, test_acc, val_score, best_epoch, train_fraction}]",
+    per_seed: list = _f("[{seed, test_auc, test_acc, val_score (None: a --cv refit), "
+                        "best_epoch, train_fraction}]",
                         csv=False,
                         factory=list)  # fmt: skip
     hardware: dict = _f("cpu model, cores, gpu", csv=False, factory=dict)
