@@ -96,6 +96,12 @@ def final_splits(splits, s):
     return refit_splits(splits) if s.cv else splits
 
 
+def final_seeds(s) -> list[int]:
+    """The seeds of every configuration's final fits: ``seed, seed+1, ...``, ``s.seeds`` of
+    them."""
+    return [s.seed + i for i in range(s.seeds)]
+
+
 def _write_folds(run_dir: Path, data, s) -> None:
     """``folds.json``: the folds every trial of the study cross-validated on."""
     from bench.data.folds import fold_ids, pool_labels, save_folds
@@ -118,7 +124,7 @@ def _fit_chosen(fit_splits, s, display, run_dir, best, cfg, keep: float):
     from bench.evaluate import fit_and_score
     from bench.train import Deadline
 
-    seeds = [s.seed + i for i in range(s.seeds)]
+    seeds = final_seeds(s)
     results, skipped, last_s = [], [], 0.0
     for i, seed in enumerate(seeds):
         if results and s.budget.time_left() < last_s:  # one more fit would overrun
@@ -155,7 +161,7 @@ def _fit_member(fit_splits, s, display, run_dir, trial, index: int, sizes):
     cfg = best_config(trial, s.space, s.metric)
     estimate = _fit_estimate(trial, sizes)
     fits = []
-    for seed in range(s.seed, s.seed + s.seeds):
+    for seed in final_seeds(s):
         left = s.budget.time_left()
         if left < estimate:
             display.log(

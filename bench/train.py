@@ -369,6 +369,7 @@ def fit(
     best_state, best_epoch, best_val, stale, best_scores = None, 0, -math.inf, 0, None
     history: list[EpochStats] = []
     stopped = "completed"
+    has_val = len(data.val) > 0  # without one: every epoch trained, the last weights kept
     for epoch in range(1, hp.epochs + 1):
         t0 = time.monotonic()
         lr = optimizer.param_groups[0]["lr"]
@@ -379,13 +380,13 @@ def fit(
                 break  # an evaluated checkpoint exists; don't spend time past the deadline
         if scheduler is not None and complete:
             scheduler.step()
-        val_auc, val_acc, scores = _evaluate(state, x_val, data) if len(data.val) else (None,) * 3
+        val_auc, val_acc, scores = _evaluate(state, x_val, data) if has_val else (None,) * 3
         val_score = val_auc if hp.metric == "auc" else val_acc
         stats = EpochStats(
             epoch, train_loss, val_auc, val_acc, val_score, lr, time.monotonic() - t0
         )
         history.append(stats)
-        if best_state is None or val_score is None or val_score > best_val:
+        if best_state is None or not has_val or val_score > best_val:
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             best_epoch, best_val, stale, best_scores = epoch, val_score, 0, scores
         else:

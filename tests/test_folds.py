@@ -71,8 +71,8 @@ def test_fold_splits_hold_out_each_fold_once_and_keep_the_test_split():
         held += val.tolist()
     assert sorted(held) == list(range(90))
     n_val = int((folds == 0).sum())
-    assert fit_sizes(data, 4, seed=2) == (90 - n_val, n_val)
-    assert fit_sizes(data, 0, seed=2) == (70, 20)
+    assert fit_sizes(data, folds) == (90 - n_val, n_val)
+    assert fit_sizes(data, None) == (70, 20)
 
 
 def test_bad_fold_counts_are_refused():

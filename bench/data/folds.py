@@ -75,12 +75,12 @@ def fold_data(data: TrainVal, folds: np.ndarray, i: int, both: Split | None = No
                     Split(both.images[held], both.labels[held]))  # fmt: skip
 
 
-def fit_sizes(data: TrainVal, k: int, seed: int) -> tuple[int, int]:
-    """Train and val sizes of one fit: the splits', or with ``k`` folds the first fold's
-    (the others differ by at most one item per class)."""
-    if not k:
+def fit_sizes(data: TrainVal, folds: np.ndarray | None) -> tuple[int, int]:
+    """Train and val sizes of one trial's fit: the splits', or with ``folds``
+    (:func:`fold_ids`) the first fold's (the others differ by at most one item per class)."""
+    if folds is None:
         return len(data.train), len(data.val)
-    n_val = int((fold_ids(pool_labels(data), k, seed) == 0).sum())
+    n_val = int((folds == 0).sum())
     return len(data.train) + len(data.val) - n_val, n_val
 
 

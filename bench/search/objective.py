@@ -119,7 +119,7 @@ class Objective:
         if cv:
             self._pool = pool(data)  # once: every trial's folds are cut from it
             self.folds = fold_ids(self._pool.labels, cv, seed)
-        self._fit_sizes = fit_sizes(data, cv, seed)
+        self._fit_sizes = fit_sizes(data, self.folds)
         self.memory_limit = memory_limit
         self._saved: dict[tuple, float] = {}  # speed_key -> activation bytes per image
         self._speed: dict[tuple, float] = {} if speeds is None else speeds  # images/s
