@@ -116,10 +116,11 @@ class EpochStats:
 
 @dataclass
 class FitResult:
-    """``best_state`` (CPU copy of the best-val weights), its epoch and score, the history,
-    why it stopped (``completed`` | ``deadline`` | ``early_stop``), the fit's seconds and
-    the best checkpoint's val scores (what ensemble selection reads). With no val split:
-    the last epoch's weights, ``best_val`` and ``val_scores`` None."""
+    """``best_state`` (CPU copy of the kept weights: the best-val ones, or the last epoch's
+    with ``keep_last``), its epoch and val score, the history, why it stopped (``completed``
+    | ``deadline`` | ``early_stop``), the fit's seconds and the kept checkpoint's val scores
+    (what ensemble selection reads). With no val split: the last epoch's weights,
+    ``best_val`` and ``val_scores`` None."""
 
     best_state: dict
     best_epoch: int
@@ -348,10 +349,12 @@ def fit(
     augment: Callable | None = None,
     deadline: Deadline | None = None,
     on_epoch: Callable[[EpochStats], None] | None = None,
+    keep_last: bool = False,
 ) -> FitResult:
     """Train ``model`` on ``data.train`` and keep the weights with the best val score; with
-    an empty val split (a refit on the whole train + val pool after ``--cv``) train every
-    epoch and keep the last weights.
+    ``keep_last`` (a ``--cv`` fold model that stands for the refit) or an empty val split
+    (the refit on the whole train + val pool after ``--cv``) train every epoch and keep the
+    last weights, with the last epoch's val score.
 
     The model is moved to the device, and holds the kept weights when ``fit`` returns.
     When ``deadline`` expires mid-epoch the loop stops between batches; if no epoch has
@@ -369,7 +372,8 @@ def fit(
     best_state, best_epoch, best_val, stale, best_scores = None, 0, -math.inf, 0, None
     history: list[EpochStats] = []
     stopped = "completed"
-    has_val = len(data.val) > 0  # without one: every epoch trained, the last weights kept
+    has_val = len(data.val) > 0
+    keep_last = keep_last or not has_val  # every epoch trained, the last weights kept
     for epoch in range(1, hp.epochs + 1):
         t0 = time.monotonic()
         lr = optimizer.param_groups[0]["lr"]
@@ -386,7 +390,7 @@ def fit(
             epoch, train_loss, val_auc, val_acc, val_score, lr, time.monotonic() - t0
         )
         history.append(stats)
-        if best_state is None or not has_val or val_score > best_val:
+        if best_state is None or keep_last or val_score > best_val:
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             best_epoch, best_val, stale, best_scores = epoch, val_score, 0, scores
         else:

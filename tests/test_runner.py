@@ -452,6 +452,9 @@ def test_cv_trials_score_the_mean_of_their_held_out_folds(npz, tmp_path) -> None
     for t in done:
         assert len(t.user_attrs["fold_scores"]) == 3
         assert t.value == pytest.approx(np.mean(t.user_attrs["fold_scores"]), abs=1e-6)
+        # each fold is scored at its last epoch, as the refit it stands for
+        last = t.intermediate_values[max(t.intermediate_values)]
+        assert t.user_attrs["fold_scores"][0] == pytest.approx(last, abs=1e-6)
     # the out-of-fold val predictions cover the whole pool
     (val_file,) = (out / "studies").glob(f"*.val/trial-{done[0].number:06d}.npy")
     assert np.load(val_file).shape == (128, 2)

@@ -215,6 +215,24 @@ def test_a_fit_with_no_val_split_trains_every_epoch_and_keeps_the_last_weights(t
     assert any(not torch.equal(snapshots[0][k], snapshots[-1][k]) for k in snapshots[0])
 
 
+def test_keep_last_trains_every_epoch_and_scores_the_last_weights_on_val(tiny_npz):
+    splits = load_splits(tiny_npz(task="multi-class", counts=(40, 16, 8)))
+    model, snapshots = fresh(splits, seed=3), []
+
+    def snap(stats) -> None:
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+
+    hp = TrainHP(epochs=4, batch_size=16, lr=1e-2, early_stop=1)
+    result = fit(model, splits.train_val(), hp, device="cpu", seed=3, on_epoch=snap,
+                 keep_last=True)  # fmt: skip
+    assert result.stopped == "completed" and result.best_epoch == 4 and len(snapshots) == 4
+    assert result.best_val == pytest.approx(result.history[-1].val_score)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, snapshots[-1][name]), name
+    scores = predict(model, splits.val.images, spec=splits.spec, device="cpu")
+    np.testing.assert_allclose(result.val_scores, scores, atol=1e-6)
+
+
 def test_early_stop_when_val_does_not_improve(tiny_npz):
     splits = load_splits(tiny_npz())
     torch.manual_seed(0)

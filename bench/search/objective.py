@@ -74,7 +74,8 @@ class Objective:
         val_dir: folder for each completed trial's val predictions (ensemble selection).
         cv: folds (0: the official val split). With K folds over train + val a trial fits
             every fold (pruned on the first, the folds seeded by ``seed``); its value is the
-            mean held-out metric and its val predictions are the out-of-fold ones.
+            mean held-out metric at each fold's last epoch and its val predictions are the
+            out-of-fold ones.
         memory_limit: bytes this process may hold (CPU): a trial's batch is capped to fit,
             or the trial pruned with the reason (:mod:`bench.search.memory`); None: no cap.
     """
@@ -299,7 +300,8 @@ class Objective:
 
     def _fit(self, trial, model, build, hp, augment, deadline, start: float, thr: float) -> float:
         """Fit with per-epoch reports and pruning (each fold with ``--cv``: the first one
-        reports and is pruned); store what the budget reads back."""
+        reports and is pruned); store what the budget reads back. A ``--cv`` fold model
+        trains every epoch and is scored at its last one, as the refit it stands for."""
         import numpy as np
         import optuna
 
@@ -329,6 +331,7 @@ class Objective:
             results.append(fit(
                 model, part, hp, device=self.device, seed=self.seed, img_size=self.img_size,
                 augment=augment, deadline=share, on_epoch=on_epoch if i == 0 else None,
+                keep_last=bool(self.cv),
             ))  # fmt: skip
         first = results[0]
         trial.set_user_attr(attrs.FIT_SECONDS, round(time.monotonic() - start, 3))
