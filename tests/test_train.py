@@ -193,16 +193,29 @@ class Frozen(nn.Module):
         return self.linear(x.flatten(1)) + 0 * self.unused
 
 
+def epoch_snapshots(model):
+    """``(snapshots, on_epoch)``: ``on_epoch`` appends a copy of the model's weights."""
+    snapshots: list[dict] = []
+
+    def snap(stats) -> None:
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+
+    return snapshots, snap
+
+
+def assert_holds(model, snapshot: dict) -> None:
+    """The model's weights equal ``snapshot``."""
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, snapshot[name]), name
+
+
 def test_a_fit_with_no_val_split_trains_every_epoch_and_keeps_the_last_weights(tiny_npz):
     from bench.data.folds import refit_splits
 
     splits = refit_splits(load_splits(tiny_npz(task="multi-class", counts=(40, 16, 8))))
     assert len(splits.train) == 56 and len(splits.val) == 0
-    model, snapshots = fresh(splits, seed=3), []
-
-    def snap(stats) -> None:
-        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
-
+    model = fresh(splits, seed=3)
+    snapshots, snap = epoch_snapshots(model)
     hp = TrainHP(epochs=3, batch_size=16, lr=1e-2, early_stop=1)
     result = fit(model, splits.train_val(), hp, device="cpu", seed=3, on_epoch=snap)
     assert result.stopped == "completed" and result.best_epoch == 3 and len(snapshots) == 3
@@ -210,25 +223,20 @@ def test_a_fit_with_no_val_split_trains_every_epoch_and_keeps_the_last_weights(t
     assert all(s.val_auc is None and s.val_score is None for s in result.history)
     assert [set(h) for h in result.history_dicts()] == [{"epoch", "train_loss", "lr",
                                                          "seconds"}] * 3  # fmt: skip
-    for name, value in model.state_dict().items():
-        assert torch.equal(value, snapshots[-1][name]), name
+    assert_holds(model, snapshots[-1])
     assert any(not torch.equal(snapshots[0][k], snapshots[-1][k]) for k in snapshots[0])
 
 
 def test_keep_last_trains_every_epoch_and_scores_the_last_weights_on_val(tiny_npz):
     splits = load_splits(tiny_npz(task="multi-class", counts=(40, 16, 8)))
-    model, snapshots = fresh(splits, seed=3), []
-
-    def snap(stats) -> None:
-        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
-
+    model = fresh(splits, seed=3)
+    snapshots, snap = epoch_snapshots(model)
     hp = TrainHP(epochs=4, batch_size=16, lr=1e-2, early_stop=1)
     result = fit(model, splits.train_val(), hp, device="cpu", seed=3, on_epoch=snap,
                  keep_last=True)  # fmt: skip
     assert result.stopped == "completed" and result.best_epoch == 4 and len(snapshots) == 4
     assert result.best_val == pytest.approx(result.history[-1].val_score)
-    for name, value in model.state_dict().items():
-        assert torch.equal(value, snapshots[-1][name]), name
+    assert_holds(model, snapshots[-1])
     scores = predict(model, splits.val.images, spec=splits.spec, device="cpu")
     np.testing.assert_allclose(result.val_scores, scores, atol=1e-6)
 
