@@ -283,6 +283,13 @@ def _export_parser(sub) -> None:
     p.add_argument("--data-dir", default=None, help="where the run's data is (the check)")
 
 
+def _interrupted(command: str) -> int:
+    """Ctrl-C: one line (that a resumable command's study resumes) and exit 130."""
+    again = "; run the same command again: the study resumes" if command in RESUMABLE else ""
+    print(f"error: interrupted{again}", file=sys.stderr)
+    return 130
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bench`` console script."""
     parser = build_parser()
@@ -303,13 +310,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        again = "; run the same command again: the study resumes"
-        again = again if args.command in RESUMABLE else ""
-        print(f"error: interrupted{again}", file=sys.stderr)
-        return 130
+        return _interrupted(args.command)
     except Exception as exc:  # e.g. Optuna's own assertion, raised while handling ours
         from bench.write_errors import describe, write_error
 
+        if first_cause(exc, KeyboardInterrupt) is not None:  # cleanup that failed under Ctrl-C
+            return _interrupted(args.command)  # (Optuna's journal lock unlinks twice)
         ours, err = first_cause(exc, BenchError), write_error(exc)
         if ours is None and err is None:
             raise

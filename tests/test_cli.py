@@ -3,6 +3,7 @@ mistakes (close names suggested), never a traceback."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -100,3 +101,20 @@ def test_spaces_check_on_a_folder_without_spaces(run_bench, tmp_path):
     for args in (["--check"], []):
         line = error_line(run_bench("spaces", *args, "--dir", tmp_path / "empty"))
         assert f"no search space in {tmp_path / 'empty'}" in line and "common.yaml" in line
+
+
+def interrupted_cleanup_fails(args) -> int:
+    """A handler whose cleanup fails under Ctrl-C, as Optuna's journal lock release does
+    when the interrupt lands after its unlink: the second unlink raises FileNotFoundError."""
+    try:
+        raise KeyboardInterrupt
+    except BaseException:
+        os.unlink(os.path.join(args.out, "lock.rename"))
+
+
+def test_ctrl_c_whose_cleanup_fails_is_still_the_interrupt_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(HANDLERS, "run", f"{__name__}:interrupted_cleanup_fails")
+    rc = main(["run", "--dataset", "breastmnist", "--budget", "1m", "--out", str(tmp_path)])
+    assert rc == 130
+    err = capsys.readouterr().err
+    assert err == "error: interrupted; run the same command again: the study resumes\n"
