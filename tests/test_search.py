@@ -267,6 +267,35 @@ def test_when_nothing_fits_the_trial_shrinks_to_the_smallest(tiny_npz) -> None:
     assert f"{MIN_EPOCHS} epochs" in second.user_attrs["fail_reason"]
 
 
+def test_the_search_stops_when_its_time_left_fits_no_family(tiny_npz) -> None:
+    """Near the search end, once a trial has completed and the fastest family measured is
+    too slow for what is left, the search ends instead of pruning trial after trial (a run
+    pruned 138 of its 143 trials this way in its last second)."""
+    from bench.search.budget import CALIBRATION_PRIOR, MIN_TRAIN, VAL_COST
+    from bench.search.speed import speed_key
+
+    data = load_splits(tiny_npz(counts=(2000, 300, 16))).train_val()
+    seconds = 30.0
+    thr = 2 * (MIN_TRAIN + VAL_COST * 300) * CALIBRATION_PRIOR / seconds  # 1 epoch, not 3
+    obj = _objective(data, ["tiny_mlp"], max_epochs=5, end_in=seconds)
+    obj._speed[speed_key("tiny_mlp", {"hidden": 8})] = thr
+    study = optuna.create_study(direction="maximize")
+    for _ in range(6):
+        study.enqueue_trial({"family": "tiny_mlp", "tiny_mlp.hidden": 8})
+    study.optimize(obj, n_trials=6)
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.PRUNED, *[TrialState.WAITING] * 4]
+    # a trial bounded by its own cap, not the search end, does not end the search
+    obj = _objective(data, ["tiny_mlp"], max_epochs=5, end_in=10 * seconds)
+    obj.cap_s = seconds
+    obj._speed[speed_key("tiny_mlp", {"hidden": 8})] = thr
+    study = optuna.create_study(direction="maximize")
+    for _ in range(3):
+        study.enqueue_trial({"family": "tiny_mlp", "tiny_mlp.hidden": 8})
+    study.optimize(obj, n_trials=3)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, *[TrialState.PRUNED] * 2]
+
+
 def test_no_completed_trial_names_the_smallest_budget(tiny_npz) -> None:
     from types import SimpleNamespace
 

@@ -241,8 +241,15 @@ class Objective:
                 f"{epochs} epoch{'s' if epochs > 1 else ''} in {seconds:.0f}s"
             )
             trial.set_user_attr(attrs.FAIL_REASON, reason)
+            if not smallest and self._no_family_fits(need, deadline):
+                trial.study.stop()  # else every trial to the search end is pruned like this
             raise optuna.TrialPruned(reason)
         return thr
+
+    def _no_family_fits(self, need: float, deadline) -> bool:
+        """True when the search's end bounds this trial and no family measured here trains
+        ``need`` images/s: every further trial of this search would be pruned as too slow."""
+        return deadline.end >= self.search_end() and max(self._speed.values()) < need
 
     def _memory_batch(self, trial, model, family, model_params, batch: int):
         """(train batch, eval batch or None): ``batch``, or the largest that fits the memory
