@@ -236,30 +236,50 @@ def test_needed_throughput_and_calibration(data) -> None:
     assert len(obj._ratios) == 1 and obj.calib == max(1.0, obj._ratios[0])
 
 
+SLOW_SECONDS = 30.0
+FIXED_MLP = {"family": "tiny_mlp", "tiny_mlp.hidden": 8}
+
+
+def _too_slow_for_min_epochs(data, *, end_in: float = SLOW_SECONDS) -> Objective:
+    """An objective whose tiny_mlp (as if the probe had measured it) is fast enough for one
+    epoch in SLOW_SECONDS, too slow for MIN_EPOCHS (calibration included)."""
+    from bench.search.budget import CALIBRATION_PRIOR, MIN_TRAIN, VAL_COST
+    from bench.search.speed import speed_key
+
+    smallest_epoch = MIN_TRAIN + VAL_COST * 300  # image-equivalents of one epoch
+    obj = _objective(data, ["tiny_mlp"], max_epochs=5, end_in=end_in)
+    obj._speed[speed_key("tiny_mlp", {"hidden": 8})] = (
+        2 * smallest_epoch * CALIBRATION_PRIOR / SLOW_SECONDS
+    )
+    return obj
+
+
+def _fixed_trial_states(obj: Objective, n: int) -> list:
+    """The states after ``n`` enqueued FIXED_MLP trials in a fresh study."""
+    study = optuna.create_study(direction="maximize")
+    for _ in range(n):
+        study.enqueue_trial(FIXED_MLP)
+    study.optimize(obj, n_trials=n)
+    return [t.state for t in study.trials]
+
+
 def test_when_nothing_fits_the_trial_shrinks_to_the_smallest(tiny_npz) -> None:
     """Medical MNIST at 1m: a speed too slow for MIN_EPOCHS on the usual subsample still
     runs a shorter trial while the study has no completed trial (so a model comes out); once
     one has completed, the same speed is pruned as too slow."""
-    from bench.search.budget import CALIBRATION_PRIOR, MIN_EPOCHS, MIN_TRAIN, VAL_COST
-    from bench.search.speed import speed_key
+    from bench.search.budget import MIN_EPOCHS, MIN_TRAIN
 
     data = load_splits(tiny_npz(counts=(2000, 300, 16))).train_val()
-    seconds = 30.0
-    smallest_epoch = MIN_TRAIN + VAL_COST * 300  # image-equivalents of one epoch
-    # fast enough for 1 epoch in `seconds`, too slow for MIN_EPOCHS (calibration included)
-    thr = 2 * smallest_epoch * CALIBRATION_PRIOR / seconds
-    obj = _objective(data, ["tiny_mlp"], max_epochs=5, end_in=seconds)
-    obj._speed[speed_key("tiny_mlp", {"hidden": 8})] = thr  # as if the probe had measured it
+    obj = _too_slow_for_min_epochs(data)
     study = optuna.create_study(direction="maximize")
-    fixed = {"family": "tiny_mlp", "tiny_mlp.hidden": 8}
-    study.enqueue_trial(fixed)
+    study.enqueue_trial(FIXED_MLP)
     study.optimize(obj, n_trials=1)
     first = study.trials[0]
     assert first.state == TrialState.COMPLETE, first.user_attrs.get("fail_reason")
     assert first.user_attrs["epochs"] == 1 < MIN_EPOCHS
     # the one epoch takes what fits: more than MIN_TRAIN images, about 30% of train
     assert MIN_TRAIN / 2000 < first.user_attrs["train_fraction"] < 0.35
-    study.enqueue_trial(fixed)
+    study.enqueue_trial(FIXED_MLP)
     study.optimize(obj, n_trials=1)
     second = study.trials[1]
     assert second.state == TrialState.PRUNED
@@ -271,29 +291,14 @@ def test_the_search_stops_when_its_time_left_fits_no_family(tiny_npz) -> None:
     """Near the search end, once a trial has completed and the fastest family measured is
     too slow for what is left, the search ends instead of pruning trial after trial (a run
     pruned 138 of its 143 trials this way in its last second)."""
-    from bench.search.budget import CALIBRATION_PRIOR, MIN_TRAIN, VAL_COST
-    from bench.search.speed import speed_key
-
     data = load_splits(tiny_npz(counts=(2000, 300, 16))).train_val()
-    seconds = 30.0
-    thr = 2 * (MIN_TRAIN + VAL_COST * 300) * CALIBRATION_PRIOR / seconds  # 1 epoch, not 3
-    obj = _objective(data, ["tiny_mlp"], max_epochs=5, end_in=seconds)
-    obj._speed[speed_key("tiny_mlp", {"hidden": 8})] = thr
-    study = optuna.create_study(direction="maximize")
-    for _ in range(6):
-        study.enqueue_trial({"family": "tiny_mlp", "tiny_mlp.hidden": 8})
-    study.optimize(obj, n_trials=6)
-    states = [t.state for t in study.trials]
+    states = _fixed_trial_states(_too_slow_for_min_epochs(data), 6)
     assert states == [TrialState.COMPLETE, TrialState.PRUNED, *[TrialState.WAITING] * 4]
     # a trial bounded by its own cap, not the search end, does not end the search
-    obj = _objective(data, ["tiny_mlp"], max_epochs=5, end_in=10 * seconds)
-    obj.cap_s = seconds
-    obj._speed[speed_key("tiny_mlp", {"hidden": 8})] = thr
-    study = optuna.create_study(direction="maximize")
-    for _ in range(3):
-        study.enqueue_trial({"family": "tiny_mlp", "tiny_mlp.hidden": 8})
-    study.optimize(obj, n_trials=3)
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE, *[TrialState.PRUNED] * 2]
+    obj = _too_slow_for_min_epochs(data, end_in=10 * SLOW_SECONDS)
+    obj.cap_s = SLOW_SECONDS
+    states = _fixed_trial_states(obj, 3)
+    assert states == [TrialState.COMPLETE, *[TrialState.PRUNED] * 2]
 
 
 def test_no_completed_trial_names_the_smallest_budget(tiny_npz) -> None:
