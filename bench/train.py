@@ -25,6 +25,7 @@ SCHEDULES = ("cosine", "step", "none")
 METRICS = ("auc", "acc")
 EVAL_BATCH = 512  # samples per evaluation batch for small images (28 px: 512)
 EVAL_ELEMENTS = 2**21  # and at most this many input values per batch (64^3 volumes: 8)
+REPORT_VAL_MAX = 2048  # a keep_last fit's per-epoch reports score at most this many val items
 
 
 @dataclass
@@ -158,6 +159,20 @@ def stratified_subsample(labels: np.ndarray, fraction: float, seed: int) -> np.n
         n = max(1, int(round(fraction * len(idx))))
         keep.append(rng.choice(idx, size=n, replace=False))
     return np.sort(np.concatenate(keep))
+
+
+def report_rows(labels: np.ndarray, seed: int) -> np.ndarray | None:
+    """The val rows a ``keep_last`` fit's per-epoch reports score: a seeded stratified
+    subsample of about :data:`REPORT_VAL_MAX` items, the same for every fit of that seed
+    (None: the whole val split, when it is no larger)."""
+    if len(labels) <= REPORT_VAL_MAX:
+        return None
+    return stratified_subsample(labels, REPORT_VAL_MAX / len(labels), seed)
+
+
+def report_size(n_val: int) -> int:
+    """Val items a ``keep_last`` fit's per-epoch report scores (:func:`report_rows`)."""
+    return min(n_val, REPORT_VAL_MAX)
 
 
 def make_loss(task: str):
@@ -356,6 +371,11 @@ def fit(
     (the refit on the whole train + val pool after ``--cv``) train every epoch and keep the
     last weights, with the last epoch's val score.
 
+    A ``keep_last`` fit scores the whole val split once, on the kept weights. Before that,
+    only ``on_epoch`` needs a per-epoch score: it gets one on :func:`report_rows` of val (so
+    a large held-out fold is not scored every epoch), and without ``on_epoch`` no epoch is
+    scored.
+
     The model is moved to the device, and holds the kept weights when ``fit`` returns.
     When ``deadline`` expires mid-epoch the loop stops between batches; if no epoch has
     been evaluated yet, val is evaluated on what was trained so the result is usable.
@@ -374,6 +394,8 @@ def fit(
     stopped = "completed"
     has_val = len(data.val) > 0
     keep_last = keep_last or not has_val  # every epoch trained, the last weights kept
+    per_epoch = has_val and (not keep_last or on_epoch is not None)
+    rows = report_rows(data.val.labels, seed) if keep_last and per_epoch else None
     for epoch in range(1, hp.epochs + 1):
         t0 = time.monotonic()
         lr = optimizer.param_groups[0]["lr"]
@@ -384,7 +406,7 @@ def fit(
                 break  # an evaluated checkpoint exists; don't spend time past the deadline
         if scheduler is not None and complete:
             scheduler.step()
-        val_auc, val_acc, scores = _evaluate(state, x_val, data) if has_val else (None,) * 3
+        val_auc, val_acc, scores = _evaluate(state, x_val, data, rows) if per_epoch else (None,) * 3
         val_score = val_auc if hp.metric == "auc" else val_acc
         stats = EpochStats(
             epoch, train_loss, val_auc, val_acc, val_score, lr, time.monotonic() - t0
@@ -403,6 +425,9 @@ def fit(
             stopped = "early_stop"
             break
     model.load_state_dict(best_state)
+    if has_val and keep_last and (rows is not None or not per_epoch):  # score it on all of val
+        val_auc, val_acc, best_scores = _evaluate(state, x_val, data)
+        best_val = val_auc if hp.metric == "auc" else val_acc
     best_val = None if best_val is None else float(best_val)
     return FitResult(best_state, best_epoch, best_val, history, stopped,
                      time.monotonic() - start, best_scores)  # fmt: skip
@@ -444,13 +469,15 @@ def _setup(model, data, hp: TrainHP, *, device, seed: int, img_size, augment):
     return state, make_scheduler(optimizer, hp), x_val
 
 
-def _evaluate(state: TrainState, x_val, data) -> tuple[float, float, np.ndarray]:
-    """Val AUC, ACC and scores of the model now."""
+def _evaluate(state: TrainState, x_val, data, rows=None) -> tuple[float, float, np.ndarray]:
+    """Val AUC, ACC and scores of the model now (on val's ``rows`` only, when given)."""
     from bench import metrics
 
     hp, task = state.hp, data.spec.task
+    labels = data.val.labels
+    if rows is not None:
+        x_val, labels = x_val[rows], labels[rows]
     scores = predict_tensor(state.model, x_val, task=task, device=state.device,
                             img_size=state.img_size, mean=hp.mean, std=hp.std,
                             batch_size=hp.eval_batch)  # fmt: skip
-    labels = data.val.labels
     return metrics.auc(labels, scores, task), metrics.acc(labels, scores, task), scores

@@ -165,6 +165,10 @@ def test_plan_trial_scales_epochs_then_data() -> None:
     assert plan_trial(throughput=400, seconds=20, **big) == (3, 0.1)  # then cut by its deadline
     # one val pass (8,800 images) and 5,000 train images: 20 s at 400 images/s
     assert plan_trial(throughput=400, seconds=20, smallest=True, **big) == (1, 0.124)
+    # a --cv fold scored once on 3,000 images: 1 s at 1000 img/s comes off the trial's time
+    assert plan_trial(throughput=1000, seconds=7, n_once=3000, **kw) == plan_trial(
+        throughput=1000, seconds=6, **kw
+    )
 
 
 def test_dead_local_worker_trials_become_failed(tmp_path) -> None:
@@ -228,6 +232,10 @@ def test_needed_throughput_and_calibration(data) -> None:
     # the smallest trial: 1 epoch x (256 train + 300/3 val) images in 10 s
     assert needed_throughput(n_train=1000, n_val=300, seconds=10, smallest=True) == (
         pytest.approx(35.6)
+    )
+    # and a held-out fold of 3,000 scored once (a --cv fold): + 1,000 image-equivalents
+    assert needed_throughput(n_train=1000, n_val=300, seconds=10, n_once=3000) == (
+        pytest.approx(206.8)
     )
     obj = _objective(data, ["tiny_mlp"], max_epochs=3)
     assert obj.calib == 2.0  # before any trial has run

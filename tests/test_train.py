@@ -241,6 +241,34 @@ def test_keep_last_trains_every_epoch_and_scores_the_last_weights_on_val(tiny_np
     np.testing.assert_allclose(result.val_scores, scores, atol=1e-6)
 
 
+@pytest.mark.parametrize("reports", [True, False], ids=["on_epoch", "silent"])
+def test_keep_last_reports_on_a_val_subsample_and_scores_all_of_val_once(
+    tiny_npz, monkeypatch, reports
+):
+    from bench import metrics, train
+
+    monkeypatch.setattr(train, "REPORT_VAL_MAX", 12)
+    splits = load_splits(tiny_npz(task="multi-class", counts=(40, 30, 8)))
+    val = splits.val
+    rows = train.report_rows(val.labels, seed=3)
+    assert 12 <= len(rows) < len(val)
+    assert set(np.unique(val.labels[rows])) == set(np.unique(val.labels))  # stratified
+    model = fresh(splits, seed=3)
+    seen: list[float] = []
+    result = fit(model, splits.train_val(), TrainHP(epochs=3, batch_size=16, lr=1e-2),
+                 device="cpu", seed=3, keep_last=True,
+                 on_epoch=(lambda st: seen.append(st.val_score)) if reports else None)  # fmt: skip
+    scores = predict(model, val.images, spec=splits.spec, device="cpu")
+    np.testing.assert_allclose(result.val_scores, scores, atol=1e-6)  # all of val, once
+    assert result.best_val == pytest.approx(metrics.auc(val.labels, scores, "multi-class"))
+    last = result.history[-1].val_score
+    if reports:  # each epoch on the subsample: the last one is the kept model's on rows
+        assert len(seen) == 3 and seen[-1] == last
+        assert last == pytest.approx(metrics.auc(val.labels[rows], scores[rows], "multi-class"))
+    else:  # nobody reads an epoch's score: none is taken
+        assert all(st.val_score is None for st in result.history)
+
+
 def test_early_stop_when_val_does_not_improve(tiny_npz):
     splits = load_splits(tiny_npz())
     torch.manual_seed(0)

@@ -75,13 +75,18 @@ def fold_data(data: TrainVal, folds: np.ndarray, i: int, both: Split | None = No
                     Split(both.images[held], both.labels[held]))  # fmt: skip
 
 
-def fit_sizes(data: TrainVal, folds: np.ndarray | None) -> tuple[int, int]:
-    """Train and val sizes of one trial's fit: the splits', or with ``folds``
-    (:func:`fold_ids`) the first fold's (the others differ by at most one item per class)."""
+def fit_sizes(data: TrainVal, folds: np.ndarray | None) -> tuple[int, int, int]:
+    """``(train, val scored each epoch, val scored once)`` sizes of one trial's fit: the
+    splits', or with ``folds`` (:func:`fold_ids`) the first fold's (the others differ by at
+    most one item per class), whose model keeps its last epoch: its reports score a
+    subsample of the held-out fold, then the whole fold is scored once (``bench.train.fit``)."""
+    from bench.train import report_size
+
     if folds is None:
-        return len(data.train), len(data.val)
+        return len(data.train), len(data.val), 0
     n_val = int((folds == 0).sum())
-    return len(data.train) + len(data.val) - n_val, n_val
+    n_report = report_size(n_val)
+    return len(data.train) + len(data.val) - n_val, n_report, n_val if n_report < n_val else 0
 
 
 def refit_splits(splits):

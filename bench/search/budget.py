@@ -209,8 +209,10 @@ def plan_trial(
     max_epochs: int,
     seconds: float,
     smallest: bool = False,
+    n_once: int = 0,
 ) -> tuple[int, float]:
-    """Epochs and train fraction so that a trial fits in ``seconds``.
+    """Epochs and train fraction so that a trial fits in ``seconds``, less the time of
+    scoring ``n_once`` val images once (a ``--cv`` fold's whole held-out fold).
 
     In order: full data and ``max_epochs`` if that fits; else fewer epochs, down to half of
     ``max_epochs``; else a smaller stratified train subsample, down to :func:`min_fraction`;
@@ -222,6 +224,7 @@ def plan_trial(
     def cost(fraction: float) -> float:
         return epoch_seconds(fraction, n_train=n_train, n_val=n_val, throughput=throughput)
 
+    seconds = max(seconds - VAL_COST * n_once / max(throughput, 1e-9), 1e-9)
     if max_epochs * cost(1.0) <= seconds:
         return max_epochs, 1.0
     half = max(MIN_EPOCHS, max_epochs // 2)
@@ -242,9 +245,11 @@ def plan_trial(
     return min(epochs, max_epochs), round(min(1.0, max(f_min, fraction)), 3)
 
 
-def needed_throughput(*, n_train: int, n_val: int, seconds: float, smallest: bool = False) -> float:
-    """Images/s needed for the shortest allowed trial in ``seconds``; a slower configuration
-    is infeasible."""
+def needed_throughput(*, n_train: int, n_val: int, seconds: float, smallest: bool = False,
+                      n_once: int = 0) -> float:  # fmt: skip
+    """Images/s needed for the shortest allowed trial in ``seconds`` (``n_val`` val images
+    scored each epoch, ``n_once`` once); a slower configuration is infeasible."""
     epochs = SMALLEST_EPOCHS if smallest else MIN_EPOCHS
     f_min = min_fraction(n_train, smallest=smallest)
-    return epochs * (f_min * n_train + VAL_COST * n_val) / max(seconds, 1e-9)
+    images = epochs * (f_min * n_train + VAL_COST * n_val) + VAL_COST * n_once
+    return images / max(seconds, 1e-9)

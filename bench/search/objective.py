@@ -73,9 +73,9 @@ class Objective:
             with whoever measured them (the first-trial choice).
         val_dir: folder for each completed trial's val predictions (ensemble selection).
         cv: folds (0: the official val split). With K folds over train + val a trial fits
-            every fold (pruned on the first, the folds seeded by ``seed``); its value is the
-            mean held-out metric at each fold's last epoch and its val predictions are the
-            out-of-fold ones.
+            every fold (pruned on the first, whose reports score a subsample of its held-out
+            fold; the folds seeded by ``seed``); its value is the mean held-out metric at each
+            fold's last epoch and its val predictions are the out-of-fold ones.
         memory_limit: bytes this process may hold (CPU): a trial's batch is capped to fit,
             or the trial pruned with the reason (:mod:`bench.search.memory`); None: no cap.
     """
@@ -189,7 +189,7 @@ class Objective:
         if aug_name != "none":
             augment, thr = self._augment(trial, aug_name, aug_hp, deadline, thr)
         trial.set_user_attr(attrs.THROUGHPUT_WITH_AUGMENT, round(thr, 1))
-        n_train, n_val = self.fit_sizes()
+        n_train, n_val, n_once = self.fit_sizes()
         hp.epochs, hp.train_fraction = budget.plan_trial(
             throughput=thr / self.calib,
             n_train=n_train,
@@ -197,13 +197,15 @@ class Objective:
             max_epochs=self.max_epochs,
             seconds=max(1.0, deadline.remaining() / max(1, self.cv)),
             smallest=smallest,
+            n_once=n_once,
         )
         trial.set_user_attr(attrs.EPOCHS, hp.epochs)
         trial.set_user_attr(attrs.TRAIN_FRACTION, hp.train_fraction)
         return self._fit(trial, model, build, hp, augment, deadline, start, thr)
 
-    def fit_sizes(self) -> tuple[int, int]:
-        """Train and val sizes of one fit: the splits', or one fold's (the first)."""
+    def fit_sizes(self) -> tuple[int, int, int]:
+        """Train, val scored each epoch and val scored once: the splits', or one fold's (the
+        first; :func:`bench.data.folds.fit_sizes`)."""
         return self._fit_sizes
 
     def fit_data(self):
@@ -221,10 +223,10 @@ class Objective:
 
         from bench.search.speed import measure_throughput, speed_key
 
-        n_train, n_val = self.fit_sizes()
+        n_train, n_val, n_once = self.fit_sizes()
         seconds = max(1.0, deadline.remaining() / max(1, self.cv))
         need = self.calib * budget.needed_throughput(
-            n_train=n_train, n_val=n_val, seconds=seconds, smallest=smallest
+            n_train=n_train, n_val=n_val, seconds=seconds, smallest=smallest, n_once=n_once
         )
         key = speed_key(family, model_params)
         if key not in self._speed:
@@ -308,13 +310,14 @@ class Objective:
     def _fit(self, trial, model, build, hp, augment, deadline, start: float, thr: float) -> float:
         """Fit with per-epoch reports and pruning (each fold with ``--cv``: the first one
         reports and is pruned); store what the budget reads back. A ``--cv`` fold model
-        trains every epoch and is scored at its last one, as the refit it stands for."""
+        trains every epoch and is scored at its last one, as the refit it stands for
+        (``fit(keep_last=True)``: the first fold's reports score a subsample of its fold)."""
         import numpy as np
         import optuna
 
         from bench.train import Deadline, fit, set_seed
 
-        n_train, n_val = self.fit_sizes()
+        n_train, n_val, _ = self.fit_sizes()
         predicted = budget.epoch_seconds(hp.train_fraction, n_train=n_train, n_val=n_val,
                                          throughput=thr)  # fmt: skip
 
