@@ -201,7 +201,8 @@ def _final_plan(trial, cfg, data, s):
                 now = 1.0 / (1.0 / now + augment_cost(augment, data, device=s.device))
             slowdown = max(1.0, float(then) / max(now, 1e-9))
         epochs, fraction = final_plan(
-            cfg.hp.epochs, cfg.hp.train_fraction, epoch_s=trial.user_attrs.get(attrs.EPOCH_SECONDS),
+            cfg.hp.epochs, cfg.hp.train_fraction,
+            epoch_s=attrs.epoch_seconds_for(trial, n_train=len(data.train), n_val=len(data.val)),
             seconds=deadline.remaining(), slowdown=slowdown, n_train=len(data.train),
             n_val=len(data.val),
         )  # fmt: skip

@@ -124,6 +124,18 @@ def test_the_reserve_plans_a_final_fit_on_the_whole_train_split() -> None:
     predict = 2.0 * VAL_COST * 600 / (250 + VAL_COST * 300)
     assert attrs.final_fit_seconds(trial(0.25), sizes) == pytest.approx(20.0 * scale + predict)
     assert attrs.final_fit_seconds(trial(0.25)) == 20.0  # no sizes: the trial's own time
+    # a --cv trial: a quarter of one fold's 600 train images, 100 held-out images reported on
+    # each epoch; its refit trains on the whole pool of 1000 (no val)
+    fold = create_trial(
+        params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)}, value=0.9,
+        user_attrs={attrs.EPOCH_SECONDS: 2.0, attrs.EPOCHS: 10, attrs.TRAIN_FRACTION: 0.25,
+                    attrs.EPOCH_IMAGES: 150 + VAL_COST * 100},
+    )  # fmt: skip
+    per_image = 2.0 / (150 + VAL_COST * 100)
+    assert attrs.epoch_seconds_for(fold, n_train=1000, n_val=0) == pytest.approx(250 * per_image)
+    assert attrs.final_fit_seconds(fold, (1000, 0, 600)) == pytest.approx(
+        10 * 1000 * per_image + VAL_COST * 600 * per_image
+    )
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ EVAL_CAP = "eval_cap"  # the evaluation batch the memory limit allowed, when bel
 FIT_SECONDS = "fit_seconds"  # the whole trial, model build to last epoch
 TRAIN_SECONDS = "train_seconds"  # fit() alone
 EPOCH_SECONDS = "epoch_seconds"  # median epoch time
+EPOCH_IMAGES = "epoch_images"  # image-equivalents of one of its epochs (train + val / 3)
 EPOCHS_RUN = "epochs_run"
 BEST_EPOCH = "best_epoch"
 STOPPED = "stopped"  # completed | deadline | early_stop
@@ -36,15 +37,33 @@ def final_fit_seconds(trial, sizes: tuple[int, int, int] | None = None) -> float
     attrs = trial.user_attrs
     if EPOCH_SECONDS not in attrs or EPOCHS not in attrs:
         return attrs.get(TRAIN_SECONDS)
-    epoch_s = float(attrs[EPOCH_SECONDS])
     if sizes is None:
-        return epoch_s * int(attrs[EPOCHS])
+        return float(attrs[EPOCH_SECONDS]) * int(attrs[EPOCHS])
     n_train, n_val, n_test = sizes
+    epoch_s = epoch_seconds_for(trial, n_train=n_train, n_val=n_val)
     fraction = float(attrs.get(TRAIN_FRACTION, 1.0))
     epoch_images = fraction * n_train + VAL_COST * n_val
     predict_s = epoch_s * VAL_COST * n_test / max(epoch_images, 1.0)
     full_s = epoch_s * full_data_scale(fraction, n_train=n_train, n_val=n_val)
     return full_s * int(attrs[EPOCHS]) + predict_s
+
+
+def epoch_seconds_for(trial, *, n_train: int, n_val: int) -> float | None:
+    """The trial's median epoch time, for an epoch at its train fraction of a fit of
+    ``n_train`` train and ``n_val`` val images (a ``--cv`` refit trains on the whole pool,
+    the trial on one fold's train); as measured for a trial that did not store its epoch's
+    images. None: no epoch measured."""
+    from bench.search.budget import epoch_seconds
+
+    attrs = trial.user_attrs
+    if EPOCH_SECONDS not in attrs:
+        return None
+    epoch_s = float(attrs[EPOCH_SECONDS])
+    if EPOCH_IMAGES not in attrs:
+        return epoch_s
+    fraction = float(attrs.get(TRAIN_FRACTION, 1.0))
+    images = epoch_seconds(fraction, n_train=n_train, n_val=n_val, throughput=1.0)
+    return epoch_s * images / max(float(attrs[EPOCH_IMAGES]), 1.0)
 
 
 def trial_throughput(trial) -> float | None:

@@ -370,6 +370,9 @@ class Objective:
         if first.history:
             per_epoch = sorted(e.seconds for e in first.history)[len(first.history) // 2]
             trial.set_user_attr(attrs.EPOCH_SECONDS, round(per_epoch, 4))
+            images = budget.epoch_seconds(hp.train_fraction, n_train=n_train, n_val=n_val,
+                                          throughput=1.0)  # fmt: skip
+            trial.set_user_attr(attrs.EPOCH_IMAGES, round(images, 1))
         trial.set_user_attr(attrs.EPOCHS_RUN, len(first.history))
         trial.set_user_attr(attrs.BEST_EPOCH, first.best_epoch)
         trial.set_user_attr(attrs.STOPPED, first.stopped)
