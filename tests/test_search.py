@@ -333,33 +333,6 @@ def test_no_completed_trial_names_the_smallest_budget(tiny_npz) -> None:
     assert chosen_trial(study, SimpleNamespace(budget=budget, seeds=3), data).value == 0.7
 
 
-def test_a_trial_is_planned_for_no_more_epochs_than_its_final_fits_afford(data) -> None:
-    from bench.search import attrs
-    from bench.search.budget import RunBudget, affordable_epochs
-
-    # one epoch on 1000 train + 300 val at 1000 img/s: 1.1 s, planned at 115 %
-    assert affordable_epochs(throughput=1000, n_train=1000, n_val=300, seconds=10) == 7
-    assert affordable_epochs(throughput=1000, n_train=1000, n_val=300, seconds=0.5) == 1
-    # a seed's share of the largest final phase: half of what is left after loading
-    budget = RunBudget(t0=time.monotonic(), budget_s=600, seeds=3)
-    assert budget.final_fit_most() == pytest.approx(0.5 * (600 - 12) / 3, abs=0.5)
-    assert RunBudget(t0=time.monotonic(), budget_s=600, seeds=0).final_fit_most() is None
-
-    def one_trial(**kw):
-        study = optuna.create_study(direction="maximize")
-        study.optimize(_objective(data, ["tiny_mlp"], max_epochs=3, **kw), n_trials=1)
-        return study.trials[0]
-
-    free = one_trial()  # no final fits (a search worker): the search's max epochs
-    assert free.user_attrs[attrs.EPOCHS] == 3 and attrs.EPOCH_CAP not in free.user_attrs
-    roomy = one_trial(final_seconds=lambda: 3600.0)
-    assert roomy.user_attrs[attrs.EPOCHS] == 3 and attrs.EPOCH_CAP not in roomy.user_attrs
-    tight = one_trial(final_seconds=lambda: 1e-6)  # its final fits afford one epoch
-    assert tight.state == TrialState.COMPLETE
-    assert tight.user_attrs[attrs.EPOCHS] == tight.user_attrs[attrs.EPOCH_CAP] == 1
-    assert tight.user_attrs[attrs.EPOCHS_RUN] == 1
-
-
 def test_a_configs_augmentation_params_are_named_once_with_their_policy() -> None:
     from bench.evaluate import FitConfig
     from bench.train import TrainHP

@@ -10,7 +10,6 @@ THROUGHPUT = "throughput"  # train images/s of the model alone (speed probe)
 THROUGHPUT_WITH_AUGMENT = "throughput_with_augment"  # images/s with augmentation included
 AUGMENT_INFO = "augment_info"  # the augmentation's info dict (DCGAN cache, training time)
 EPOCHS = "epochs"  # planned epochs
-EPOCH_CAP = "epoch_cap"  # epochs the final fits can afford, when below the search's max epochs
 TRAIN_FRACTION = "train_fraction"  # planned stratified train subsample
 BATCH_CAP = "batch_cap"  # the batch size the memory limit allowed, when below the sampled one
 EVAL_CAP = "eval_cap"  # the evaluation batch the memory limit allowed, when below the default

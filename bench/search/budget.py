@@ -15,10 +15,7 @@ All times are on the monotonic clock, from process start ``t0``; ``end = t0 + bu
   is fitted only while its estimated fit time is left.
 
 A trial is planned to fit its deadline (:func:`plan_trial`): fewer epochs, then a stratified
-train subsample; while no trial of the study has completed, down to the smallest trial. It is
-never planned for more epochs than its final fits can train on all of their data in their
-share of the largest final phase (:func:`affordable_epochs`, :meth:`RunBudget.final_fit_most`),
-so a configuration too slow to be refitted well is scored as it will be refitted.
+train subsample; while no trial of the study has completed, down to the smallest trial.
 """
 
 from __future__ import annotations
@@ -137,14 +134,6 @@ class RunBudget:
     def trial_cap(self) -> float:
         return trial_cap(self.search_end() - self.search_start)
 
-    def final_fit_most(self) -> float | None:
-        """Most seconds one final fit of the chosen configuration gets: its seed's share of
-        the largest final phase (None: this process makes no final fits)."""
-        if not self.seeds:
-            return None
-        left_after_load = self.end - self.margin - self.search_start
-        return RESERVE_MAX_FRACTION * left_after_load / self.seeds
-
     def time_left(self) -> float:
         """Seconds left before ``end - margin``."""
         return self.end - self.margin - time.monotonic()
@@ -170,15 +159,6 @@ def final_epochs(epochs: int, *, epoch_s: float | None, seconds: float, slowdown
         return epochs
     fit_epochs = int(seconds / (float(epoch_s) * slowdown * FINAL_EPOCH_SLACK))
     return max(1, min(epochs, fit_epochs))
-
-
-def affordable_epochs(*, throughput: float, n_train: int, n_val: int, seconds: float) -> int:
-    """Epochs a final fit can train on all of its ``n_train`` images (``n_val`` scored each
-    epoch) in ``seconds``, at least one: a trial is planned for no more, so that it is
-    scored at the epochs its final fits will get (:func:`final_epochs` cuts them alike)."""
-    epoch_s = FINAL_EPOCH_SLACK * epoch_seconds(1.0, n_train=n_train, n_val=n_val,
-                                                throughput=throughput)  # fmt: skip
-    return max(1, int(seconds / max(epoch_s, 1e-9)))
 
 
 def final_plan(epochs: int, fraction: float, *, epoch_s: float | None, seconds: float,

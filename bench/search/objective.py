@@ -78,9 +78,6 @@ class Objective:
             fold's last epoch and its val predictions are the out-of-fold ones.
         memory_limit: bytes this process may hold (CPU): a trial's batch is capped to fit,
             or the trial pruned with the reason (:mod:`bench.search.memory`); None: no cap.
-        final_seconds: callable returning the most seconds one final fit gets (None: no
-            final fits, as in a search worker); a trial is planned for no more epochs than
-            such a fit can train on ``final_sizes`` (its train and val sizes).
     """
 
     def __init__(
@@ -101,8 +98,6 @@ class Objective:
         val_dir: Path | None = None,
         cv: int = 0,
         memory_limit: int | None = None,
-        final_seconds: Callable[[], float | None] | None = None,
-        final_sizes: tuple[int, int] | None = None,
     ) -> None:
         if hasattr(data, "test"):
             raise TypeError("the objective takes a TrainVal; the test split stays with finalize")
@@ -127,8 +122,6 @@ class Objective:
             self.folds = fold_ids(self._pool.labels, cv, seed)
         self._fit_sizes = fit_sizes(data, self.folds)
         self.memory_limit = memory_limit
-        self.final_seconds = final_seconds or (lambda: None)
-        self.final_sizes = final_sizes or self._fit_sizes[:2]
         self._saved: dict[tuple, float] = {}  # speed_key -> activation bytes per image
         self._speed: dict[tuple, float] = {} if speeds is None else speeds  # images/s
         self._ratios: list[float] = []  # real epoch seconds / planned epoch seconds
@@ -201,7 +194,7 @@ class Objective:
             throughput=thr / self.calib,
             n_train=n_train,
             n_val=n_val,
-            max_epochs=self._epoch_cap(trial, thr / self.calib),
+            max_epochs=self.max_epochs,
             seconds=max(1.0, deadline.remaining() / max(1, self.cv)),
             smallest=smallest,
             n_once=n_once,
@@ -209,20 +202,6 @@ class Objective:
         trial.set_user_attr(attrs.EPOCHS, hp.epochs)
         trial.set_user_attr(attrs.TRAIN_FRACTION, hp.train_fraction)
         return self._fit(trial, model, build, hp, augment, deadline, start, thr)
-
-    def _epoch_cap(self, trial, throughput: float) -> int:
-        """The search's max epochs, or fewer: what one final fit can train on all of its data
-        at ``throughput`` (recorded on the trial when it binds)."""
-        seconds = self.final_seconds()
-        if seconds is None:
-            return self.max_epochs
-        n_train, n_val = self.final_sizes
-        cap = budget.affordable_epochs(throughput=throughput, n_train=n_train, n_val=n_val,
-                                       seconds=seconds)  # fmt: skip
-        if cap >= self.max_epochs:
-            return self.max_epochs
-        trial.set_user_attr(attrs.EPOCH_CAP, cap)
-        return cap
 
     def fit_sizes(self) -> tuple[int, int, int]:
         """Train, val scored each epoch and val scored once: the splits', or one fold's (the
