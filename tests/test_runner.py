@@ -138,6 +138,41 @@ def test_the_reserve_plans_a_final_fit_on_the_whole_train_split() -> None:
     )
 
 
+def test_with_cv_a_tie_within_one_standard_error_goes_to_the_refit_that_trains() -> None:
+    from types import SimpleNamespace
+
+    from optuna.trial import create_trial
+
+    from bench.final_phase import refit_choice
+    from bench.search import attrs
+    from bench.search.budget import RunBudget
+
+    def trial(value: float, folds: list[float], epoch_s: float):
+        return create_trial(value=value, user_attrs={
+            attrs.EPOCH_SECONDS: epoch_s, attrs.EPOCHS: 3, attrs.TRAIN_FRACTION: 1.0,
+            attrs.EPOCH_IMAGES: 1000.0, attrs.FOLD_SCORES: folds,
+        })  # fmt: skip
+
+    study = optuna.create_study(direction="maximize")
+    costly = trial(0.99997, [0.99996, 0.99999, 0.99996], epoch_s=10.0)  # se ~1e-5
+    for t in (costly, trial(0.99996, [0.99995, 0.99997, 0.99996], epoch_s=1.0),
+              trial(0.999, [0.999, 0.999, 0.999], epoch_s=0.1)):  # fmt: skip
+        study.add_trial(t)
+    best = max(study.trials, key=lambda t: t.value)
+    sizes = (1000, 0, 100)  # a --cv refit: the pool, no val
+
+    def choice(cv: int, budget_s: float):
+        s = SimpleNamespace(cv=cv, seeds=3, budget=RunBudget(t0=time.monotonic(),
+                                                             budget_s=budget_s, seeds=3))
+        return refit_choice(study, s, best, sizes).value
+
+    # a minute for 3 seeds: the best needs ~36 s a fit, the tied one ~4 s, so it is chosen;
+    # the cheapest (0.999) is not tied
+    assert choice(3, 60) == 0.99996
+    assert choice(3, 3600) == 0.99997  # every tied refit trains all its epochs: the best
+    assert choice(0, 60) == 0.99997  # no folds, no standard error: the best
+
+
 @pytest.mark.slow
 def test_run_writes_the_run_folder_within_budget(npz, tmp_path) -> None:
     out = tmp_path / "out"
