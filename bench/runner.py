@@ -311,7 +311,8 @@ def search(study, data, s: Settings, display) -> float:
         max_epochs=s.max_epochs, search_end=s.budget.search_end, cap_s=s.budget.trial_cap(),
         on_event=display.event, sampler_seed=worker_seed(s.seed, worker=not s.finalize),
         speeds=s.speeds, val_dir=val_dir(s.out, s.study_name), cv=s.cv,
-        memory_limit=s.memory_limit,
+        memory_limit=s.memory_limit, final_seconds=s.budget.final_fit_most,
+        final_sizes=sizes[:2],
     )  # fmt: skip
     if s.budget.search_open():
         study.optimize(objective, n_trials=s.n_trials, catch=(TrialFailed,),

@@ -333,6 +333,37 @@ def test_no_completed_trial_names_the_smallest_budget(tiny_npz) -> None:
     assert chosen_trial(study, SimpleNamespace(budget=budget, seeds=3), data).value == 0.7
 
 
+def test_a_trial_whose_final_fits_cannot_train_on_all_the_data_is_pruned(data) -> None:
+    from bench.search.budget import RunBudget, full_refit_seconds
+
+    # half of 10 epochs on 1000 train + 300 val at 1000 img/s, planned at 115 %
+    assert full_refit_seconds(10, throughput=1000, n_train=1000, n_val=300) == (
+        pytest.approx(5 * 1.1 * 1.15)
+    )
+    assert full_refit_seconds(1, throughput=1000, n_train=1000, n_val=300) == (
+        pytest.approx(1.1 * 1.15)
+    )
+    # a seed's share of the largest final phase: half of what is left after loading
+    budget = RunBudget(t0=time.monotonic(), budget_s=600, seeds=3)
+    assert budget.final_fit_most() == pytest.approx(0.5 * (600 - 12) / 3, abs=0.5)
+    assert RunBudget(t0=time.monotonic(), budget_s=600, seeds=0).final_fit_most() is None
+
+    def states(seconds) -> tuple[list, str]:
+        study = optuna.create_study(direction="maximize")
+        for _ in range(2):
+            study.enqueue_trial(FIXED_MLP)
+        study.optimize(_objective(data, ["tiny_mlp"], final_seconds=seconds), n_trials=2)
+        return [t.state for t in study.trials], study.trials[1].user_attrs.get("fail_reason")
+
+    # the first trial (nothing completed) runs whatever its final fits can do; the next
+    # one is pruned when they could not train on all the data
+    tight, reason = states(lambda: 1e-6)
+    assert tight == [TrialState.COMPLETE, TrialState.PRUNED]
+    assert reason.startswith("too slow for its final fits: ") and "on all 64 images in 0s" in reason
+    assert states(lambda: 3600.0) == ([TrialState.COMPLETE] * 2, None)
+    assert states(lambda: None) == ([TrialState.COMPLETE] * 2, None)  # a worker: no final fits
+
+
 def test_a_configs_augmentation_params_are_named_once_with_their_policy() -> None:
     from bench.evaluate import FitConfig
     from bench.train import TrainHP

@@ -15,7 +15,10 @@ All times are on the monotonic clock, from process start ``t0``; ``end = t0 + bu
   is fitted only while its estimated fit time is left.
 
 A trial is planned to fit its deadline (:func:`plan_trial`): fewer epochs, then a stratified
-train subsample; while no trial of the study has completed, down to the smallest trial.
+train subsample; while no trial of the study has completed, down to the smallest trial. Once
+one has completed, a trial whose final fits could not train on all of their data in a seed's
+share of the largest final phase (:func:`full_refit_seconds`, :meth:`RunBudget.final_fit_most`)
+is pruned as too slow for its final fits.
 """
 
 from __future__ import annotations
@@ -134,6 +137,14 @@ class RunBudget:
     def trial_cap(self) -> float:
         return trial_cap(self.search_end() - self.search_start)
 
+    def final_fit_most(self) -> float | None:
+        """Most seconds one final fit of the chosen configuration gets: its seed's share of
+        the largest final phase (None: this process makes no final fits)."""
+        if not self.seeds:
+            return None
+        left_after_load = self.end - self.margin - self.search_start
+        return RESERVE_MAX_FRACTION * left_after_load / self.seeds
+
     def time_left(self) -> float:
         """Seconds left before ``end - margin``."""
         return self.end - self.margin - time.monotonic()
@@ -161,6 +172,20 @@ def final_epochs(epochs: int, *, epoch_s: float | None, seconds: float, slowdown
     return max(1, min(epochs, fit_epochs))
 
 
+def least_full_epochs(epochs: int) -> int:
+    """The fewest epochs a final fit trains on all of its data rather than on the trial's
+    subsample (:func:`final_plan`): half the trial's, at least one."""
+    return max(1, epochs // 2)
+
+
+def full_refit_seconds(epochs: int, *, throughput: float, n_train: int, n_val: int) -> float:
+    """Seconds a final fit needs for :func:`least_full_epochs` of ``epochs`` on all of its
+    ``n_train`` images (``n_val`` scored each epoch), planned as :func:`final_epochs` does."""
+    return least_full_epochs(epochs) * FINAL_EPOCH_SLACK * epoch_seconds(
+        1.0, n_train=n_train, n_val=n_val, throughput=throughput
+    )
+
+
 def final_plan(epochs: int, fraction: float, *, epoch_s: float | None, seconds: float,
                slowdown: float, n_train: int, n_val: int) -> tuple[int, float]:  # fmt: skip
     """A final fit's epochs and train fraction. A trial's subsample is a budget device of the
@@ -171,7 +196,7 @@ def final_plan(epochs: int, fraction: float, *, epoch_s: float | None, seconds: 
         scale = full_data_scale(fraction, n_train=n_train, n_val=n_val)
         full = final_epochs(epochs, epoch_s=float(epoch_s) * scale, seconds=seconds,
                             slowdown=slowdown)  # fmt: skip
-        if full >= max(1, epochs // 2):
+        if full >= least_full_epochs(epochs):
             return full, 1.0
     return final_epochs(epochs, epoch_s=epoch_s, seconds=seconds, slowdown=slowdown), fraction
 

@@ -78,6 +78,10 @@ class Objective:
             fold's last epoch and its val predictions are the out-of-fold ones.
         memory_limit: bytes this process may hold (CPU): a trial's batch is capped to fit,
             or the trial pruned with the reason (:mod:`bench.search.memory`); None: no cap.
+        final_seconds: callable returning the most seconds one final fit gets (None: no
+            final fits, as in a search worker); once a trial has completed, a trial whose
+            final fits (on ``final_sizes``: train and val sizes) could not train on all of
+            their data in it is pruned with the reason.
     """
 
     def __init__(
@@ -98,6 +102,8 @@ class Objective:
         val_dir: Path | None = None,
         cv: int = 0,
         memory_limit: int | None = None,
+        final_seconds: Callable[[], float | None] | None = None,
+        final_sizes: tuple[int, int] | None = None,
     ) -> None:
         if hasattr(data, "test"):
             raise TypeError("the objective takes a TrainVal; the test split stays with finalize")
@@ -122,6 +128,8 @@ class Objective:
             self.folds = fold_ids(self._pool.labels, cv, seed)
         self._fit_sizes = fit_sizes(data, self.folds)
         self.memory_limit = memory_limit
+        self.final_seconds = final_seconds or (lambda: None)
+        self.final_sizes = final_sizes or self._fit_sizes[:2]
         self._saved: dict[tuple, float] = {}  # speed_key -> activation bytes per image
         self._speed: dict[tuple, float] = {} if speeds is None else speeds  # images/s
         self._ratios: list[float] = []  # real epoch seconds / planned epoch seconds
@@ -201,7 +209,31 @@ class Objective:
         )
         trial.set_user_attr(attrs.EPOCHS, hp.epochs)
         trial.set_user_attr(attrs.TRAIN_FRACTION, hp.train_fraction)
+        if not smallest:
+            self._check_final_fits(trial, hp.epochs, thr / self.calib)
         return self._fit(trial, model, build, hp, augment, deadline, start, thr)
+
+    def _check_final_fits(self, trial, epochs: int, throughput: float) -> None:
+        """Pruned with the reason when the trial's final fits could not train on all of
+        their data (:func:`~bench.search.budget.full_refit_seconds`) in the most one gets:
+        chosen, they would fall back to the trial's subsample."""
+        import optuna
+
+        seconds = self.final_seconds()
+        if seconds is None:
+            return
+        n_train, n_val = self.final_sizes
+        need = budget.full_refit_seconds(epochs, throughput=throughput, n_train=n_train,
+                                         n_val=n_val)  # fmt: skip
+        if need <= seconds:
+            return
+        least = budget.least_full_epochs(epochs)
+        reason = (
+            f"too slow for its final fits: {throughput:.1f} train images/s cannot train "
+            f"{least} epoch{'s' if least > 1 else ''} on all {n_train} images in {seconds:.0f}s"
+        )
+        trial.set_user_attr(attrs.FAIL_REASON, reason)
+        raise optuna.TrialPruned(reason)
 
     def fit_sizes(self) -> tuple[int, int, int]:
         """Train, val scored each epoch and val scored once: the splits', or one fold's (the
