@@ -396,6 +396,8 @@ def fit(
     keep_last = keep_last or not has_val  # every epoch trained, the last weights kept
     per_epoch = has_val and (not keep_last or on_epoch is not None)
     rows = report_rows(data.val.labels, seed) if keep_last and per_epoch else None
+    y_val, task = data.val.labels, data.spec.task
+    x_epoch, y_epoch = (x_val, y_val) if rows is None else _rows(x_val, y_val, rows)  # once
     for epoch in range(1, hp.epochs + 1):
         t0 = time.monotonic()
         lr = optimizer.param_groups[0]["lr"]
@@ -406,7 +408,9 @@ def fit(
                 break  # an evaluated checkpoint exists; don't spend time past the deadline
         if scheduler is not None and complete:
             scheduler.step()
-        val_auc, val_acc, scores = _evaluate(state, x_val, data, rows) if per_epoch else (None,) * 3
+        val_auc, val_acc, scores = (
+            _evaluate(state, x_epoch, y_epoch, task) if per_epoch else (None,) * 3
+        )
         val_score = val_auc if hp.metric == "auc" else val_acc
         stats = EpochStats(
             epoch, train_loss, val_auc, val_acc, val_score, lr, time.monotonic() - t0
@@ -426,7 +430,7 @@ def fit(
             break
     model.load_state_dict(best_state)
     if has_val and keep_last and (rows is not None or not per_epoch):  # score it on all of val
-        val_auc, val_acc, best_scores = _evaluate(state, x_val, data)
+        val_auc, val_acc, best_scores = _evaluate(state, x_val, y_val, task)
         best_val = val_auc if hp.metric == "auc" else val_acc
     best_val = None if best_val is None else float(best_val)
     return FitResult(best_state, best_epoch, best_val, history, stopped,
@@ -469,15 +473,21 @@ def _setup(model, data, hp: TrainHP, *, device, seed: int, img_size, augment):
     return state, make_scheduler(optimizer, hp), x_val
 
 
-def _evaluate(state: TrainState, x_val, data, rows=None) -> tuple[float, float, np.ndarray]:
-    """Val AUC, ACC and scores of the model now (on val's ``rows`` only, when given)."""
+def _rows(x, labels: np.ndarray, rows: np.ndarray):
+    """``x`` (a tensor on the device) and ``labels`` at ``rows``."""
+    import torch
+
+    return x[torch.as_tensor(rows, device=x.device)], labels[rows]
+
+
+def _evaluate(
+    state: TrainState, x, labels: np.ndarray, task: str
+) -> tuple[float, float, np.ndarray]:
+    """AUC, ACC and scores of the model now on the images ``x`` (on the device)."""
     from bench import metrics
 
-    hp, task = state.hp, data.spec.task
-    labels = data.val.labels
-    if rows is not None:
-        x_val, labels = x_val[rows], labels[rows]
-    scores = predict_tensor(state.model, x_val, task=task, device=state.device,
+    hp = state.hp
+    scores = predict_tensor(state.model, x, task=task, device=state.device,
                             img_size=state.img_size, mean=hp.mean, std=hp.std,
                             batch_size=hp.eval_batch)  # fmt: skip
     return metrics.auc(labels, scores, task), metrics.acc(labels, scores, task), scores
