@@ -320,18 +320,25 @@ def test_final_fit_epochs_fit_their_deadline_share() -> None:
     assert final_epochs(30, epoch_s=None, seconds=5.0, slowdown=1.0) == 30  # not measured
 
 
-def test_final_fits_train_on_the_whole_split_when_half_the_epochs_fit() -> None:
-    from bench.search.budget import VAL_COST, final_plan
+def test_final_fits_train_on_the_whole_split_when_the_shortest_trial_fits() -> None:
+    from bench.search.budget import MIN_EPOCHS, VAL_COST, final_plan
 
+    assert MIN_EPOCHS == 3
     # a trial on half of 1000 train images (val 300): 20 epochs of 1 s each
     sizes = dict(n_train=1000, n_val=300, slowdown=1.0)
     scale = (1000 + VAL_COST * 300) / (500 + VAL_COST * 300)
     # time for the trial's 20 epochs at full size: the whole split, all 20 epochs
     assert final_plan(20, 0.5, epoch_s=1.0, seconds=20 * scale * 1.15, **sizes) == (20, 1.0)
-    # time for 12 full-size epochs (>= half of 20): the whole split, 12 epochs
-    assert final_plan(20, 0.5, epoch_s=1.0, seconds=12.5 * scale * 1.15, **sizes) == (12, 1.0)
-    # time for fewer than 10 full-size epochs: the trial's subsample, its epochs cut
-    assert final_plan(20, 0.5, epoch_s=1.0, seconds=15 * 1.15, **sizes) == (15, 0.5)
+    # time for 8 full-size epochs: the whole split, 8 epochs (fewer than half the trial's 20:
+    # more data beats repeating the subsample)
+    assert final_plan(20, 0.5, epoch_s=1.0, seconds=8.5 * scale * 1.15, **sizes) == (8, 1.0)
+    # time for 3 full-size epochs (the search's shortest trial) still gets the whole split
+    assert final_plan(20, 0.5, epoch_s=1.0, seconds=3.5 * scale * 1.15, **sizes) == (3, 1.0)
+    # time for fewer than 3 full-size epochs: the trial's subsample, its epochs cut
+    assert final_plan(20, 0.5, epoch_s=1.0, seconds=2.5 * scale * 1.15, **sizes) == (4, 0.5)
+    # a trial of 2 epochs needs both of them on the whole split
+    assert final_plan(2, 0.5, epoch_s=1.0, seconds=2.5 * scale * 1.15, **sizes) == (2, 1.0)
+    assert final_plan(2, 0.5, epoch_s=1.0, seconds=1.5 * scale * 1.15, **sizes) == (2, 0.5)
     assert final_plan(20, 1.0, epoch_s=1.0, seconds=1e6, **sizes) == (20, 1.0)
 
 

@@ -336,9 +336,13 @@ def test_no_completed_trial_names_the_smallest_budget(tiny_npz) -> None:
 def test_a_trial_whose_final_fits_cannot_train_on_all_the_data_is_pruned(data) -> None:
     from bench.search.budget import RunBudget, full_refit_seconds
 
-    # half of 10 epochs on 1000 train + 300 val at 1000 img/s, planned at 115 %
+    # the shortest trial's 3 epochs (not a share of the trial's 10) on 1000 train + 300 val
+    # at 1000 img/s, planned at 115 %; a trial of fewer epochs needs them all
     assert full_refit_seconds(10, throughput=1000, n_train=1000, n_val=300) == (
-        pytest.approx(5 * 1.1 * 1.15)
+        pytest.approx(3 * 1.1 * 1.15)
+    )
+    assert full_refit_seconds(2, throughput=1000, n_train=1000, n_val=300) == (
+        pytest.approx(2 * 1.1 * 1.15)
     )
     assert full_refit_seconds(1, throughput=1000, n_train=1000, n_val=300) == (
         pytest.approx(1.1 * 1.15)

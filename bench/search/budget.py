@@ -8,8 +8,8 @@ All times are on the monotonic clock, from process start ``t0``; ``end = t0 + bu
   refitted too);
 - the search ends at ``end - margin - reserve`` (re-evaluated after every trial); every trial
   gets a Deadline at ``min(search end, trial start + trial cap)``;
-- final fits train on the whole train split when half the trial's epochs fit (else on the
-  trial's subsample, :func:`final_plan`); final fit ``i`` of the chosen configuration gets
+- final fits train on the whole train split when the search's shortest trial (``MIN_EPOCHS``,
+  or the trial's epochs if fewer) fits (else on the trial's subsample, :func:`final_plan`); final fit ``i`` of the chosen configuration gets
   an equal share of the time left before
   ``end - margin``, less what the other ensemble members need (at most half); each of those
   is fitted only while its estimated fit time is left.
@@ -174,8 +174,10 @@ def final_epochs(epochs: int, *, epoch_s: float | None, seconds: float, slowdown
 
 def least_full_epochs(epochs: int) -> int:
     """The fewest epochs a final fit trains on all of its data rather than on the trial's
-    subsample (:func:`final_plan`): half the trial's, at least one."""
-    return max(1, epochs // 2)
+    subsample (:func:`final_plan`): the search's shortest trial (``MIN_EPOCHS``), or the
+    trial's epochs if fewer. Not a share of the trial's epochs: those are the trial's budget
+    device (a fast model plans many epochs on a subsample), not what its final fit needs."""
+    return max(1, min(epochs, MIN_EPOCHS))
 
 
 def full_refit_seconds(epochs: int, *, throughput: float, n_train: int, n_val: int) -> float:
@@ -190,7 +192,7 @@ def final_plan(epochs: int, fraction: float, *, epoch_s: float | None, seconds: 
                slowdown: float, n_train: int, n_val: int) -> tuple[int, float]:  # fmt: skip
     """A final fit's epochs and train fraction. A trial's subsample is a budget device of the
     search, not part of the configuration: the final fit trains on the whole train split
-    when at least half the trial's epochs fit in ``seconds`` at the epoch time scaled to it;
+    when :func:`least_full_epochs` fit in ``seconds`` at the epoch time scaled to it;
     else on the trial's fraction, its epochs cut by :func:`final_epochs`."""
     if epoch_s and fraction < 1:
         scale = full_data_scale(fraction, n_train=n_train, n_val=n_val)
