@@ -9,8 +9,8 @@ All times are on the monotonic clock, from process start ``t0``; ``end = t0 + bu
 - the search ends at ``end - margin - reserve`` (re-evaluated after every trial); every trial
   gets a Deadline at ``min(search end, trial start + trial cap)``;
 - final fits train on the whole train split when the search's shortest trial (``MIN_EPOCHS``,
-  or the trial's epochs if fewer) fits (else on the trial's subsample, :func:`final_plan`); final fit ``i`` of the chosen configuration gets
-  an equal share of the time left before
+  or the trial's epochs if fewer) fits (else on the trial's subsample, :func:`final_plan`);
+  final fit ``i`` of the chosen configuration gets an equal share of the time left before
   ``end - margin``, less what the other ensemble members need (at most half); each of those
   is fitted only while its estimated fit time is left.
 
