@@ -371,10 +371,8 @@ def fit(
     (the refit on the whole train + val pool after ``--cv``) train every epoch and keep the
     last weights, with the last epoch's val score.
 
-    A ``keep_last`` fit scores the whole val split once, on the kept weights. Before that,
-    only ``on_epoch`` needs a per-epoch score: it gets one on :func:`report_rows` of val (so
-    a large held-out fold is not scored every epoch), and without ``on_epoch`` no epoch is
-    scored.
+    A ``keep_last`` fit scores all of val once, on the kept weights; its epochs are scored
+    only for ``on_epoch``, on :func:`report_rows` of val (:func:`_val_plan`).
 
     The model is moved to the device, and holds the kept weights when ``fit`` returns.
     When ``deadline`` expires mid-epoch the loop stops between batches; if no epoch has
@@ -392,12 +390,10 @@ def fit(
     best_state, best_epoch, best_val, stale, best_scores = None, 0, -math.inf, 0, None
     history: list[EpochStats] = []
     stopped = "completed"
-    has_val = len(data.val) > 0
-    keep_last = keep_last or not has_val  # every epoch trained, the last weights kept
-    per_epoch = has_val and (not keep_last or on_epoch is not None)
-    rows = report_rows(data.val.labels, seed) if keep_last and per_epoch else None
-    y_val, task = data.val.labels, data.spec.task
-    x_epoch, y_epoch = (x_val, y_val) if rows is None else _rows(x_val, y_val, rows)  # once
+    keep_last, per_epoch, score_all, x_epoch, y_epoch = _val_plan(
+        data, x_val, seed, keep_last=keep_last, reports=on_epoch is not None
+    )
+    task = data.spec.task
     for epoch in range(1, hp.epochs + 1):
         t0 = time.monotonic()
         lr = optimizer.param_groups[0]["lr"]
@@ -429,8 +425,8 @@ def fit(
             stopped = "early_stop"
             break
     model.load_state_dict(best_state)
-    if has_val and keep_last and (rows is not None or not per_epoch):  # score it on all of val
-        val_auc, val_acc, best_scores = _evaluate(state, x_val, y_val, task)
+    if score_all:  # the kept weights on all of val
+        val_auc, val_acc, best_scores = _evaluate(state, x_val, data.val.labels, task)
         best_val = val_auc if hp.metric == "auc" else val_acc
     best_val = None if best_val is None else float(best_val)
     return FitResult(best_state, best_epoch, best_val, history, stopped,
@@ -473,11 +469,22 @@ def _setup(model, data, hp: TrainHP, *, device, seed: int, img_size, augment):
     return state, make_scheduler(optimizer, hp), x_val
 
 
-def _rows(x, labels: np.ndarray, rows: np.ndarray):
-    """``x`` (a tensor on the device) and ``labels`` at ``rows``."""
+def _val_plan(data, x_val, seed: int, *, keep_last: bool, reports: bool):
+    """How :func:`fit` uses val: ``keep_last`` (also with an empty val split), whether each
+    epoch is scored, whether the kept weights are scored on all of val at the end, and the
+    images (on the device) and labels each epoch scores, gathered once (a ``keep_last``
+    fit's :func:`report_rows`)."""
     import torch
 
-    return x[torch.as_tensor(rows, device=x.device)], labels[rows]
+    has_val, y_val = len(data.val) > 0, data.val.labels
+    keep_last = keep_last or not has_val  # every epoch trained, the last weights kept
+    per_epoch = has_val and (not keep_last or reports)
+    rows = report_rows(y_val, seed) if keep_last and per_epoch else None
+    score_all = has_val and keep_last and (rows is not None or not per_epoch)
+    if rows is None:
+        return keep_last, per_epoch, score_all, x_val, y_val
+    x_rows = x_val[torch.as_tensor(rows, device=x_val.device)]
+    return keep_last, per_epoch, score_all, x_rows, y_val[rows]
 
 
 def _evaluate(
