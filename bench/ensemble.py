@@ -3,7 +3,7 @@ selection over them (Caruana et al., ICML 2004, with replacement, as auto-sklear
 AutoGluon build theirs) and the weighted mean of member probabilities.
 
 Selection reads validation predictions only; the test split is scored once, later, by
-:mod:`bench.evaluate`.
+:mod:`bench.run.fit`.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def test_bad_input_is_one_line_exit_2_before_any_work(
 
 
 def test_final_fits_are_the_seeds_with_or_without_cv() -> None:
-    from bench.runner import DEFAULT_SEEDS, final_fits
+    from bench.run.command import DEFAULT_SEEDS, final_fits
 
     assert final_fits(None) == DEFAULT_SEEDS == 3 and final_fits(2) == 2
     with pytest.raises(ConfigError, match="--seeds 0: give at least 1"):
@@ -143,7 +143,7 @@ def test_with_cv_a_tie_within_one_standard_error_goes_to_the_refit_that_trains()
 
     from optuna.trial import create_trial
 
-    from bench.final_phase import refit_choice
+    from bench.run.final import refit_choice
     from bench.search import attrs
     from bench.search.budget import RunBudget
 

@@ -312,7 +312,7 @@ def test_the_search_stops_when_its_time_left_fits_no_family(tiny_npz) -> None:
 def test_no_completed_trial_names_the_smallest_budget(tiny_npz) -> None:
     from types import SimpleNamespace
 
-    from bench.runner import chosen_trial
+    from bench.run.command import chosen_trial
     from bench.search.budget import RunBudget
 
     data = load_splits(tiny_npz(counts=(2000, 300, 16))).train_val()
@@ -369,9 +369,9 @@ def test_a_trial_whose_final_fits_cannot_train_on_all_the_data_is_pruned(data) -
 
 
 def test_a_configs_augmentation_params_are_named_once_with_their_policy() -> None:
-    from bench.evaluate import FitConfig
+    from bench.run.fit import FitConfig
+    from bench.run.train_cmd import split_augment_params
     from bench.train import TrainHP
-    from bench.train_cmd import split_augment_params
 
     searched = FitConfig("small_cnn", {}, TrainHP(), "simple", {"simple_strength": 0.2})
     own, aug = split_augment_params({"width": 16, "dcgan_ratio": 0.3}, "dcgan")  # bench train

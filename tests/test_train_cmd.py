@@ -11,7 +11,7 @@ import pytest
 from bench.cli import main
 from bench.errors import ConfigError
 from bench.records import mean_std
-from bench.train_cmd import PROTOCOLS, resolve_hp
+from bench.run.train_cmd import PROTOCOLS, resolve_hp
 
 TESTS = Path(__file__).resolve().parent
 PLUGIN = {"PYTHONPATH": str(TESTS)}

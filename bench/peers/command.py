@@ -1,5 +1,5 @@
 """``bench peer``: another system on the same data and budget, scored by bench's own scoring
-code (:func:`bench.evaluate.score_test`), with a record built like every other one
+code (:func:`bench.run.fit.score_test`), with a record built like every other one
 (``kind="peer"``), so it sits in the same leaderboard.
 
 The budget is counted from process start, like ``bench run``; building AutoGluon's venv on
@@ -113,9 +113,9 @@ def run_peer(
 def _score_and_record(peer, splits, run_dir: Path, *, seed: int, budget_s: int, t0: float,
                       env: dict):  # fmt: skip
     """Score the peer's test predictions once, then write its record."""
-    from bench.evaluate import score_test
     from bench.files import write_once_json
     from bench.records import RECORD_FILE, build_record
+    from bench.run.fit import score_test
 
     per_seed = []
     if peer.scores is not None:

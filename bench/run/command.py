@@ -125,8 +125,8 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
     if cv is not None:
         check_cv(cv)
     seeds = final_fits(getattr(args, "seeds", None)) if finalize else 0
+    from bench.run.workers import check_jobs, follow_file
     from bench.search.memory import default_limit, parse_memory
-    from bench.workers import check_jobs, follow_file
 
     jobs = check_jobs(int(getattr(args, "jobs", 1) or 0) if finalize else 1)
     max_memory = getattr(args, "max_memory", None)
@@ -182,7 +182,7 @@ def _main(args: argparse.Namespace, *, finalize: bool) -> int:
 
 def _search_and_finalize(args: argparse.Namespace, s: Settings, *, finalize: bool) -> int:
     from bench.data.load import load_splits
-    from bench.display import Display
+    from bench.run.display import Display
     from bench.runtime import cpu_threads
     from bench.search.speed import warm_up
 
@@ -191,7 +191,7 @@ def _search_and_finalize(args: argparse.Namespace, s: Settings, *, finalize: boo
         from bench.data.folds import check_cv, pool_labels
 
         check_cv(s.cv, pool_labels(splits.train_val()), multilabel=s.spec.multilabel)
-    from bench.workers import share_threads
+    from bench.run.workers import share_threads
 
     # before any speed probe (the trials reuse its figures); with --jobs, each process's share
     threads = cpu_threads(s.device, exact=share_threads(s.jobs) if s.jobs > 1 else None)
@@ -212,7 +212,7 @@ def _search_and_finalize(args: argparse.Namespace, s: Settings, *, finalize: boo
             display.set_counts(study)
             display.log(f"search finished: {display.status()}")
             return 0
-        from bench.final_phase import finalize_run
+        from bench.run.final import finalize_run
 
         record, run_dir = finalize_run(splits, study, s, display, search_s=search_s)
     print_summary(record, s.spec, run_dir)
@@ -270,11 +270,11 @@ class _StopAtSearchEnd:
 
 def search_with_workers(args, study, data, s: Settings, display) -> float:
     """:func:`search`, with ``s.jobs - 1`` worker processes on the same study
-    (:mod:`bench.workers`) that have all stopped when it returns."""
+    (:mod:`bench.run.workers`) that have all stopped when it returns."""
     if s.jobs == 1:
         return search(study, data, s, display)
+    from bench.run.workers import WorkerWatch, start_workers, stop_workers
     from bench.search.storage import fail_dead_local_trials, worker_tag
-    from bench.workers import WorkerWatch, start_workers, stop_workers
 
     display.log(f"starting {s.jobs - 1} worker process(es); logs in {s.publish.parent}")
     procs = start_workers(args, s)

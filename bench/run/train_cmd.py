@@ -69,8 +69,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from bench.config import parse_params
     from bench.data.folds import check_cv, pool_labels
     from bench.data.load import load_splits
-    from bench.evaluate import FitConfig
     from bench.models.registry import check_ndim, get_model_spec
+    from bench.run.fit import FitConfig
     from bench.runtime import check_writable
     from bench.write_errors import write_guard
 
@@ -150,9 +150,9 @@ class TrainRun:
         self.start = start  # monotonic time the command began (wall_s includes data loading)
 
     def run(self) -> int:
-        from bench.evaluate import EnsembleMember, fit_and_score, score_ensembles, write_fits
         from bench.files import write_json, write_once_json
         from bench.records import RECORD_FILE
+        from bench.run.fit import EnsembleMember, fit_and_score, score_ensembles, write_fits
 
         write_json(self.dir / "config.json", self.config())
         results = []
@@ -221,9 +221,9 @@ class TrainRun:
     def record(self, results, ensembles: dict):
         from bench.data.catalog import MEDMNIST_CITATION
         from bench.device import device_label
-        from bench.evaluate import augment_train_seconds
         from bench.models.registry import method_label
         from bench.records import build_record
+        from bench.run.fit import augment_train_seconds
 
         cfg, protocol = self.fit_config, self.args.protocol
         stopped = sorted({r.stopped for r in results} - {"completed"})

@@ -47,9 +47,9 @@ def select_members(study, s, data, best) -> list:
 def finalize_run(splits, study, s, display, *, search_s: float):
     """The final fits, the ensembles and the run folder. Returns the record and the folder."""
     from bench.data.folds import final_fit_sizes
-    from bench.evaluate import EnsembleMember, score_ensembles
     from bench.records import make_run_id
-    from bench.runner import chosen_trial
+    from bench.run.command import chosen_trial
+    from bench.run.fit import EnsembleMember, score_ensembles
     from bench.runtime import file_flag
     from bench.search.budget import member_time
     from bench.search.objective import best_config
@@ -150,7 +150,7 @@ def _fit_chosen(fit_splits, s, display, run_dir, best, cfg, keep: float):
     """The chosen configuration over the final seeds on ``fit_splits`` (:func:`final_splits`),
     keeping ``keep`` seconds for the other members (:func:`~bench.search.budget.member_time`);
     seeds are skipped when one more fit would overrun."""
-    from bench.evaluate import fit_and_score
+    from bench.run.fit import fit_and_score
     from bench.train import Deadline
 
     seeds = final_seeds(s)
@@ -182,7 +182,7 @@ def _fit_chosen(fit_splits, s, display, run_dir, best, cfg, keep: float):
 def _fit_member(fit_splits, s, display, run_dir, trial, index: int, sizes):
     """Member ``index``'s configuration over the final fits that still fit in the budget:
     ``(family, [SeedResult])``."""
-    from bench.evaluate import fit_and_score
+    from bench.run.fit import fit_and_score
     from bench.saved_model import fit_name
     from bench.search.objective import best_config
     from bench.train import Deadline
@@ -246,10 +246,10 @@ def _write_run(run_dir: Path, study, s, best, cfg, results, skipped, ensembles: 
     import torch
 
     from bench.device import device_label
-    from bench.evaluate import augment_train_seconds, write_fits
     from bench.files import atomic_write_text, copy_atomic, write_json, write_once_json
     from bench.models.registry import method_label
     from bench.records import RECORD_FILE, build_record
+    from bench.run.fit import augment_train_seconds, write_fits
     from bench.search.study import trial_counts
 
     write_fits(run_dir, results)
