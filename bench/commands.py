@@ -179,7 +179,7 @@ def evaluate(args: argparse.Namespace) -> int:
     """``bench evaluate``: re-score a medmnist-format prediction file on the official labels."""
     from bench.data.catalog import get_dataset
     from bench.data.load import load_splits
-    from bench.predictions import read_predictions
+    from bench.results.predictions import read_predictions
     from bench.run.fit import score_split
 
     spec = get_dataset(args.dataset)

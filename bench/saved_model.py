@@ -175,7 +175,7 @@ def load_ensemble(run_dir: Path) -> dict:
             f"{run_dir} has no saved model ({MODELS_DIR}/{ENSEMBLE_FILE} is missing); give "
             "the folder of a finished bench run or bench train (made by bench 0.1.0 or later)"
         )
-    from bench.records import RECORD_FILE
+    from bench.results.records import RECORD_FILE
 
     if not (run_dir / RECORD_FILE).is_file():
         raise BenchError(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bench.cli import HANDLERS, main
-from bench.predictions import write_predictions
+from bench.results.predictions import write_predictions
 
 
 def error_line(r: subprocess.CompletedProcess) -> str:

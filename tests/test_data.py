@@ -27,7 +27,7 @@ from bench.data.folder import list_images, split_assignment, split_sizes
 from bench.data.load import load_splits
 from bench.data.medmnist import find_file, read_npz
 from bench.errors import BenchError, DataError
-from bench.predictions import write_predictions
+from bench.results.predictions import write_predictions
 
 SPLITS = ("train", "val", "test")
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import leaderboard as lb
 from bench import reference
 from bench.cli import main
-from bench.records import COLUMNS
+from bench.results import leaderboard as lb
+from bench.results.records import COLUMNS
 
 GOLDEN = Path(__file__).parent / "golden"
 RECORDS = sorted((GOLDEN / "records").glob("*.json"))
@@ -356,7 +356,7 @@ def test_3d_rows_by_volume_size(board):
 
 
 def test_reproductions_fill_from_matching_records_or_say_why_not():
-    from bench.reproductions import lines, markdown
+    from bench.results.reproductions import lines, markdown
 
     base = {"status": "ok", "kind": "train", "dataset": "medical_mnist", "family": "small_cnn",
             "data_size": 28, "img_size": 28, "epochs": 10, "cv": 5, "params": {"depth": 2},

@@ -14,7 +14,7 @@ from medmnist.evaluator import getACC, getAUC
 from bench import metrics
 from bench.cli import main
 from bench.data.load import load_splits
-from bench.predictions import write_predictions
+from bench.results.predictions import write_predictions
 
 MULTI_LABEL = "multi-label, binary-class"
 

@@ -27,7 +27,7 @@ from bench.peers.venv import (
     is_ready,
     venv_python,
 )
-from bench.predictions import read_predictions
+from bench.results.predictions import read_predictions
 
 
 def _npz_path(name: str) -> Path:

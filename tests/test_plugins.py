@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.predictions import read_predictions
+from bench.results.predictions import read_predictions
 
 TOKEN = uuid.uuid4().hex[:6]
 DIST = f"tinyplug{TOKEN}"  # lowercase letters and digits: no name normalisation involved

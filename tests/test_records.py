@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.data.catalog import get_dataset
-from bench.records import (
+from bench.results.records import (
     COLUMNS,
     Record,
     budget_label,

@@ -11,8 +11,8 @@ import numpy as np
 import optuna
 import pytest
 
-from bench import reports
 from bench.cli import main
+from bench.results import plots as reports
 
 GOLDEN_RECORD = (
     Path(__file__).parent / "golden" / "records" / "breastmnist.28.run.20261120T101500Z.a1b2.json"

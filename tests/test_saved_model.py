@@ -16,7 +16,7 @@ from conftest import make_npz
 
 from bench.ensemble import select_ensemble
 from bench.metrics import acc, auc
-from bench.predictions import read_predictions
+from bench.results.predictions import read_predictions
 
 TESTS = Path(__file__).resolve().parent
 TINY = ["--plugins", "bench_tiny_plugin", "--families", "tiny_mlp", "--augment", "none"]

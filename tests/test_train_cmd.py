@@ -10,7 +10,7 @@ import pytest
 
 from bench.cli import main
 from bench.errors import ConfigError
-from bench.records import mean_std
+from bench.results.records import mean_std
 from bench.run.train_cmd import PROTOCOLS, resolve_hp
 
 TESTS = Path(__file__).resolve().parent

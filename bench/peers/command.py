@@ -72,7 +72,7 @@ def run_peer(
         BenchError: bad input found before any work (nothing is written then).
     """
     from bench.data.load import load_splits
-    from bench.records import budget_label, environment, make_run_id
+    from bench.results.records import budget_label, environment, make_run_id
     from bench.runtime import file_flag, process_start
 
     t0 = process_start() if started is None else started
@@ -114,7 +114,7 @@ def _score_and_record(peer, splits, run_dir: Path, *, seed: int, budget_s: int, 
                       env: dict):  # fmt: skip
     """Score the peer's test predictions once, then write its record."""
     from bench.files import write_once_json
-    from bench.records import RECORD_FILE, build_record
+    from bench.results.records import RECORD_FILE, build_record
     from bench.run.fit import score_test
 
     per_seed = []

@@ -110,7 +110,7 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
     from bench.data.folds import check_cv
     from bench.data.load import default_size
     from bench.device import resolve_device
-    from bench.records import budget_label
+    from bench.results.records import budget_label
     from bench.runtime import check_writable
     from bench.search.budget import RunBudget, budget_epochs
     from bench.search.spaces import resolve_space

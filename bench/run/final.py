@@ -47,7 +47,7 @@ def select_members(study, s, data, best) -> list:
 def finalize_run(splits, study, s, display, *, search_s: float):
     """The final fits, the ensembles and the run folder. Returns the record and the folder."""
     from bench.data.folds import final_fit_sizes
-    from bench.records import make_run_id
+    from bench.results.records import make_run_id
     from bench.run.command import chosen_trial
     from bench.run.fit import EnsembleMember, score_ensembles
     from bench.runtime import file_flag
@@ -248,7 +248,7 @@ def _write_run(run_dir: Path, study, s, best, cfg, results, skipped, ensembles: 
     from bench.device import device_label
     from bench.files import atomic_write_text, copy_atomic, write_json, write_once_json
     from bench.models.registry import method_label
-    from bench.records import RECORD_FILE, build_record
+    from bench.results.records import RECORD_FILE, build_record
     from bench.run.fit import augment_train_seconds, write_fits
     from bench.search.study import trial_counts
 

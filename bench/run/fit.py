@@ -102,7 +102,7 @@ def score_test(splits, scores, *, run_dir: Path, run_label: str) -> tuple[dict, 
     Returns:
         The classification report and the prediction file's path relative to ``run_dir``.
     """
-    from bench.predictions import prediction_file_name, write_predictions
+    from bench.results.predictions import prediction_file_name, write_predictions
     from bench.runtime import file_flag
 
     report = score_split(splits, "test", scores)

@@ -137,7 +137,7 @@ class TrainRun:
 
     def __init__(self, args, splits, config, img_size: int, *, start: float) -> None:
         from bench.device import resolve_device
-        from bench.records import make_run_id
+        from bench.results.records import make_run_id
         from bench.runtime import cpu_threads, file_flag
 
         self.args, self.splits, self.fit_config, self.img_size = args, splits, config, img_size
@@ -151,7 +151,7 @@ class TrainRun:
 
     def run(self) -> int:
         from bench.files import write_json, write_once_json
-        from bench.records import RECORD_FILE
+        from bench.results.records import RECORD_FILE
         from bench.run.fit import EnsembleMember, fit_and_score, score_ensembles, write_fits
 
         write_json(self.dir / "config.json", self.config())
@@ -222,7 +222,7 @@ class TrainRun:
         from bench.data.catalog import MEDMNIST_CITATION
         from bench.device import device_label
         from bench.models.registry import method_label
-        from bench.records import build_record
+        from bench.results.records import build_record
         from bench.run.fit import augment_train_seconds
 
         cfg, protocol = self.fit_config, self.args.protocol
@@ -263,7 +263,7 @@ class TrainRun:
         console = Console()
         console.print(table)
         if self.args.cv:
-            from bench.records import mean_std
+            from bench.results.records import mean_std
 
             mean, std = mean_std([r.val_score for r in results])
             console.print(f"{self.args.cv}-fold CV {self.fit_config.hp.metric} on the held-out "

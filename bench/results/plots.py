@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.records import RECORD_FILE, read_record
+from bench.results.records import RECORD_FILE, read_record
 
 FITS_FILE = "fits.json"
 TRIALS_FILE = "trials.csv"

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.files import atomic_write_text, write_once_json
-from bench.records import COLUMNS, RECORD_FILE, load_record, read_record
 from bench.reference import PUBLISHED, load_reference
+from bench.results.records import COLUMNS, RECORD_FILE, load_record, read_record
 
 
 def _datasets(ndim: int) -> tuple[str, ...]:
@@ -150,8 +150,9 @@ def _check_existing(dest: Path, rec: dict, source: Path) -> None:
 
 
 def load_records(records_dir: Path) -> tuple[list[dict], list[str]]:
-    """All well-formed records in ``records_dir`` (through :class:`~bench.records.Record`, so
-    old ones get the fields they lack), and one warning per malformed file."""
+    """All well-formed records in ``records_dir`` (through
+    :class:`~bench.results.records.Record`, so old ones get the fields they lack), and one
+    warning per malformed file."""
     records, warnings = [], []
     for path in _record_files(Path(records_dir)):
         try:
@@ -244,7 +245,7 @@ def render(records: list[dict], reference: list[dict]) -> dict[str, str]:
             medical_markdown(table) if table.name == "medical_mnist" else wide_markdown(table)
         )
     files["README.md"] = readme(tables, records)
-    from bench.reproductions import markdown as reproductions
+    from bench.results.reproductions import markdown as reproductions
 
     files["reproductions.md"] = reproductions(records)
     return files
@@ -570,7 +571,7 @@ Yang et al., Scientific Data 10:41, 2023, doi:10.1038/s41597-022-01721-8). Rebui
 ## Files
 
 - [results.csv](results.csv): the long table, one line per record plus one per published
-  number; the columns are the CSV fields of `bench.records.Record` (identity, scores,
+  number; the columns are the CSV fields of `bench.results.records.Record` (identity, scores,
   search, provenance; `params` as compact JSON with sorted keys; `info` starts with
   `status=failed` for a failed run; reference rows have an empty `run_id`).
 - [medmnist2d_28.md](medmnist2d_28.md) (and `.csv`): the MedMNIST v2 2D table with our
