@@ -28,8 +28,8 @@ HANDLERS = {
     "report": "bench.results.plots:cmd_report",
     "augment-preview": "bench.augment.preview:cmd_preview",
     "peer": "bench.peers.command:cmd_peer",
-    "predict": "bench.predict:cmd_predict",
-    "export": "bench.export:cmd_export",
+    "predict": "bench.saved.predict:cmd_predict",
+    "export": "bench.saved.export:cmd_export",
 }
 
 

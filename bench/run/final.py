@@ -183,7 +183,7 @@ def _fit_member(fit_splits, s, display, run_dir, trial, index: int, sizes):
     """Member ``index``'s configuration over the final fits that still fit in the budget:
     ``(family, [SeedResult])``."""
     from bench.run.fit import fit_and_score
-    from bench.saved_model import fit_name
+    from bench.saved.fits import fit_name
     from bench.search.objective import best_config
     from bench.train import Deadline
 

@@ -141,7 +141,7 @@ def fit_and_score(
         BenchError: the fit diverged (NaN/inf loss).
     """
     from bench.models.registry import model_for, param_count
-    from bench.saved_model import fit_name, save_fit
+    from bench.saved.fits import fit_name, save_fit
     from bench.train import DivergedError, fit, predict, set_seed
 
     name = name or fit_name(0, seed)
@@ -204,7 +204,7 @@ def score_ensembles(splits, members: list[EnsembleMember], *, run_dir: Path) -> 
     fits averaged) and the selected ensemble (each member with fits and weight: its fits
     averaged, then weighted; member 0 alone when none is left); save both prediction files
     and ``models/ensemble.json`` (after every fit it names). Returns the record's fields."""
-    from bench.saved_model import ensemble_scores, write_ensemble
+    from bench.saved.fits import ensemble_scores, write_ensemble
 
     saved = [r.model_file for m in members for r in m.fits]
     seeds = ensemble_scores([[r.scores for r in members[0].fits]], [1.0])

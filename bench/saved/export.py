@@ -68,7 +68,7 @@ def build_graph_module(answer, meta: dict):
 def cmd_export(args: argparse.Namespace) -> int:
     """Handler of ``bench export``."""
     from bench.runtime import check_writable
-    from bench.saved_model import load_answer
+    from bench.saved.fits import load_answer
 
     onnx_path = Path(args.onnx).expanduser()
     check_writable(onnx_path.parent)
@@ -134,7 +134,7 @@ def _check(run_dir: Path, images, path: str, *, seed: int | None) -> float:
     import numpy as np
     import onnxruntime as ort
 
-    from bench.predict import predict_run
+    from bench.saved.predict import predict_run
 
     want = predict_run(run_dir, images, device="cpu", seed=seed)
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])

@@ -17,7 +17,7 @@ def predict_run(run_dir: Path, images: np.ndarray, *, device, seed: int | None =
                 ensemble: str = "selected") -> np.ndarray:  # fmt: skip
     """Probabilities of the run's model on uint8 ``images`` (in the data's layout): each
     member's fits averaged, then the members' weighted mean, as the run scored them."""
-    from bench.saved_model import ensemble_scores, load_answer
+    from bench.saved.fits import ensemble_scores, load_answer
     from bench.train import predict
 
     answer = load_answer(run_dir, device, seed=seed, ensemble=ensemble)
@@ -55,11 +55,11 @@ def to_csv(names: list[str], scores: np.ndarray, meta: dict) -> str:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Handler of ``bench predict``."""
-    from bench.data.inputs import read_inputs
     from bench.device import resolve_device
     from bench.files import atomic_write_text
     from bench.runtime import check_writable
-    from bench.saved_model import load_ensemble, read_fit_meta
+    from bench.saved.fits import load_ensemble, read_fit_meta
+    from bench.saved.inputs import read_inputs
 
     run_dir = Path(args.run_dir)
     if args.out:
