@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from conftest import make_npz
 
-from bench.ensemble import select_ensemble
 from bench.metrics import acc, auc
 from bench.results.predictions import read_predictions
+from bench.search.ensemble import select_ensemble
 
 TESTS = Path(__file__).resolve().parent
 TINY = ["--plugins", "bench_tiny_plugin", "--families", "tiny_mlp", "--augment", "none"]

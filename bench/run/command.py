@@ -296,7 +296,7 @@ def search_with_workers(args, study, data, s: Settings, display) -> float:
 def search(study, data, s: Settings, display) -> float:
     """Run trials until the search end (or ``n_trials``); returns the seconds spent."""
     from bench.data.folds import final_fit_sizes
-    from bench.ensemble import val_dir
+    from bench.search.ensemble import val_dir
     from bench.search.objective import Objective, TrialFailed
     from bench.search.study import worker_seed
 

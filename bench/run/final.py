@@ -3,7 +3,7 @@
 then the other members of the ensemble selected on val (as time allows), score every fit
 and both ensembles once on test, and write the run folder, ``record.json`` last.
 
-The time rules are in :mod:`bench.search.budget`; selection is :mod:`bench.ensemble`.
+The time rules are in :mod:`bench.search.budget`; selection is :mod:`bench.search.ensemble`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def select_members(study, s, data, best) -> list:
     from optuna.trial import TrialState
 
     from bench.data.folds import pool_labels
-    from bench.ensemble import CANDIDATES, Member, load_val_scores, select_ensemble, val_dir
+    from bench.search.ensemble import CANDIDATES, Member, load_val_scores, select_ensemble, val_dir
 
     if s.ensemble <= 1:
         return [Member(best.number, 1.0)]

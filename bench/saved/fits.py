@@ -189,7 +189,7 @@ def load_ensemble(run_dir: Path) -> dict:
 
 def ensemble_scores(member_scores: list[list[np.ndarray]], weights: list[float]) -> np.ndarray:
     """Each member's seed fits averaged, then the members' weighted mean."""
-    from bench.ensemble import weighted_mean
+    from bench.search.ensemble import weighted_mean
 
     return weighted_mean([np.mean(fits, axis=0) for fits in member_scores], weights)
 

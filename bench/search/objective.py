@@ -399,7 +399,7 @@ class Objective:
         """The trial's val predictions (with ``--cv``: out-of-fold, in pool order)."""
         if self.val_dir is None or any(r.val_scores is None for r in results):
             return
-        from bench.ensemble import save_val_scores
+        from bench.search.ensemble import save_val_scores
 
         scores = results[0].val_scores
         if self.cv:
