@@ -17,9 +17,9 @@ from bench.errors import BenchError, first_cause
 # command -> "module:function"; modules are imported only when their command runs.
 RESUMABLE = {"run", "search"}  # commands whose study a rerun of the same command resumes
 HANDLERS = {
-    "datasets": "bench.commands:datasets",
-    "models": "bench.commands:models",
-    "evaluate": "bench.commands:evaluate",
+    "datasets": "bench.listing:datasets",
+    "models": "bench.listing:models",
+    "evaluate": "bench.listing:evaluate",
     "spaces": "bench.search.spaces:cmd_spaces",
     "train": "bench.run.train_cmd:cmd_train",
     "run": "bench.run.command:cmd_run",

@@ -335,7 +335,7 @@ def predict(
     std=0.5,
     batch_size: int | None = None,
 ) -> np.ndarray:
-    """Scores of ``model`` on uint8 ``images`` as bench.metrics expects them."""
+    """Scores of ``model`` on uint8 ``images`` as bench.scoring expects them."""
     from bench.data.splits import images_to_tensor
     from bench.device import resolve_device
 
@@ -491,10 +491,10 @@ def _evaluate(
     state: TrainState, x, labels: np.ndarray, task: str
 ) -> tuple[float, float, np.ndarray]:
     """AUC, ACC and scores of the model now on the images ``x`` (on the device)."""
-    from bench import metrics
+    from bench import scoring
 
     hp = state.hp
     scores = predict_tensor(state.model, x, task=task, device=state.device,
                             img_size=state.img_size, mean=hp.mean, std=hp.std,
                             batch_size=hp.eval_batch)  # fmt: skip
-    return metrics.auc(labels, scores, task), metrics.acc(labels, scores, task), scores
+    return scoring.auc(labels, scores, task), scoring.acc(labels, scores, task), scores

@@ -67,7 +67,7 @@ def protocol_fits(splits, k: int, n: int):
 
 def summarize(test, task: str, fits: dict) -> dict:
     """One row per protocol and checkpoint: the fits' mean, std and bag on test."""
-    from bench.metrics import classification_report
+    from bench.scoring import classification_report
 
     def report(scores) -> tuple[float, float]:
         r = classification_report(test.labels, scores, task)

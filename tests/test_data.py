@@ -16,7 +16,6 @@ from conftest import TASK_LABELS, make_folder, make_npz
 from medmnist import INFO
 from PIL import Image
 
-from bench.commands import on_disk
 from bench.data.catalog import (
     MEDICAL_MNIST_CLASSES,
     MEDICAL_MNIST_COUNTS,
@@ -27,6 +26,7 @@ from bench.data.folder import list_images, split_assignment, split_sizes
 from bench.data.load import load_splits
 from bench.data.medmnist import find_file, read_npz
 from bench.errors import BenchError, DataError
+from bench.listing import on_disk
 from bench.results.predictions import write_predictions
 
 SPLITS = ("train", "val", "test")

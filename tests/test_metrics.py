@@ -11,7 +11,7 @@ from conftest import TASK_LABELS
 from medmnist import Evaluator
 from medmnist.evaluator import getACC, getAUC
 
-from bench import metrics
+from bench import scoring as metrics
 from bench.cli import main
 from bench.data.load import load_splits
 from bench.results.predictions import write_predictions

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from conftest import make_npz
 
-from bench.metrics import acc, auc
 from bench.results.predictions import read_predictions
+from bench.scoring import acc, auc
 from bench.search.ensemble import select_ensemble
 
 TESTS = Path(__file__).resolve().parent

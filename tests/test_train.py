@@ -245,7 +245,8 @@ def test_keep_last_trains_every_epoch_and_scores_the_last_weights_on_val(tiny_np
 def test_keep_last_reports_on_a_val_subsample_and_scores_all_of_val_once(
     tiny_npz, monkeypatch, reports
 ):
-    from bench import metrics, train
+    from bench import scoring as metrics
+    from bench import train
 
     monkeypatch.setattr(train, "REPORT_VAL_MAX", 12)
     splits = load_splits(tiny_npz(task="multi-class", counts=(40, 30, 8)))

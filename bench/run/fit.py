@@ -91,7 +91,7 @@ def build_augment(name: str, *, data, img_size: int, seed: int, device, deadline
 
 def score_split(splits, split: str, scores) -> dict:
     """The classification report (medmnist's ACC/AUC and more) of ``scores`` on ``split``."""
-    from bench.metrics import classification_report
+    from bench.scoring import classification_report
 
     return classification_report(getattr(splits, split).labels, scores, splits.spec.task)
 

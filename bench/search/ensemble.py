@@ -77,9 +77,9 @@ def select_ensemble(candidates: dict[int, np.ndarray], labels: np.ndarray, *, ta
     Returns:
         The members, heaviest first (ties: the order they were first chosen).
     """
-    from bench import metrics
+    from bench import scoring
 
-    score_fn = metrics.auc if metric == "auc" else metrics.acc
+    score_fn = scoring.auc if metric == "auc" else scoring.acc
     order = list(candidates)
     if not order:
         return []

@@ -12,7 +12,7 @@ def warm_up() -> None:
     first trial's time (which sizes the final-fit reserve) is not inflated by imports."""
     import torch
 
-    import bench.metrics  # noqa: F401
+    import bench.scoring  # noqa: F401
     import bench.train  # noqa: F401
 
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
