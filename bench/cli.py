@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _interrupted(args.command)
     except Exception as exc:  # e.g. Optuna's own assertion, raised while handling ours
-        from bench.write_errors import describe, write_error
+        from bench.files import describe, write_error
 
         if first_cause(exc, KeyboardInterrupt) is not None:  # cleanup that failed under Ctrl-C
             return _interrupted(args.command)  # (Optuna's journal lock unlinks twice)

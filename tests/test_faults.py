@@ -31,8 +31,8 @@ from pg import postgres_server  # noqa: F401  (fixture)
 from runs import TINY, bench, load_study, only_journal, records
 
 from bench.errors import BenchError
+from bench.files import WriteError, write_guard
 from bench.search.journal import complete_prefix
-from bench.write_errors import WriteError, write_guard
 
 pytestmark = pytest.mark.faults
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

@@ -172,8 +172,8 @@ def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
 
 
 def _main(args: argparse.Namespace, *, finalize: bool) -> int:
+    from bench.files import write_guard
     from bench.runtime import process_start
-    from bench.write_errors import write_guard
 
     s = prepare(args, finalize=finalize, t0=process_start())
     with write_guard(s.out, journal=s.journal_path, resumes=True):

@@ -69,10 +69,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from bench.config import parse_params
     from bench.data.folds import check_cv, pool_labels
     from bench.data.load import load_splits
+    from bench.files import write_guard
     from bench.models.registry import check_ndim, get_model_spec
     from bench.run.fit import FitConfig
     from bench.runtime import check_writable
-    from bench.write_errors import write_guard
 
     start = time.monotonic()
     policies = _check_train_args(args)
