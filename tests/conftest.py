@@ -117,20 +117,13 @@ def run_bench(tmp_path):
 @pytest.fixture
 def model_registry():
     """The model registry, restored after the test so test registrations don't leak."""
-    from bench.models.registry import MODELS, list_models
+    from bench.models.registry import MODELS
 
-    list_models()  # built-ins and entry points loaded before the snapshot
-    saved = (dict(MODELS._entries), dict(MODELS._origin), list(MODELS.plugin_errors))
+    saved = MODELS.snapshot()  # built-ins and entry points loaded before the snapshot
     try:
         yield MODELS
     finally:
-        entries, origin, errors = saved
-        MODELS._entries.clear()
-        MODELS._entries.update(entries)
-        MODELS._origin.clear()
-        MODELS._origin.update(origin)
-        MODELS.plugin_errors[:] = errors
-        MODELS._plugins_loaded = True
+        MODELS.restore(saved)
 
 
 @pytest.fixture

@@ -151,7 +151,7 @@ def test_entry_point_plugins_load_and_a_broken_one_is_skipped(
         },
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    model_registry._plugins_loaded = False  # look the group up again, as a fresh process does
+    model_registry.load_plugins(again=True)  # read the group again, as a fresh process does
     assert "regtest_ep_net" in list_models()
     spec = get_model_spec("regtest_ep_net")
     assert spec.source == "entry-point:regtest_dist"
@@ -161,3 +161,40 @@ def test_entry_point_plugins_load_and_a_broken_one_is_skipped(
     assert "needs a library that is not installed" in err
     assert any("'broken'" in e for e in model_registry.plugin_errors)
     sys.modules.pop("regtest_ep_good", None)
+
+
+# --- the generic Registry: built-in modules imported on first lookup, order, snapshots -------
+
+WIDGET_MODULES = {
+    "regtest_wreg": (
+        "from bench.registry import Registry\n"
+        "WIDGETS = Registry('widget', builtins=('regtest_w_zeta', 'regtest_w_alpha'))\n"
+    ),
+    "regtest_w_zeta": (
+        "from regtest_wreg import WIDGETS\n"
+        "WIDGETS.register('zeta', 1, origin=__name__)\n"
+        "WIDGETS.register('beta', 2, origin=__name__)\n"
+    ),
+    "regtest_w_alpha": "from regtest_wreg import WIDGETS\nWIDGETS.register('alpha', 3)\n",
+}
+
+
+def test_builtins_load_on_first_lookup_in_order_and_snapshots_restore(tmp_path, monkeypatch):
+    for name, text in WIDGET_MODULES.items():
+        (tmp_path / f"{name}.py").write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        from regtest_wreg import WIDGETS
+
+        assert "regtest_w_zeta" not in sys.modules  # nothing imported before a lookup
+        assert WIDGETS.names() == ["zeta", "beta", "alpha"]  # registration order
+        assert WIDGETS.list() == ["alpha", "beta", "zeta"] and WIDGETS.get("beta") == 2
+        saved = WIDGETS.snapshot()
+        WIDGETS.register("gamma", 4)
+        with pytest.raises(BenchError, match="'zeta' is registered twice: by regtest_w_zeta"):
+            WIDGETS.register("zeta", 5, origin="elsewhere")
+        WIDGETS.restore(saved)
+        assert WIDGETS.names() == ["zeta", "beta", "alpha"] and "gamma" not in WIDGETS
+    finally:
+        for name in WIDGET_MODULES:
+            sys.modules.pop(name, None)
