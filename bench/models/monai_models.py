@@ -8,7 +8,7 @@ import inspect
 from typing import Any
 
 from bench.errors import BenchError
-from bench.models.registry import MONAI_PREFIX, ModelSpec, unknown_passthrough
+from bench.models.spec import MONAI_PREFIX, ModelSpec, unknown_passthrough
 
 IN_NAMES = ("in_channels", "n_input_channels")  # what MONAI's networks call the input channels
 OUT_NAMES = ("out_channels", "num_classes")  # and the outputs

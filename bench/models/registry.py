@@ -2,57 +2,25 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from bench.errors import BenchError
+from bench.models.spec import MONAI_PREFIX, TIMM_PREFIX, ModelSpec
 from bench.registry import Registry, current_source
 
-TIMM_PREFIX = "timm:"
-MONAI_PREFIX = "monai:"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One model family.
-
-    Attributes:
-        name: registry name (lowercase), e.g. ``resnet18``.
-        build: ``build(*, num_classes, in_chans, img_size, **hp) -> nn.Module``.
-        sizes: input sizes the family supports.
-        search_space: path of its search-space YAML (None: ``search_spaces/<name>.yaml``).
-        label: table label, e.g. ``ResNet-18`` (shown as ``ResNet-18 (28)``).
-        source: ``built-in``, ``entry-point:<dist>``, ``plugin:<module>``.
-        ndim: spatial dimensions of its input: 2 (images) or 3 (volumes).
-    """
-
-    name: str
-    build: Callable[..., Any]
-    sizes: tuple[int, ...] = (28, 64, 128, 224)
-    search_space: str | None = None
-    label: str = ""
-    source: str = "built-in"
-    ndim: int = 2
-
-    def accepted_kwargs(self) -> set[str] | None:
-        """Names of the builder's hyperparameters, or None if it takes ``**kwargs``."""
-        params = inspect.signature(self.build).parameters.values()
-        if any(p.kind is p.VAR_KEYWORD for p in params):
-            return None
-        return {p.name for p in params} - {"num_classes", "in_chans", "img_size"}
-
-
-MODELS: Registry[ModelSpec] = Registry("model family", group="bench.models")
-_BUILTINS_LOADED = False
-
-
-def _load_builtins() -> None:
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        import bench.models.families  # noqa: F401  (registers the built-in families)
+# The built-in families, registered by importing their modules on first lookup. ``timm:<name>``
+# and ``monai:<network>`` models are not registered: get_model_spec resolves them on demand.
+MODELS: Registry[ModelSpec] = Registry(
+    "model family",
+    group="bench.models",
+    builtins=(
+        "bench.models.hybrid",
+        "bench.models.resnet",
+        "bench.models.resnet3d",
+        "bench.models.small_cnn",
+    ),
+)
 
 
 def register_model(
@@ -86,7 +54,6 @@ def register_model(
 def get_model_spec(name: str) -> ModelSpec:
     """Spec of family ``name``; ``timm:<model>`` and ``monai:<network>`` names resolve to the
     timm (2D) and MONAI (3D) passthroughs."""
-    _load_builtins()
     if name.startswith(TIMM_PREFIX):
         from bench.models.timm_models import timm_spec
 
@@ -96,15 +63,6 @@ def get_model_spec(name: str) -> ModelSpec:
 
         return monai_spec(name[len(MONAI_PREFIX) :])
     return MODELS.get(name)
-
-
-def unknown_passthrough(what: str, name: str, names, prefix: str, where: str) -> BenchError:
-    """The one-line error for an unknown ``timm:``/``monai:`` name, with close matches."""
-    import difflib
-
-    close = difflib.get_close_matches(name, list(names), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(prefix + c for c in close)}?" if close else ""
-    return BenchError(f"unknown {what} {name!r}{hint} (see {where} for the names)")
 
 
 def check_ndim(family: str, ndim: int, dataset: str) -> None:
@@ -138,7 +96,6 @@ def create_model(name: str, *, num_classes: int, in_chans: int, img_size: int, *
 
 def list_models(pattern: str = "*") -> list[str]:
     """Registered family names matching ``pattern`` (fnmatch)."""
-    _load_builtins()
     return MODELS.list(pattern)
 
 

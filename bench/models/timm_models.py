@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.models.registry import TIMM_PREFIX, ModelSpec, unknown_passthrough
+from bench.models.spec import TIMM_PREFIX, ModelSpec, unknown_passthrough
 
 NO_WEIGHTS = (None, False, "", "none", "false")
 HUB = (True, "hub", "true")
