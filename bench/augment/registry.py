@@ -85,17 +85,12 @@ class AugmentSpec:
         return names
 
 
-AUGMENTATIONS: Registry[AugmentSpec] = Registry("augmentation", group="bench.augmentations")
-_BUILTINS_LOADED = False
-
-
-def _load_builtins() -> None:
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        import bench.augment.autoaugment  # noqa: F401  (registers the built-in policies)
-        import bench.augment.dcgan  # noqa: F401
-        import bench.augment.simple  # noqa: F401
+# The built-in policies, registered by importing their modules on first lookup.
+AUGMENTATIONS: Registry[AugmentSpec] = Registry(
+    "augmentation",
+    group="bench.augmentations",
+    builtins=("bench.augment.autoaugment", "bench.augment.dcgan", "bench.augment.simple"),
+)
 
 
 def register_augmentation(
@@ -128,13 +123,11 @@ def register_augmentation(
 
 def get_augmentation(name: str) -> AugmentSpec:
     """Spec of policy ``name``; unknown names raise one line with close matches."""
-    _load_builtins()
     return AUGMENTATIONS.get(name)
 
 
 def list_augmentations(pattern: str = "*") -> list[str]:
     """Registered policy names matching ``pattern`` (fnmatch)."""
-    _load_builtins()
     return AUGMENTATIONS.list(pattern)
 
 
