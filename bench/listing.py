@@ -17,7 +17,7 @@ SAMPLE_COLS = ("train", "val", "test")
 def on_disk(spec, data_dir) -> list[int]:
     """Data sizes of ``spec`` on disk: in ``--data-dir`` / ``$BENCH_DATA_DIR``, else in the
     package (embedded) or the medmnist package's download folder (not MD5-checked here)."""
-    from bench.data.catalog import medmnist_info
+    from bench.data.info import medmnist_info
     from bench.data.medmnist import embedded_file, local_file, resolve_data_dir
 
     root = explicit = resolve_data_dir(data_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.data.catalog import MULTI_LABEL
+from bench.data.spec import MULTI_LABEL
 
 
 def auc(labels: np.ndarray, scores: np.ndarray, task: str) -> float:

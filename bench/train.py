@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.data.catalog import MULTI_LABEL
+from bench.data.spec import MULTI_LABEL
 from bench.errors import ConfigError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")

@@ -16,12 +16,8 @@ from conftest import TASK_LABELS, make_folder, make_npz
 from medmnist import INFO
 from PIL import Image
 
-from bench.data.catalog import (
-    MEDICAL_MNIST_CLASSES,
-    MEDICAL_MNIST_COUNTS,
-    get_dataset,
-    list_datasets,
-)
+from bench.data.builtin import MEDICAL_MNIST_CLASSES, MEDICAL_MNIST_COUNTS
+from bench.data.catalog import get_dataset, list_datasets
 from bench.data.folder import list_images, split_assignment, split_sizes
 from bench.data.load import load_splits
 from bench.data.medmnist import find_file, read_npz

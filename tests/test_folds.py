@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from conftest import make_npz
 
-from bench.data.catalog import DatasetSpec
 from bench.data.folds import check_cv, fit_sizes, fold_data, fold_ids, fold_splits, pool
+from bench.data.spec import DatasetSpec
 from bench.data.splits import Split, Splits, TrainVal
 from bench.errors import ConfigError
 

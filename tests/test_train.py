@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from bench.data.catalog import DatasetSpec
 from bench.data.load import load_splits
+from bench.data.spec import DatasetSpec
 from bench.data.splits import Split, TrainVal
 from bench.errors import ConfigError
 from bench.train import (

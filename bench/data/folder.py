@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.data.cache import cache_root, say_rebuilt
-from bench.data.catalog import DatasetSpec, check_size
+from bench.data.spec import DatasetSpec, check_size
 from bench.data.splits import Split, Splits
 from bench.errors import DataError
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from bench.data.catalog import DatasetSpec, get_dataset
+from bench.data.catalog import get_dataset
+from bench.data.spec import DatasetSpec
 from bench.data.splits import Splits
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.catalog import MULTI_LABEL, DatasetSpec, medmnist_flag
+from bench.data.info import medmnist_flag
+from bench.data.spec import MULTI_LABEL, DatasetSpec, check_size
 from bench.data.splits import Splits
 from bench.errors import DataError
 
@@ -118,7 +119,6 @@ def npz_spec(path: Path) -> DatasetSpec:
 
 def load_npz(spec: DatasetSpec, size: int) -> Splits:
     """Read the npz behind an ``npz:`` spec."""
-    from bench.data.catalog import check_size
     from bench.data.medmnist import read_npz
 
     check_size(spec, size)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.data.catalog import DatasetSpec
+from bench.data.spec import DatasetSpec
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data.catalog import MULTI_LABEL
+from bench.data.spec import MULTI_LABEL
 from bench.data.splits import Split, Splits
 from bench.errors import BenchError
 from bench.files import atomic_write_text

@@ -22,8 +22,9 @@ SYSTEMS = ("autogluon", "constant")
 def _check_inputs(system: str, *, dataset: str, size: int | None, budget: str, out, python):
     """Every check before any work: (spec, data size, budget_s, out, interpreter, built)."""
     from bench.config import parse_budget
-    from bench.data.catalog import check_size, get_dataset
+    from bench.data.catalog import get_dataset
     from bench.data.load import default_size
+    from bench.data.spec import check_size
     from bench.runtime import check_writable
 
     if system not in SYSTEMS:

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from bench.data.catalog import MULTI_LABEL
+from bench.data.spec import MULTI_LABEL
 from bench.peers.result import PeerResult
 
 CONSTANT_METHOD = "Constant (train prior)"

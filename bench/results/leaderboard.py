@@ -28,7 +28,7 @@ from bench.results.records import COLUMNS, RECORD_FILE, load_record, read_record
 def _datasets(ndim: int) -> tuple[str, ...]:
     """The 2D sets in ``medmnist.INFO`` order (the paper's), the 3D ones in the order of the
     paper's 3D table (the reference file's)."""
-    from bench.data.catalog import medmnist_info
+    from bench.data.info import medmnist_info
     from bench.reference import FILES, read_table
 
     if ndim == 3:

@@ -106,9 +106,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
     """Validate every flag (each problem one line, exit 2); creates nothing."""
     from bench.config import parse_budget, parse_list
-    from bench.data.catalog import check_size, get_dataset
+    from bench.data.catalog import get_dataset
     from bench.data.folds import check_cv
     from bench.data.load import default_size
+    from bench.data.spec import check_size
     from bench.device import resolve_device
     from bench.results.records import budget_label
     from bench.runtime import check_writable

@@ -219,7 +219,7 @@ class TrainRun:
         return on_epoch
 
     def record(self, results, ensembles: dict):
-        from bench.data.catalog import MEDMNIST_CITATION
+        from bench.data.info import MEDMNIST_CITATION
         from bench.device import device_label
         from bench.models.registry import method_label
         from bench.results.records import build_record

@@ -29,7 +29,7 @@ def build_graph_module(answer, meta: dict):
     import torch.nn.functional as F
     from torch import nn
 
-    from bench.data.catalog import MULTI_LABEL
+    from bench.data.spec import MULTI_LABEL
 
     weights = []
     total = sum(w for w, _ in answer)

@@ -79,7 +79,7 @@ class SavedFit:
 
 
 def _spec(meta: dict):
-    from bench.data.catalog import DatasetSpec
+    from bench.data.spec import DatasetSpec
 
     return DatasetSpec(name=meta["dataset"], task=meta["task"], n_channels=meta["n_channels"],
                        class_names=tuple(meta["class_names"]), ndim=meta["ndim"])  # fmt: skip
