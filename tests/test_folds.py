@@ -76,12 +76,12 @@ def test_fold_splits_hold_out_each_fold_once_and_keep_the_test_split():
 
 
 def test_a_large_held_out_fold_is_reported_on_a_subsample_and_scored_once(monkeypatch):
-    from bench import train
+    from bench.data import subsample
 
     data = _data()
     folds = fold_ids(pool(data).labels, 4, seed=2)
     n_val = int((folds == 0).sum())
-    monkeypatch.setattr(train, "REPORT_VAL_MAX", 10)
+    monkeypatch.setattr(subsample, "REPORT_VAL_MAX", 10)
     assert fit_sizes(data, folds) == (90 - n_val, 10, n_val)
     assert fit_sizes(data, None) == (70, 20, 0)  # the official val split is scored each epoch
 

@@ -12,6 +12,7 @@ from torch import nn
 from bench.data.load import load_splits
 from bench.data.spec import DatasetSpec
 from bench.data.splits import Split, TrainVal
+from bench.data.subsample import stratified_subsample
 from bench.errors import ConfigError
 from bench.train import (
     Deadline,
@@ -20,7 +21,6 @@ from bench.train import (
     fit,
     make_scheduler,
     predict,
-    stratified_subsample,
 )
 
 TASKS = ["binary-class", "multi-class", "ordinal-regression", "multi-label, binary-class"]
@@ -246,12 +246,12 @@ def test_keep_last_reports_on_a_val_subsample_and_scores_all_of_val_once(
     tiny_npz, monkeypatch, reports
 ):
     from bench import scoring as metrics
-    from bench import train
+    from bench.data import subsample
 
-    monkeypatch.setattr(train, "REPORT_VAL_MAX", 12)
+    monkeypatch.setattr(subsample, "REPORT_VAL_MAX", 12)
     splits = load_splits(tiny_npz(task="multi-class", counts=(40, 30, 8)))
     val = splits.val
-    rows = train.report_rows(val.labels, seed=3)
+    rows = subsample.report_rows(val.labels, seed=3)
     assert 12 <= len(rows) < len(val)
     assert set(np.unique(val.labels[rows])) == set(np.unique(val.labels))  # stratified
     model = fresh(splits, seed=3)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.data.splits import Split, TrainVal
+from bench.data.subsample import report_size
 from bench.errors import ConfigError
 
 FOLDS_FILE = "folds.json"
@@ -80,8 +81,6 @@ def fit_sizes(data: TrainVal, folds: np.ndarray | None) -> tuple[int, int, int]:
     splits', or with ``folds`` (:func:`fold_ids`) the first fold's (the others differ by at
     most one item per class), whose model keeps its last epoch: its reports score a
     subsample of the held-out fold, then the whole fold is scored once (``bench.train.fit``)."""
-    from bench.train import report_size
-
     if folds is None:
         return len(data.train), len(data.val), 0
     n_val = int((folds == 0).sum())
