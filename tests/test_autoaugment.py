@@ -87,7 +87,7 @@ def test_outputs_are_torchvision_outputs(policy, channels, size):
 def test_plan_follows_torchvision_probabilities():
     aug = BatchAutoAugment("cifar10")
     # sub-policy 0 is (Invert 0.1, Contrast 0.2 bin 6): coins at the thresholds apply, above don't
-    plan = aug._plan([0, 0], [[0.1, 0.2, 0.5, 0.9], [0.11, 0.21, 0.0, 0.0]])
+    plan = aug.plan([0, 0], [[0.1, 0.2, 0.5, 0.9], [0.11, 0.21, 0.0, 0.0]])
     assert [s[3] for s in plan[0]] == [True, True]
     assert [s[3] for s in plan[1]] == [False, False]
     assert plan[0][1][4] is False and plan[1][1][4] is True  # sign coin <= 0.5: negative

@@ -241,7 +241,7 @@ def test_needed_throughput_and_calibration(data) -> None:
     assert obj.calib == 2.0  # before any trial has run
     study = optuna.create_study(direction="maximize")
     study.optimize(obj, n_trials=1)
-    assert len(obj._ratios) == 1 and obj.calib == max(1.0, obj._ratios[0])
+    assert len(obj.ratios) == 1 and obj.calib == max(1.0, obj.ratios[0])
 
 
 SLOW_SECONDS = 30.0
@@ -255,11 +255,9 @@ def _too_slow_for_min_epochs(data, *, end_in: float = SLOW_SECONDS) -> Objective
     from bench.search.speed import speed_key
 
     smallest_epoch = MIN_TRAIN + VAL_COST * 300  # image-equivalents of one epoch
-    obj = _objective(data, ["tiny_mlp"], max_epochs=5, end_in=end_in)
-    obj._speed[speed_key("tiny_mlp", {"hidden": 8})] = (
-        2 * smallest_epoch * CALIBRATION_PRIOR / SLOW_SECONDS
-    )
-    return obj
+    speed = 2 * smallest_epoch * CALIBRATION_PRIOR / SLOW_SECONDS
+    return _objective(data, ["tiny_mlp"], max_epochs=5, end_in=end_in,
+                      speeds={speed_key("tiny_mlp", {"hidden": 8}): speed})  # fmt: skip
 
 
 def _fixed_trial_states(obj: Objective, n: int) -> list:

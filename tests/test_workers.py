@@ -15,7 +15,7 @@ from runs import TINY, bench, load_study, only_journal, records
 from bench.cli import main
 from bench.errors import ConfigError
 from bench.search import memory
-from bench.search.storage import _alive
+from bench.search.storage import alive
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -66,9 +66,9 @@ def test_a_sigkill_of_the_run_stops_its_workers_and_loses_no_finished_trial(npz,
     proc.communicate()
     pids = [int(w.rsplit(":", 1)[1]) for w in workers]
     give_up = time.monotonic() + 20
-    while any(_alive(p) for p in pids) and time.monotonic() < give_up:
+    while any(alive(p) for p in pids) and time.monotonic() < give_up:
         time.sleep(0.2)
-    assert not any(_alive(p) for p in pids), "a worker outlived the killed run"
+    assert not any(alive(p) for p in pids), "a worker outlived the killed run"
     again = bench(*args, "--budget", "40s", "--n-trials", "2")
     _, stderr = again.communicate(timeout=180)
     assert again.returncode == 0, stderr

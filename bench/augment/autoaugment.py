@@ -101,9 +101,11 @@ class BatchAutoAugment:
         dev = generator.device
         sub = torch.randint(len(self.sub_policies), (b,), generator=generator, device=dev)
         coins = torch.rand((b, 4), generator=generator, device=dev)
-        return self._plan(sub.tolist(), coins.tolist())
+        return self.plan(sub.tolist(), coins.tolist())
 
-    def _plan(self, sub: list[int], coins: list[list[float]]):
+    def plan(self, sub: list[int], coins: list[list[float]]) -> list[list[tuple]]:
+        """Per image, its sub-policy ``sub[i]``'s stages ``(op, prob, bin, applied, negative)``
+        under the draws ``coins[i]`` (two apply coins, then two sign coins, in [0, 1))."""
         plan = []
         for k, (apply0, apply1, sign0, sign1) in zip(sub, coins, strict=True):
             stages = []

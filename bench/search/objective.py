@@ -135,6 +135,11 @@ class Objective:
         self._ratios: list[float] = []  # real epoch seconds / planned epoch seconds
 
     @property
+    def ratios(self) -> tuple[float, ...]:
+        """Real / planned seconds of the second epoch of each trial run here."""
+        return tuple(self._ratios)
+
+    @property
     def calib(self) -> float:
         """How much slower real epochs are than the probe predicts (median of the trials
         run here; a prior until one has run): data movement, evaluation, schedulers."""

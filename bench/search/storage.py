@@ -243,7 +243,7 @@ def fail_dead_local_trials(study, *, untagged: bool = False) -> list[int]:
         tag = str(t.user_attrs.get(attrs.WORKER, ""))
         tag_host, _, pid = tag.rpartition(":")
         if not (untagged and not tag) and (
-            tag_host != host or not pid.isdigit() or _alive(int(pid))
+            tag_host != host or not pid.isdigit() or alive(int(pid))
         ):
             continue
         reason = "worker died" if tag else "its worker's records were cut from the study file"
@@ -256,7 +256,8 @@ def fail_dead_local_trials(study, *, untagged: bool = False) -> list[int]:
     return dead
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs (a zombie counts as dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
