@@ -215,16 +215,10 @@ def prepare_dcgan(
         dcgan_width: channels of the first discriminator / last generator layer.
         dcgan_ratio: checked here, before any training (used by ``build``).
     """
-    import torch
-
     from bench.augment.dcgan_nets import layout
 
     data, spec = ctx.data, ctx.data.spec
-    if spec.ndim != 2:
-        raise BenchError(f"dcgan generates 2D images; {spec.name} is 3D, use another --augment")
-    check_ratio(dcgan_ratio)
-    if int(dcgan_steps) < 1 or int(dcgan_width) < 4:
-        raise BenchError("dcgan_steps must be >= 1 and dcgan_width >= 4")
+    _check_args(spec, ratio=dcgan_ratio, steps=dcgan_steps, width=dcgan_width)
     size = int(data.data_size)
     layout(size)
     settings = GanSettings(steps=int(dcgan_steps), width=int(dcgan_width))
@@ -242,9 +236,6 @@ def prepare_dcgan(
     else:
         print(f"dcgan: reused cached generator {path}", file=sys.stderr)
     state.G.eval()
-    label_rows = None
-    if spec.multilabel:
-        label_rows = torch.as_tensor(data.train.labels, dtype=torch.float32, device=ctx.device)
     info = {
         "cache": status,
         "cache_path": str(path),
@@ -254,6 +245,29 @@ def prepare_dcgan(
         "dcgan_steps": settings.steps,
         "dcgan_prepare_s": round(time.monotonic() - t0, 3),
     }
+    return _prepared(ctx, state, settings, info)
+
+
+def _check_args(spec, *, ratio: float, steps: int, width: int) -> None:
+    """One-line errors, before any training: 3D data, a ratio out of range, too few steps
+    or too narrow networks."""
+    if spec.ndim != 2:
+        raise BenchError(f"dcgan generates 2D images; {spec.name} is 3D, use another --augment")
+    check_ratio(ratio)
+    if int(steps) < 1 or int(width) < 4:
+        raise BenchError("dcgan_steps must be >= 1 and dcgan_width >= 4")
+
+
+def _prepared(ctx: AugmentContext, state: GanState, settings: GanSettings,
+              info: dict) -> PreparedGan:  # fmt: skip
+    """What ``build`` gets: the trained generator, and the train label rows a multi-label
+    set draws its conditions from."""
+    import torch
+
+    spec, label_rows = ctx.data.spec, None
+    if spec.multilabel:
+        label_rows = torch.as_tensor(ctx.data.train.labels, dtype=torch.float32,
+                                     device=ctx.device)  # fmt: skip
     return PreparedGan(
         generator=state.G,
         z_dim=settings.z_dim,
