@@ -25,6 +25,11 @@ from bench.errors import BenchError
 FORMAT = 2  # bump when networks, training or the file change: old caches are then ignored
 DEADLINE_SHARE = 0.5  # at most this share of the deadline's remaining time goes to GAN training
 CHECK_EVERY = 10  # steps between clock checks
+# dcgan_ratio, the share of each batch replaced by generated samples: the values a build
+# accepts, and the range the search samples (the one declaration of it: the search space's
+# ``when: augment=dcgan`` block comes from here, as a plugin policy's does)
+RATIO_RANGE = (0.0, 1.0)
+RATIO_SEARCHED = {"type": "float", "low": 0.1, "high": 0.5}
 
 
 @dataclass(frozen=True)
@@ -317,9 +322,12 @@ def _train_and_cache(state, ctx, settings, path: Path, *, resumed: bool) -> floa
 
 
 def check_ratio(ratio: float) -> float:
-    """``ratio`` as a float in [0, 1], else a one-line error."""
-    if not 0.0 <= float(ratio) <= 1.0:
-        raise BenchError(f"dcgan_ratio={ratio} is out of range; give a value in [0, 1]")
+    """``ratio`` as a float in :data:`RATIO_RANGE` ([0, 1]), else a one-line error."""
+    low, high = RATIO_RANGE
+    if not low <= float(ratio) <= high:
+        raise BenchError(
+            f"dcgan_ratio={ratio} is out of range; give a value in [{low:g}, {high:g}]"
+        )
     return float(ratio)
 
 
@@ -372,7 +380,7 @@ class DCGANAugment:
 
 @register_augmentation(
     prepare=prepare_dcgan,
-    params={"dcgan_ratio": {"type": "float", "low": 0.1, "high": 0.5}},
+    params={"dcgan_ratio": RATIO_SEARCHED},
 )
 def dcgan(ctx: AugmentContext, *, dcgan_ratio: float = 0.25) -> DCGANAugment:
     """Class-conditional DCGAN samples mixed into each batch at ``dcgan_ratio``.
