@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -356,51 +356,100 @@ def fit(
     start = time.monotonic()
     state, scheduler, x_val = _setup(model, data, hp, device=device, seed=seed,
                                      img_size=img_size, augment=augment)  # fmt: skip
-    model, optimizer = state.model, state.optimizer
-    best_state, best_epoch, best_val, stale, best_scores = None, 0, -math.inf, 0, None
-    history: list[EpochStats] = []
-    stopped = "completed"
-    keep_last, per_epoch, score_all, x_epoch, y_epoch = _val_plan(
-        data, x_val, seed, keep_last=keep_last, reports=on_epoch is not None
-    )
-    task = data.spec.task
+    val = _val_plan(data, x_val, seed, keep_last=keep_last, reports=on_epoch is not None)
+    best, history, stopped = _train_epochs(state, scheduler, val, deadline=deadline,
+                                           on_epoch=on_epoch)  # fmt: skip
+    state.model.load_state_dict(best.weights)
+    best_val, scores = best.val, best.scores
+    if val.score_all:  # the kept weights on all of val
+        val_auc, val_acc, scores = _evaluate(state, x_val, data.val.labels, val.task)
+        best_val = val_auc if hp.metric == "auc" else val_acc
+    best_val = None if best_val is None else float(best_val)
+    return FitResult(best.weights, best.epoch, best_val, history, stopped,
+                     time.monotonic() - start, scores)  # fmt: skip
+
+
+class ValPlan(NamedTuple):
+    """How :func:`fit` uses val (:func:`_val_plan`).
+
+    Attributes:
+        keep_last: every epoch is trained and the last weights kept (also with no val split).
+        per_epoch: each epoch is scored on ``x`` and ``y``.
+        score_all: the kept weights are scored on all of val at the end.
+        x: the images each epoch scores, on the device (a ``keep_last`` fit's
+            :func:`report_rows` of val, else all of it).
+        y: their labels.
+        task: the dataset's task, for the scores.
+    """
+
+    keep_last: bool
+    per_epoch: bool
+    score_all: bool
+    x: Any
+    y: np.ndarray
+    task: str
+
+
+@dataclass
+class _Best:
+    """The checkpoint :func:`fit` keeps so far, and the epochs since it last changed."""
+
+    weights: dict | None = None  # CPU copy
+    epoch: int = 0
+    val: float | None = -math.inf
+    stale: int = 0
+    scores: np.ndarray | None = None
+
+    def offer(self, model, stats: EpochStats, scores, *, keep_last: bool) -> None:
+        """Keep ``model``'s weights after the epoch of ``stats`` when it is the first epoch,
+        with ``keep_last``, or when its val score beats the kept one."""
+        if self.weights is None or keep_last or stats.val_score > self.val:
+            weights = model.state_dict().items()
+            self.weights = {k: v.detach().to("cpu", copy=True) for k, v in weights}
+            self.epoch, self.val, self.stale, self.scores = stats.epoch, stats.val_score, 0, scores
+        else:
+            self.stale += 1
+
+
+def _train_epochs(state: TrainState, scheduler, val: ValPlan, *, deadline: Deadline | None,
+                  on_epoch: Callable[[EpochStats], None] | None,
+                  ) -> tuple[_Best, list[EpochStats], str]:  # fmt: skip
+    """The epochs of :func:`fit`: ``(kept checkpoint, history, why it stopped)``."""
+    hp = state.hp
+    best, history, stopped = _Best(), [], "completed"
     for epoch in range(1, hp.epochs + 1):
         t0 = time.monotonic()
-        lr = optimizer.param_groups[0]["lr"]
+        lr = state.optimizer.param_groups[0]["lr"]
         train_loss, _, complete = train_epoch(state, deadline)
         if not complete:
             stopped = "deadline"
-            if best_state is not None:
+            if best.weights is not None:
                 break  # an evaluated checkpoint exists; don't spend time past the deadline
-        if scheduler is not None and complete:
+        elif scheduler is not None:
             scheduler.step()
-        val_auc, val_acc, scores = (
-            _evaluate(state, x_epoch, y_epoch, task) if per_epoch else (None,) * 3
-        )
-        val_score = val_auc if hp.metric == "auc" else val_acc
-        stats = EpochStats(
-            epoch, train_loss, val_auc, val_acc, val_score, lr, time.monotonic() - t0
-        )
+        stats, scores = _epoch_stats(state, val, epoch=epoch, train_loss=train_loss, lr=lr,
+                                     t0=t0)  # fmt: skip
         history.append(stats)
-        if best_state is None or keep_last or val_score > best_val:
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-            best_epoch, best_val, stale, best_scores = epoch, val_score, 0, scores
-        else:
-            stale += 1
+        best.offer(state.model, stats, scores, keep_last=val.keep_last)
         if not complete:
             break
         if on_epoch is not None:
             on_epoch(stats)
-        if hp.early_stop and stale >= hp.early_stop:
+        if hp.early_stop and best.stale >= hp.early_stop:
             stopped = "early_stop"
             break
-    model.load_state_dict(best_state)
-    if score_all:  # the kept weights on all of val
-        val_auc, val_acc, best_scores = _evaluate(state, x_val, data.val.labels, task)
-        best_val = val_auc if hp.metric == "auc" else val_acc
-    best_val = None if best_val is None else float(best_val)
-    return FitResult(best_state, best_epoch, best_val, history, stopped,
-                     time.monotonic() - start, best_scores)  # fmt: skip
+    return best, history, stopped
+
+
+def _epoch_stats(state: TrainState, val: ValPlan, *, epoch: int, train_loss: float, lr: float,
+                 t0: float) -> tuple[EpochStats, np.ndarray | None]:  # fmt: skip
+    """The epoch's stats (scored on ``val`` when it scores each epoch), and its val scores."""
+    val_auc, val_acc, scores = (
+        _evaluate(state, val.x, val.y, val.task) if val.per_epoch else (None,) * 3
+    )
+    val_score = val_auc if state.hp.metric == "auc" else val_acc
+    stats = EpochStats(epoch, train_loss, val_auc, val_acc, val_score, lr, time.monotonic() - t0)
+    return stats, scores
 
 
 def _setup(model, data, hp: TrainHP, *, device, seed: int, img_size, augment):
@@ -439,22 +488,22 @@ def _setup(model, data, hp: TrainHP, *, device, seed: int, img_size, augment):
     return state, make_scheduler(optimizer, hp), x_val
 
 
-def _val_plan(data, x_val, seed: int, *, keep_last: bool, reports: bool):
+def _val_plan(data, x_val, seed: int, *, keep_last: bool, reports: bool) -> ValPlan:
     """How :func:`fit` uses val: ``keep_last`` (also with an empty val split), whether each
     epoch is scored, whether the kept weights are scored on all of val at the end, and the
     images (on the device) and labels each epoch scores, gathered once (a ``keep_last``
     fit's :func:`report_rows`)."""
     import torch
 
-    has_val, y_val = len(data.val) > 0, data.val.labels
+    has_val, y_val, task = len(data.val) > 0, data.val.labels, data.spec.task
     keep_last = keep_last or not has_val  # every epoch trained, the last weights kept
     per_epoch = has_val and (not keep_last or reports)
     rows = report_rows(y_val, seed) if keep_last and per_epoch else None
     score_all = has_val and keep_last and (rows is not None or not per_epoch)
     if rows is None:
-        return keep_last, per_epoch, score_all, x_val, y_val
+        return ValPlan(keep_last, per_epoch, score_all, x_val, y_val, task)
     x_rows = x_val[torch.as_tensor(rows, device=x_val.device)]
-    return keep_last, per_epoch, score_all, x_rows, y_val[rows]
+    return ValPlan(keep_last, per_epoch, score_all, x_rows, y_val[rows], task)
 
 
 def _evaluate(

@@ -143,6 +143,25 @@ def test_bad_inputs(tiny_npz, tmp_path):
         build(odd, tmp_path)
 
 
+def test_the_searched_ratio_range_is_declared_once_in_the_policy():
+    """dcgan_ratio's search range is the policy's declaration (the shipped common.yaml does not
+    repeat it), within the range a build accepts, and one-line errors name that range."""
+    from bench.augment.dcgan import RATIO_RANGE, RATIO_SEARCHED, check_ratio
+    from bench.search.spaces import COMMON, default_space_dir, load_space_file, resolve_space
+
+    shipped = load_space_file(default_space_dir() / f"{COMMON}.yaml", family=COMMON)
+    assert "augment=dcgan" not in shipped.when
+    space = resolve_space(["small_cnn"], augment=["dcgan"], img_size=28)
+    ratio = space.common.when["augment=dcgan"]["dcgan_ratio"]
+    assert (ratio.type, ratio.low, ratio.high) == ("float", 0.1, 0.5)
+    assert (ratio.low, ratio.high) == (RATIO_SEARCHED["low"], RATIO_SEARCHED["high"])
+    assert RATIO_RANGE[0] <= ratio.low <= ratio.high <= RATIO_RANGE[1]
+    assert check_ratio(1) == 1.0
+    with pytest.raises(BenchError) as err:
+        check_ratio(-0.1)
+    assert str(err.value) == "dcgan_ratio=-0.1 is out of range; give a value in [0, 1]"
+
+
 def test_preview_png(tiny_npz, tmp_path, capsys):
     from bench.augment.preview import preview
     from bench.cli import main

@@ -171,6 +171,64 @@ def test_plan_trial_scales_epochs_then_data() -> None:
     )
 
 
+def test_a_trial_plan_for_fixed_inputs() -> None:
+    """The objective's TrialPlan: plan_trial's epochs and fraction at the calibrated speed,
+    the memory limit's batch, and why the plan is smaller than asked."""
+    from bench.search.plan import Suggestion, make_plan
+    from bench.train import TrainHP
+
+    asked = Suggestion("small_cnn", {"width": 16}, TrainHP(batch_size=128, lr=0.01), "simple")
+    kw = {"calib": 2.0, "sizes": (1000, 300, 0), "max_epochs": 20, "smallest": False}
+    full = make_plan(asked, throughput=2000, seconds=60, **kw)  # 1000 img/s after calibration
+    assert (full.epochs, full.train_fraction, full.n_images) == (20, 1.0, 1000)
+    assert full.batch_size == 128 and full.family == "small_cnn"
+    assert full.why == () and full.eval_batch is None and full.speed == 1000
+    assert full.epoch_seconds(1.0) == pytest.approx(1100)  # image-equivalents of one epoch
+    plan = make_plan(asked, throughput=2000, seconds=1, batch_size=64, eval_batch=256, **kw)
+    assert (plan.epochs, plan.train_fraction, plan.n_images) == (3, 0.256, 256)
+    assert plan.why == (
+        "batch 128 capped to 64 by the memory limit",
+        "1000.0 train images/s for 1s: 3 of 20 epochs on 25.6% of train",
+    )
+    hp = plan.train_hp()
+    assert (hp.epochs, hp.train_fraction, hp.batch_size, hp.eval_batch, hp.lr) == (
+        3, 0.256, 64, 256, 0.01
+    )
+    assert asked.hp.batch_size == 128 and asked.hp.epochs == 10  # the sampled hp is kept
+    smallest = make_plan(asked, throughput=2000, seconds=1, **{**kw, "smallest": True})
+    assert (smallest.epochs, smallest.train_fraction) == (1, 0.9)
+    assert smallest.why[-1] == "no trial has completed yet: the smallest trial"
+    assert smallest.describe() == (
+        "1 epoch on 900 train images, batch 128 (1000.0 train images/s for 1s: 1 of 20 epochs "
+        "on 90.0% of train; no trial has completed yet: the smallest trial)"
+    )
+
+
+def test_a_memory_capped_trial_trains_at_the_cap_and_records_it(data, monkeypatch) -> None:
+    import torch
+
+    from bench import train
+    from bench.search import memory
+
+    monkeypatch.setattr(memory, "batch_cap", lambda limit, **sizes: 16)
+    monkeypatch.setattr(memory, "eval_cap", lambda limit, **sizes: 100)
+    batches = []
+    real_fit = train.fit
+    monkeypatch.setattr(train, "fit", lambda model, part, hp, **kw: (
+        batches.append((hp.batch_size, hp.eval_batch, hp.epochs)) or real_fit(model, part, hp, **kw)
+    ))  # fmt: skip
+    obj = _objective(data, ["tiny_mlp"], memory_limit=2**40)
+    obj.device = torch.device("cpu")
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({**FIXED_MLP, "batch_size": 64})
+    study.optimize(obj, n_trials=1)
+    (trial,) = study.trials
+    assert trial.state == TrialState.COMPLETE, trial.user_attrs.get("fail_reason")
+    assert trial.user_attrs["batch_cap"] == 16 and trial.user_attrs["eval_cap"] == 100
+    assert batches == [(16, 100, trial.user_attrs["epochs"])]
+    assert best_config(trial, obj.space, "auc").hp.batch_size == 16
+
+
 def test_dead_local_worker_trials_become_failed(tmp_path) -> None:
     storage = open_storage(str(tmp_path / "j.journal"), default_journal=tmp_path / "x")
     study = optuna.create_study(storage=storage, study_name="s", direction="maximize")

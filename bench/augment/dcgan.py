@@ -25,6 +25,11 @@ from bench.errors import BenchError
 FORMAT = 2  # bump when networks, training or the file change: old caches are then ignored
 DEADLINE_SHARE = 0.5  # at most this share of the deadline's remaining time goes to GAN training
 CHECK_EVERY = 10  # steps between clock checks
+# dcgan_ratio, the share of each batch replaced by generated samples: the values a build
+# accepts, and the range the search samples (the one declaration of it: the search space's
+# ``when: augment=dcgan`` block comes from here, as a plugin policy's does)
+RATIO_RANGE = (0.0, 1.0)
+RATIO_SEARCHED = {"type": "float", "low": 0.1, "high": 0.5}
 
 
 @dataclass(frozen=True)
@@ -215,16 +220,10 @@ def prepare_dcgan(
         dcgan_width: channels of the first discriminator / last generator layer.
         dcgan_ratio: checked here, before any training (used by ``build``).
     """
-    import torch
-
     from bench.augment.dcgan_nets import layout
 
     data, spec = ctx.data, ctx.data.spec
-    if spec.ndim != 2:
-        raise BenchError(f"dcgan generates 2D images; {spec.name} is 3D, use another --augment")
-    check_ratio(dcgan_ratio)
-    if int(dcgan_steps) < 1 or int(dcgan_width) < 4:
-        raise BenchError("dcgan_steps must be >= 1 and dcgan_width >= 4")
+    _check_args(spec, ratio=dcgan_ratio, steps=dcgan_steps, width=dcgan_width)
     size = int(data.data_size)
     layout(size)
     settings = GanSettings(steps=int(dcgan_steps), width=int(dcgan_width))
@@ -242,9 +241,6 @@ def prepare_dcgan(
     else:
         print(f"dcgan: reused cached generator {path}", file=sys.stderr)
     state.G.eval()
-    label_rows = None
-    if spec.multilabel:
-        label_rows = torch.as_tensor(data.train.labels, dtype=torch.float32, device=ctx.device)
     info = {
         "cache": status,
         "cache_path": str(path),
@@ -254,6 +250,29 @@ def prepare_dcgan(
         "dcgan_steps": settings.steps,
         "dcgan_prepare_s": round(time.monotonic() - t0, 3),
     }
+    return _prepared(ctx, state, settings, info)
+
+
+def _check_args(spec, *, ratio: float, steps: int, width: int) -> None:
+    """One-line errors, before any training: 3D data, a ratio out of range, too few steps
+    or too narrow networks."""
+    if spec.ndim != 2:
+        raise BenchError(f"dcgan generates 2D images; {spec.name} is 3D, use another --augment")
+    check_ratio(ratio)
+    if int(steps) < 1 or int(width) < 4:
+        raise BenchError("dcgan_steps must be >= 1 and dcgan_width >= 4")
+
+
+def _prepared(ctx: AugmentContext, state: GanState, settings: GanSettings,
+              info: dict) -> PreparedGan:  # fmt: skip
+    """What ``build`` gets: the trained generator, and the train label rows a multi-label
+    set draws its conditions from."""
+    import torch
+
+    spec, label_rows = ctx.data.spec, None
+    if spec.multilabel:
+        label_rows = torch.as_tensor(ctx.data.train.labels, dtype=torch.float32,
+                                     device=ctx.device)  # fmt: skip
     return PreparedGan(
         generator=state.G,
         z_dim=settings.z_dim,
@@ -303,9 +322,12 @@ def _train_and_cache(state, ctx, settings, path: Path, *, resumed: bool) -> floa
 
 
 def check_ratio(ratio: float) -> float:
-    """``ratio`` as a float in [0, 1], else a one-line error."""
-    if not 0.0 <= float(ratio) <= 1.0:
-        raise BenchError(f"dcgan_ratio={ratio} is out of range; give a value in [0, 1]")
+    """``ratio`` as a float in :data:`RATIO_RANGE` ([0, 1]), else a one-line error."""
+    low, high = RATIO_RANGE
+    if not low <= float(ratio) <= high:
+        raise BenchError(
+            f"dcgan_ratio={ratio} is out of range; give a value in [{low:g}, {high:g}]"
+        )
     return float(ratio)
 
 
@@ -358,7 +380,7 @@ class DCGANAugment:
 
 @register_augmentation(
     prepare=prepare_dcgan,
-    params={"dcgan_ratio": {"type": "float", "low": 0.1, "high": 0.5}},
+    params={"dcgan_ratio": RATIO_SEARCHED},
 )
 def dcgan(ctx: AugmentContext, *, dcgan_ratio: float = 0.25) -> DCGANAugment:
     """Class-conditional DCGAN samples mixed into each batch at ``dcgan_ratio``.

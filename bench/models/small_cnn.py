@@ -43,6 +43,23 @@ def build_small_cnn(
     """
     from torch import nn
 
+    side = _last_side(name, depth=depth, img_size=img_size, stem_stride=stem_stride)
+    layers = _conv_blocks(ndim, in_chans, depth=depth, width=width, stem_stride=stem_stride)
+    chans = width * 2 ** (depth - 1)  # the last block's channels
+    grid = min(side, MAX_GRID if ndim == 2 else MAX_GRID_3D)
+    adaptive = nn.AdaptiveAvgPool2d if ndim == 2 else nn.AdaptiveAvgPool3d
+    layers += [adaptive(grid), nn.Flatten()]
+    features = chans * grid**ndim
+    if fc_width > 0:
+        layers += [nn.Dropout(dropout), nn.Linear(features, fc_width), nn.ReLU(inplace=True)]
+        features = fc_width
+    layers += [nn.Dropout(dropout), nn.Linear(features, num_classes)]
+    return nn.Sequential(*layers)
+
+
+def _last_side(name: str, *, depth: int, img_size: int, stem_stride: int) -> int:
+    """The side of the last conv block's feature map; a one-line error when ``stem_stride``
+    is not 1 or 2 or ``depth`` blocks do not fit ``img_size``."""
     if stem_stride not in (1, 2):
         raise BenchError(f"{name} stem_stride={stem_stride} is not supported; use 1 or 2")
     side = img_size // stem_stride
@@ -53,6 +70,13 @@ def build_small_cnn(
             f"{name} depth={depth} does not fit img_size={img_size}; "
             f"use depth between 1 and {max(1, img_size.bit_length() - 1)}"
         )
+    return side
+
+
+def _conv_blocks(ndim: int, in_chans: int, *, depth: int, width: int, stem_stride: int) -> list:
+    """``depth`` conv3-BN-ReLU-maxpool2 blocks; block ``i`` has ``width * 2**i`` channels."""
+    from torch import nn
+
     conv, norm, pool = (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d) if ndim == 2 else (
         nn.Conv3d, nn.BatchNorm3d, nn.MaxPool3d)  # fmt: skip
     layers: list[nn.Module] = []
@@ -63,15 +87,7 @@ def build_small_cnn(
         layers += [conv(chans, out, 3, stride=stride, padding=1, bias=False), norm(out),
                    nn.ReLU(inplace=True), pool(2)]  # fmt: skip
         chans = out
-    grid = min(side, MAX_GRID if ndim == 2 else MAX_GRID_3D)
-    adaptive = nn.AdaptiveAvgPool2d if ndim == 2 else nn.AdaptiveAvgPool3d
-    layers += [adaptive(grid), nn.Flatten()]
-    features = chans * grid**ndim
-    if fc_width > 0:
-        layers += [nn.Dropout(dropout), nn.Linear(features, fc_width), nn.ReLU(inplace=True)]
-        features = fc_width
-    layers += [nn.Dropout(dropout), nn.Linear(features, num_classes)]
-    return nn.Sequential(*layers)
+    return layers
 
 
 @register_model(label="Small CNN")

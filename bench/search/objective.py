@@ -1,5 +1,5 @@
-"""The objective: one trial = suggest a configuration, plan it to its deadline, fit it, report
-the per-epoch val score for pruning.
+"""The objective: one trial = suggest a configuration, plan it to its deadline (a
+:class:`~bench.search.plan.TrialPlan`), fit it, report the per-epoch val score for pruning.
 
 The objective only ever holds a :class:`~bench.data.splits.TrainVal` (no test split).
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench.errors import BenchError, ConfigError
 from bench.search import attrs, budget
+from bench.search.plan import Suggestion, TrialPlan, make_plan
 
 # -- objective ---------------------------------------------------------------------------------
 
@@ -188,6 +189,8 @@ class Objective:
         from bench.train import set_seed
 
         hp, aug_name, aug_hp = split_train_params(train_params, self.metric)
+        suggestion = Suggestion(family, model_params, hp, aug_name, aug_hp)
+
         def build():
             return model_for(self.data.spec, family, img_size=self.img_size, **model_params)
 
@@ -195,30 +198,24 @@ class Objective:
         model = build()
         trial.set_user_attr(attrs.N_PARAMS, param_count(model))
         smallest = not _any_complete(trial)
-        thr = self._feasible_speed(trial, model, family, model_params, deadline, smallest)
-        hp.batch_size, hp.eval_batch = self._memory_batch(trial, model, family, model_params,
-                                                          hp.batch_size)  # fmt: skip
+        thr = self._feasible_speed(trial, model, suggestion, deadline, smallest)
+        batch, eval_batch = self._memory_batch(trial, model, suggestion)
         augment = None
         if aug_name != "none":
-            augment, thr = self._augment(trial, aug_name, aug_hp, deadline, thr)
+            augment, thr = self._augment(trial, suggestion, deadline, thr)
         trial.set_user_attr(attrs.THROUGHPUT_WITH_AUGMENT, round(thr, 1))
-        n_train, n_val, n_once = self.fit_sizes()
-        hp.epochs, hp.train_fraction = budget.plan_trial(
-            throughput=thr / self.calib,
-            n_train=n_train,
-            n_val=n_val,
-            max_epochs=self.max_epochs,
-            seconds=max(1.0, deadline.remaining() / max(1, self.cv)),
-            smallest=smallest,
-            n_once=n_once,
-        )
-        trial.set_user_attr(attrs.EPOCHS, hp.epochs)
-        trial.set_user_attr(attrs.TRAIN_FRACTION, hp.train_fraction)
+        plan = make_plan(
+            suggestion, throughput=thr, calib=self.calib, sizes=self.fit_sizes(),
+            max_epochs=self.max_epochs, seconds=max(1.0, deadline.remaining() / max(1, self.cv)),
+            smallest=smallest, batch_size=batch, eval_batch=eval_batch,
+        )  # fmt: skip
+        trial.set_user_attr(attrs.EPOCHS, plan.epochs)
+        trial.set_user_attr(attrs.TRAIN_FRACTION, plan.train_fraction)
         if not smallest:
-            self._check_final_fits(trial, hp.epochs, thr / self.calib)
-        return self._fit(trial, model, build, hp, augment, deadline, start, thr)
+            self._check_final_fits(trial, plan)
+        return self._fit(trial, plan, model, build, augment, deadline, start)
 
-    def _check_final_fits(self, trial, epochs: int, throughput: float) -> None:
+    def _check_final_fits(self, trial, plan: TrialPlan) -> None:
         """Pruned with the reason when the trial's final fits could not train on all of
         their data (:func:`~bench.search.budget.full_refit_seconds`) in the most one gets:
         chosen, they would fall back to the trial's subsample."""
@@ -227,6 +224,7 @@ class Objective:
         seconds = self.final_seconds()
         if seconds is None:
             return
+        epochs, throughput = plan.epochs, plan.speed
         n_train, n_val = self.final_sizes
         need = budget.full_refit_seconds(epochs, throughput=throughput, n_train=n_train,
                                          n_val=n_val)  # fmt: skip
@@ -253,7 +251,7 @@ class Objective:
 
         return [fold_data(self.data, self.folds, i, self._pool) for i in range(self.cv)]
 
-    def _feasible_speed(self, trial, model, family, model_params, deadline, smallest) -> float:
+    def _feasible_speed(self, trial, model, suggestion: Suggestion, deadline, smallest) -> float:
         """The model's measured train images/s; pruned with the reason when even the shortest
         allowed trial cannot finish before ``deadline``."""
         import optuna
@@ -265,7 +263,7 @@ class Objective:
         need = self.calib * budget.needed_throughput(
             n_train=n_train, n_val=n_val, seconds=seconds, smallest=smallest, n_once=n_once
         )
-        key = speed_key(family, model_params)
+        key = speed_key(suggestion.family, suggestion.model_params)
         if key not in self._speed:
             self._speed[key] = measure_throughput(
                 model, in_chans=self.data.spec.n_channels, img_size=self.img_size,
@@ -290,8 +288,8 @@ class Objective:
         ``need`` images/s: every further trial of this search would be pruned as too slow."""
         return deadline.end >= self.search_end() and max(self._speed.values()) < need
 
-    def _memory_batch(self, trial, model, family, model_params, batch: int):
-        """(train batch, eval batch or None): ``batch``, or the largest that fits the memory
+    def _memory_batch(self, trial, model, suggestion: Suggestion):
+        """(train batch, eval batch or None): the sampled batch, or the largest that fits the memory
         limit, and the evaluation batch that fits it (both recorded on the trial when capped);
         pruned with the reason when not even :data:`~bench.search.memory.MIN_BATCH` fits."""
         import optuna
@@ -301,9 +299,10 @@ class Objective:
         from bench.search import memory
         from bench.search.speed import speed_key
 
+        batch = suggestion.hp.batch_size
         if self.memory_limit is None or self.device.type != "cpu":
             return batch, None
-        key = speed_key(family, model_params)
+        key = speed_key(suggestion.family, suggestion.model_params)
         if key not in self._saved:
             self._saved[key] = memory.saved_bytes_per_image(
                 model, in_chans=self.data.spec.n_channels, img_size=self.img_size,
@@ -332,19 +331,19 @@ class Objective:
         trial.set_user_attr(attrs.BATCH_CAP, cap)
         return cap, eval_cap
 
-    def _augment(self, trial, aug_name: str, aug_hp: dict, deadline, thr: float):
+    def _augment(self, trial, suggestion: Suggestion, deadline, thr: float):
         """The trial's augmentation, and the throughput with its cost included."""
         from bench.run.fit import build_augment
         from bench.search.speed import augment_cost
 
-        augment = build_augment(aug_name, data=self.data, img_size=self.img_size,
+        augment = build_augment(suggestion.augment, data=self.data, img_size=self.img_size,
                                 seed=self.seed, device=self.device, deadline=deadline,
-                                hp=aug_hp)  # fmt: skip
+                                hp=suggestion.augment_hp)  # fmt: skip
         thr = 1.0 / (1.0 / thr + augment_cost(augment, self.data, device=self.device))
         trial.set_user_attr(attrs.AUGMENT_INFO, dict(getattr(augment, "info", None) or {}))
         return augment, thr
 
-    def _fit(self, trial, model, build, hp, augment, deadline, start: float, thr: float) -> float:
+    def _fit(self, trial, plan: TrialPlan, model, build, augment, deadline, start: float) -> float:
         """Fit with per-epoch reports and pruning (each fold with ``--cv``: the first one
         reports and is pruned); store what the budget reads back. A ``--cv`` fold model
         trains every epoch and is scored at its last one, as the refit it stands for
@@ -354,16 +353,15 @@ class Objective:
 
         from bench.train import Deadline, fit, set_seed
 
-        n_train, n_val, _ = self.fit_sizes()
-        predicted = budget.epoch_seconds(hp.train_fraction, n_train=n_train, n_val=n_val,
-                                         throughput=thr)  # fmt: skip
+        predicted = plan.epoch_seconds(plan.throughput)
+        hp = plan.train_hp()
 
         def on_epoch(stats) -> None:
             if stats.epoch == 2:  # the first epoch pays warm-up costs
                 self._ratios.append(stats.seconds / predicted)
             trial.report(stats.val_score, stats.epoch)
             self.on_event(TrialEvent("epoch", trial.number, trial.params.get("family", ""),
-                                     stats.epoch, hp.epochs, stats.val_score))  # fmt: skip
+                                     stats.epoch, plan.epochs, stats.val_score))  # fmt: skip
             if trial.should_prune():
                 trial.set_user_attr(attrs.EPOCHS_RUN, stats.epoch)
                 trial.set_user_attr(attrs.FIT_SECONDS, round(time.monotonic() - start, 3))
@@ -386,9 +384,7 @@ class Objective:
         if first.history:
             per_epoch = sorted(e.seconds for e in first.history)[len(first.history) // 2]
             trial.set_user_attr(attrs.EPOCH_SECONDS, round(per_epoch, 4))
-            images = budget.epoch_seconds(hp.train_fraction, n_train=n_train, n_val=n_val,
-                                          throughput=1.0)  # fmt: skip
-            trial.set_user_attr(attrs.EPOCH_IMAGES, round(images, 1))
+            trial.set_user_attr(attrs.EPOCH_IMAGES, round(plan.epoch_seconds(1.0), 1))
         trial.set_user_attr(attrs.EPOCHS_RUN, len(first.history))
         trial.set_user_attr(attrs.BEST_EPOCH, first.best_epoch)
         trial.set_user_attr(attrs.STOPPED, first.stopped)
