@@ -130,6 +130,16 @@ COLUMNS = tuple(f.name for f in fields(Record) if f.metadata["csv"])
 FIELD_NAMES = frozenset(f.name for f in fields(Record)) - {"extra"}
 
 
+def is_int(value: Any) -> bool:
+    """An int field's value (``True`` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A float field's value: an int or a float (``True`` is not one)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def budget_label(seconds: float) -> str:
     """``180 -> 3m``, ``5400 -> 1h30m``, ``45 -> 45s``: the constraint of a record."""
     s = int(round(seconds))
