@@ -31,6 +31,12 @@ def format_seconds(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
+def size_flag(size: int) -> str:
+    """MedMNIST's size suffix in file names: ``""`` at 28 px, ``"_64"`` at 64
+    (``breastmnist_64.npz``, ``breastmnist_64_test_...csv``, ``medmnist3d_64.md``)."""
+    return "" if size == 28 else f"_{size}"
+
+
 def parse_list(text: str | None) -> list[str]:
     """``a,b , c`` -> ``["a", "b", "c"]``; None or empty -> []."""
     return [p.strip() for p in (text or "").split(",") if p.strip()]

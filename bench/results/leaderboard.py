@@ -18,7 +18,7 @@ from bench.reference import load_reference
 from bench.results.gather import gather, load_records, records_state
 from bench.results.markdown import medical_markdown, results_csv, wide_csv, wide_markdown
 from bench.results.readme import readme
-from bench.results.tables import DATASETS_2D, DATASETS_3D, MEDICAL_MNIST, Table, wide_table
+from bench.results.tables import MEDICAL_MNIST, build_tables
 
 _STABLE_ROUNDS = 5
 
@@ -71,43 +71,14 @@ def render(records: list[dict], reference: list[dict]) -> dict[str, str]:
     records = sorted(records, key=lambda r: (r["utc"], r["run_id"]))
     files = {"results.csv": results_csv(reference + records)}
     ok = [r for r in records if r.get("status", "ok") == "ok"]
-    sizes = sorted({28, 224} | {r["img_size"] for r in ok if r["dataset"] in DATASETS_2D})
-    tables: list[Table] = []
-    for size in sizes:
-        tables.append(
-            wide_table(
-                f"medmnist2d_{size}",
-                DATASETS_2D,
-                [r for r in reference if r["dataset"] in DATASETS_2D and _in_2d(r, size)],
-                [r for r in ok if r["dataset"] in DATASETS_2D and r["img_size"] == size],
-            )
-        )
-    for size, name in ((28, "medmnist3d"), (64, "medmnist3d_64")):  # 28^3 and 64^3 volumes
-        tables.append(
-            wide_table(
-                name,
-                DATASETS_3D,
-                [r for r in reference if r["dataset"] in DATASETS_3D],
-                [r for r in ok if r["dataset"] in DATASETS_3D and r["img_size"] == size],
-            )
-        )
-    tables.append(wide_table("medical_mnist", (MEDICAL_MNIST,), [], _of(ok, MEDICAL_MNIST)))
+    tables = build_tables(ok, reference)
     for table in tables:
         files[f"{table.name}.csv"] = wide_csv(table)
         files[f"{table.name}.md"] = (
-            medical_markdown(table) if table.name == "medical_mnist" else wide_markdown(table)
+            medical_markdown(table) if table.name == MEDICAL_MNIST else wide_markdown(table)
         )
     files["README.md"] = readme(tables, records)
     from bench.results.reproductions import markdown as reproductions
 
     files["reproductions.md"] = reproductions(records)
     return files
-
-
-def _in_2d(ref: dict, size: int) -> bool:
-    """The 28 table is the paper's table (all seven rows); other sizes get their own rows."""
-    return size == 28 or ref["img_size"] == size
-
-
-def _of(records: list[dict], dataset: str) -> list[dict]:
-    return [r for r in records if r["dataset"] == dataset]

@@ -50,9 +50,44 @@ class Row:
 
 @dataclass
 class Table:
+    """One wide table: its file name, columns, rows, and what its rows' model input is (2D
+    images of ``size`` px or ``size``^3 volumes; ``size`` None: any size, Medical MNIST)."""
+
     name: str
     datasets: tuple[str, ...]
     rows: list[Row]
+    size: int | None = None
+    ndim: int = 2
+
+
+def table_name(ndim: int, size: int) -> str:
+    """``medmnist2d_28``, ``medmnist2d_224``; ``medmnist3d`` (28^3), ``medmnist3d_64``."""
+    from bench.config import size_flag
+
+    return f"medmnist2d_{size}" if ndim == 2 else f"medmnist3d{size_flag(size)}"
+
+
+def build_tables(ok: list[dict], reference: list[dict]) -> list[Table]:
+    """Every wide table from the ok records (sorted by utc) and the published rows: 2D per
+    model input size (28 and 224 always), 3D per volume size (28 and 64), Medical MNIST."""
+    sizes = sorted({28, 224} | {r["img_size"] for r in ok if r["dataset"] in DATASETS_2D})
+    tables = []
+    for size in sizes:
+        refs = [r for r in reference if r["dataset"] in DATASETS_2D and _in_2d(r, size)]
+        ours = [r for r in ok if r["dataset"] in DATASETS_2D and r["img_size"] == size]
+        tables.append(wide_table(table_name(2, size), DATASETS_2D, refs, ours, size=size))
+    for size in (28, 64):  # 28^3 and 64^3 volumes; the published rows in both
+        refs = [r for r in reference if r["dataset"] in DATASETS_3D]
+        ours = [r for r in ok if r["dataset"] in DATASETS_3D and r["img_size"] == size]
+        tables.append(wide_table(table_name(3, size), DATASETS_3D, refs, ours, size=size, ndim=3))
+    medical = [r for r in ok if r["dataset"] == MEDICAL_MNIST]
+    tables.append(wide_table(MEDICAL_MNIST, (MEDICAL_MNIST,), [], medical))
+    return tables
+
+
+def _in_2d(ref: dict, size: int) -> bool:
+    """The 28 table is the paper's table (all seven rows); other sizes get their own rows."""
+    return size == 28 or ref["img_size"] == size
 
 
 def row_source(rec: dict) -> str:
@@ -104,7 +139,15 @@ def _ensemble_cells(rec: dict, prefix: str) -> dict[str, Cell]:
     return {m: Cell(float(rec[f"{prefix}_test_{m}"])) for m in ("auc", "acc")}
 
 
-def wide_table(name: str, datasets, reference: list[dict], ours: list[dict]) -> Table:
+def wide_table(
+    name: str,
+    datasets,
+    reference: list[dict],
+    ours: list[dict],
+    *,
+    size: int | None = None,
+    ndim: int = 2,
+) -> Table:
     """Published rows first (in reference order), then ours (runs, train, peers; then by
     label); for ours the latest record by utc per (source, label, dataset)."""
     rows: dict[str, Row] = {}
@@ -127,11 +170,8 @@ def wide_table(name: str, datasets, reference: list[dict], ours: list[dict]) -> 
             for metric, cell in cells.items():
                 row.cells[(rec["dataset"], metric)] = cell
             row.records[rec["dataset"]] = rec
-    return Table(
-        name,
-        tuple(datasets),
-        list(rows.values()) + [measured[k] for k in sorted(measured) if measured[k].records],
-    )
+    ordered = [measured[k] for k in sorted(measured) if measured[k].records]
+    return Table(name, tuple(datasets), list(rows.values()) + ordered, size=size, ndim=ndim)
 
 
 def title(dataset: str) -> str:
