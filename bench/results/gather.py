@@ -11,7 +11,14 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.files import write_once_json
-from bench.results.records import RECORD_FILE, is_int, is_number, load_record, read_record
+from bench.results.records import (
+    RECORD_FILE,
+    is_int,
+    is_number,
+    load_record,
+    read_record,
+    required_fields,
+)
 
 _RUN_ID_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
 
@@ -36,22 +43,31 @@ def find_records(source: str | Path) -> list[Path]:
 
 
 def check_record(rec: dict, path: Path | str) -> None:
-    """Raise BenchError naming ``path`` if ``rec`` cannot go into a table."""
-    for key, kind in (("run_id", str), ("dataset", str), ("method", str), ("utc", str)):
-        if not isinstance(rec.get(key), kind) or not rec[key]:
-            raise BenchError(f"{path}: field {key!r} is missing or not a {kind.__name__}")
-    for key in ("data_size", "img_size"):
-        if not is_int(rec.get(key)):
-            raise BenchError(f"{path}: field {key!r} is missing or not an integer")
+    """Raise BenchError naming ``path`` if ``rec`` cannot go into a table: a field that
+    :func:`~bench.results.records.required_fields` names is missing or of the wrong type."""
+    for key, kind in required_fields("always"):
+        _check_field(rec, key, kind, path)
     if not _RUN_ID_RE.fullmatch(rec["run_id"]):
         raise BenchError(f"{path}: run_id {rec['run_id']!r} is not a safe file name")
     status = rec.get("status", "ok")
     if status not in ("ok", "failed"):
         raise BenchError(f"{path}: status {status!r} is neither 'ok' nor 'failed'")
     if status == "ok":
-        for key in ("test_auc_mean", "test_acc_mean"):
-            if not is_number(rec.get(key)):
-                raise BenchError(f"{path}: field {key!r} is missing or not a number")
+        for key, kind in required_fields("ok"):
+            _check_field(rec, key, kind, path)
+
+
+_NOUNS = {str: "a str", int: "an integer", float: "a number"}
+
+
+def _check_field(rec: dict, key: str, kind: type, path: Path | str) -> None:
+    value = rec.get(key)
+    if kind is str:
+        fits = isinstance(value, str) and bool(value)
+    else:
+        fits = is_int(value) if kind is int else is_number(value)
+    if not fits:
+        raise BenchError(f"{path}: field {key!r} is missing or not {_NOUNS[kind]}")
 
 
 def gather(sources: list[str | Path], records_dir: Path) -> list[Path]:
