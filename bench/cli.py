@@ -240,7 +240,9 @@ def _preview_parser(sub) -> None:
 
 def _peer_parser(sub) -> None:
     p = sub.add_parser("peer", help="run a peer AutoML system under the same budget")
-    p.add_argument("system", choices=["autogluon", "constant"])
+    from bench.peers.systems import PEERS
+
+    p.add_argument("system", choices=list(PEERS))
     _data_args(p)
     p.add_argument("--budget", default="10m")
     p.add_argument("--out", default="runs")

@@ -23,12 +23,27 @@ def parse_budget(text: str) -> int:
     return seconds
 
 
-def format_seconds(seconds: float) -> str:
-    """Seconds -> ``1h02m03s`` style."""
+def format_seconds(seconds: float, *, padded: bool = True) -> str:
+    """Seconds as a label, rounded to the second.
+
+    Args:
+        seconds: the duration.
+        padded: ``3723 -> 1h02m03s``, ``180 -> 3m00s`` (a time shown live or in a table);
+            False: the budget form, zero parts left out, which :func:`parse_budget` reads
+            back (``180 -> 3m``, ``5400 -> 1h30m``, ``0 -> 0s``).
+    """
     s = int(round(seconds))
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)
+    if not padded:
+        return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v) or "0s"
     return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def size_flag(size: int) -> str:
+    """MedMNIST's size suffix in file names: ``""`` at 28 px, ``"_64"`` at 64
+    (``breastmnist_64.npz``, ``breastmnist_64_test_...csv``, ``medmnist3d_64.md``)."""
+    return "" if size == 28 else f"_{size}"
 
 
 def parse_list(text: str | None) -> list[str]:

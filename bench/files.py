@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -95,14 +96,41 @@ def write_json(path: Path, data) -> None:
     atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True, default=_jsonable) + "\n")
 
 
-def copy_atomic(src: Path, dst: Path) -> None:
-    """Copy ``src`` to ``dst`` through a temporary file (removed if the copy fails)."""
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` for a writer that wants a file name (``savefig``,
+    ``np.savez``, an ONNX export); it replaces ``path`` when the block ends, and is removed if
+    the block fails, so ``path`` is never half-written. An OSError on the temporary file names
+    ``path``.
+
+    Example:
+        ``with atomic_path(out) as tmp: fig.savefig(tmp, format="png")``
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
+        os.fchmod(fd, 0o666 & ~umask())  # as open() would create it, not mkstemp's 0600
+    finally:
+        os.close(fd)
+    try:
+        yield Path(name)
+        os.replace(name, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        if exc.filename != name:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc  # name the file, not the tmp
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def copy_atomic(src: Path, dst: Path) -> None:
+    """Copy ``src`` to ``dst`` through a temporary file (removed if the copy fails); an
+    OSError names ``dst``."""
+    try:
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(src, tmp)
+    except OSError as exc:
         raise OSError(exc.errno, exc.strerror, str(dst)) from exc
 
 

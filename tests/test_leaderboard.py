@@ -21,7 +21,9 @@ import pytest
 from bench import reference
 from bench.cli import main
 from bench.results import leaderboard as lb
+from bench.results.gather import gather
 from bench.results.records import COLUMNS
+from bench.results.tables import DATASETS_3D, title, wide_table
 
 GOLDEN = Path(__file__).parent / "golden"
 RECORDS = sorted((GOLDEN / "records").glob("*.json"))
@@ -125,7 +127,7 @@ def _reference_3d() -> dict[tuple[str, str, str], float]:
     out = {}
     with open(REFERENCE / "medmnist_v2_3d.csv") as f:
         for line in csv.DictReader(f):
-            for ds in lb.DATASETS_3D:
+            for ds in DATASETS_3D:
                 for metric in ("auc", "acc"):
                     label = reference.METHODS_3D[line["method"]]
                     out[(label, ds, metric)] = float(line[f"{ds}_{metric}"])
@@ -147,14 +149,14 @@ def test_published_numbers_equal_reference(board):
     md224 = _md_cells((board / "medmnist2d_224.md").read_text())
     md3d = _md_cells((board / "medmnist3d.md").read_text())
     for (label, ds, metric), value in ref2d.items():
-        col = f"{lb.title(ds)} {metric.upper()}"
+        col = f"{title(ds)} {metric.upper()}"
         assert float(md28[(label, "MedMNIST v2", col)]) == value
         if "(224)" in label:
             assert float(md224[(label, "MedMNIST v2", col)]) == value
         else:
             assert (label, "MedMNIST v2", col) not in md224
     for (label, ds, metric), value in ref3d.items():
-        assert float(md3d[(label, "MedMNIST v2", f"{lb.title(ds)} {metric.upper()}")]) == value
+        assert float(md3d[(label, "MedMNIST v2", f"{title(ds)} {metric.upper()}")]) == value
     # the wide CSV and the long CSV hold the same numbers
     with open(board / "medmnist2d_28.csv") as f:
         wide = {r["method"]: r for r in csv.DictReader(f) if r["source"] == "MedMNIST v2"}
@@ -333,7 +335,7 @@ def test_rebuild_again_when_a_record_lands_meanwhile(tmp_path, monkeypatch):
     def render_while_another_process_writes(records, reference):
         calls.append(len(records))
         if len(calls) == 1:
-            lb.gather([RECORDS[1]], out / "records")
+            gather([RECORDS[1]], out / "records")
         return real_render(records, reference)
 
     monkeypatch.setattr(lb, "render", render_while_another_process_writes)
@@ -381,7 +383,7 @@ def test_two_peers_under_one_budget_keep_their_own_rows():
                 "test_auc_mean": auc, "test_acc_mean": 0.7, "utc": utc,
                 "run_id": method}  # fmt: skip
 
-    table = lb.wide_table("t", ("breastmnist",), [], [peer("Constant", 0.5, "1"),
+    table = wide_table("t", ("breastmnist",), [], [peer("Constant", 0.5, "1"),
                                                       peer("AutoGluon", 0.7, "2")])  # fmt: skip
     cells = {row.label: row.cells[("breastmnist", "auc")].mean for row in table.rows}
     assert cells == {"Constant": 0.5, "AutoGluon": 0.7}
@@ -397,7 +399,7 @@ def test_an_ablations_policies_keep_their_own_rows_and_a_runs_pick_does_not():
     trains = [rec("train", "none", 0.89, "1"), rec("train", "simple", 0.90, "2"),
               rec("train", "dcgan", 0.86, "3")]  # fmt: skip
     runs = [rec("run", "simple", 0.91, "4"), rec("run", "dcgan", 0.92, "5")]
-    table = lb.wide_table("t", ("breastmnist",), [], trains + runs)
+    table = wide_table("t", ("breastmnist",), [], trains + runs)
     cells = {(row.source, row.label): row.cells[("breastmnist", "auc")].mean
              for row in table.rows}  # fmt: skip
     assert cells == {

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bench.files import atomic_path
+
 N_COLS = 8
 N_DRAWS = 3
 
@@ -95,14 +97,11 @@ def render(rows: list[tuple[str, Any]], out: Path, title: str) -> None:
     ax.set_xticks([])
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
 
 
 def preview(

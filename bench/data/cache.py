@@ -1,10 +1,10 @@
 """Where bench keeps data derived from the user's files, and how it writes and checks it.
 
-Each cache file is written through a per-process temporary file and ``os.replace``, so two
-processes filling the same cache at once leave one whole copy. Each is checked when read: the
-unpacked arrays against their size in the zip, the folder cache by its zip CRCs, the DCGAN
-generator by a sha256 stored in front of it (:func:`write_checked`). A bad one is said in one
-line (:func:`say_rebuilt`) and rebuilt.
+Each cache file is written through a temporary file and ``os.replace``
+(:func:`bench.files.atomic_path`), so two processes filling the same cache at once leave one
+whole copy. Each is checked when read: the unpacked arrays against their size in the zip, the
+folder cache by its zip CRCs, the DCGAN generator by a sha256 stored in front of it
+(:func:`write_checked`). A bad one is said in one line (:func:`say_rebuilt`) and rebuilt.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import shutil
 import sys
 import zipfile
 from pathlib import Path
+
+from bench.files import atomic_path
 
 CACHE_ENV = "BENCH_CACHE_DIR"
 
@@ -30,22 +32,17 @@ def say_rebuilt(path: Path, reason: str) -> None:
 
 
 def unpack_member(zf: zipfile.ZipFile, name: str, target: Path) -> Path:
-    """Stream one zip member to ``target`` once (tmp + os.replace), so a (compressed) npz
-    array can be memory-mapped as a plain .npy file; one of the wrong size is unpacked again."""
+    """Stream one zip member to ``target`` once (through a temporary file), so a (compressed)
+    npz array can be memory-mapped as a plain .npy file; one of the wrong size is unpacked
+    again."""
     expected = zf.getinfo(name).file_size
     if target.is_file():
         size = target.stat().st_size
         if size == expected:
             return target
         say_rebuilt(target, f"{size} bytes, not the {expected} of {name} in {zf.filename}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with zf.open(name) as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst, length=1 << 22)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(target) as tmp, zf.open(name) as src, open(tmp, "wb") as dst:
+        shutil.copyfileobj(src, dst, length=1 << 22)
     return target
 
 
@@ -53,16 +50,12 @@ CHECKED_MAGIC = b"BENCHSUM"  # then the payload's sha256 (32 bytes), then the pa
 
 
 def write_checked(path: Path, payload: bytes) -> None:
-    """``payload`` behind its sha256 at ``path`` (tmp + os.replace); a cache that cannot be
+    """``payload`` behind its sha256 at ``path`` (through a temporary file); a cache that cannot be
     written is skipped with a warning."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             f.write(CHECKED_MAGIC + hashlib.sha256(payload).digest() + payload)
-        os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         print(f"warning: could not write cache file {path}: {exc}", file=sys.stderr)
 
 

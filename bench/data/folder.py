@@ -36,6 +36,7 @@ from bench.data.cache import cache_root, say_rebuilt
 from bench.data.spec import DatasetSpec, check_size
 from bench.data.splits import Split, Splits
 from bench.errors import DataError
+from bench.files import atomic_path
 
 IMAGE_EXTS = (".jpeg", ".jpg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MODES = {"L": 1, "RGB": 3}
@@ -246,11 +247,10 @@ def _read_cache(path: Path, listing: Listing) -> tuple[np.ndarray, np.ndarray] |
 
 
 def _write_cache(path: Path, listing: Listing, images: np.ndarray, split: np.ndarray) -> None:
-    """Write the cache atomically (tmp + os.replace); a cache that can't be written is skipped."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write the cache atomically (through a temporary file); a cache that can't be written
+    is skipped."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(
                 f,
                 images=images,
@@ -259,9 +259,7 @@ def _write_cache(path: Path, listing: Listing, images: np.ndarray, split: np.nda
                 files=np.array(listing.files),
                 classes=np.array(listing.classes),
             )
-        os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         print(f"warning: could not cache {listing.root} in {path}: {exc}", file=sys.stderr)
 
 

@@ -62,7 +62,9 @@ class DatasetSpec:
 
     def file_name(self, size: int) -> str:
         """The medmnist file name for ``size`` (``breastmnist.npz``, ``breastmnist_64.npz``)."""
-        return f"{self.name}.npz" if size == 28 else f"{self.name}_{size}.npz"
+        from bench.config import size_flag
+
+        return f"{self.name}{size_flag(size)}.npz"
 
     def as_dict(self) -> dict:
         return {

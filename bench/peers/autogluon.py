@@ -33,6 +33,7 @@ from bench.data.splits import Split, Splits
 from bench.errors import BenchError
 from bench.files import atomic_write_text
 from bench.peers.result import PeerResult
+from bench.peers.systems import PeerOptions
 
 WORKER = Path(__file__).with_name("autogluon_worker.py")
 DEFAULT_BACKBONE = "mobilenetv3_large_100"  # the backbone of AutoGluon's medium_quality preset
@@ -318,26 +319,27 @@ def print_log_tail(log_path: Path) -> None:
         print(f"--- last lines of {log_path} ---\n{tail}", file=sys.stderr)
 
 
-def autogluon_peer(
-    splits,
-    run_dir: Path,
-    *,
-    python: Path,
-    budget_s: float,
-    started: float,
-    seed: int,
-    backbone: str,
-    img_size: int,
-    pretrained: bool,
-    hyperparameters: dict | None = None,
-) -> PeerResult:
-    """Fit AutoGluon MultiModal on train/val within the budget; its test probabilities."""
-    from bench.peers.autogluon import DEFAULT_PRESET, run_autogluon
+def prepare(spec, *, python: str | None) -> tuple[Path, bool]:
+    """Before any work: a one-line error for a task AutoGluon is not given (multi-label),
+    then AutoGluon's interpreter and whether its venv was built just now."""
+    from bench.peers.venv import resolve_python
 
-    hp = {"model.timm_image.image_size": img_size, **(hyperparameters or {})}
+    problem_type(spec.task)
+    return resolve_python(python)
+
+
+def autogluon_peer(splits, run_dir: Path, options: PeerOptions) -> PeerResult:
+    """Fit AutoGluon MultiModal on train/val within the budget; its test probabilities."""
+    print(f"bench peer autogluon: {splits.spec.name} ({splits.data_size} px), budget "
+          f"{options.budget_s} s, run folder {run_dir}")  # fmt: skip
+    backbone = options.backbone or DEFAULT_BACKBONE
+    img_size = options.img_size or splits.data_size
+    pretrained = options.pretrained
+    hp = {"model.timm_image.image_size": img_size, **(options.hyperparameters or {})}
     out = run_autogluon(
-        splits, run_dir, python=python, budget_s=budget_s, started=started, seed=seed,
-        backbone=backbone, preset=DEFAULT_PRESET, pretrained=pretrained, hyperparameters=hp,
+        splits, run_dir, python=options.python, budget_s=options.budget_s,
+        started=options.started, seed=options.seed, backbone=backbone, preset=DEFAULT_PRESET,
+        pretrained=pretrained, hyperparameters=hp,
     )  # fmt: skip
     res = out.result
     img = int(res.get("img_size") or img_size)

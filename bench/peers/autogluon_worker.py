@@ -44,6 +44,8 @@ BAD_BACKBONE_EXIT = 4
 
 
 def _write_atomic(path: str, write) -> None:
+    """``write(tmp)``, then ``os.replace(tmp, path)``. This script runs in AutoGluon's own venv,
+    where bench is not importable, so it keeps this copy of :func:`bench.files.atomic_path`."""
     tmp = f"{path}.tmp{os.getpid()}"
     write(tmp)
     os.replace(tmp, path)
@@ -90,9 +92,7 @@ def n_parameters(predictor) -> int | None:
 
 def fit_and_predict(job: dict) -> dict:
     """Fit within the job's deadline, write the test probabilities, return the result."""
-    import numpy as np
-    import pandas as pd
-    from autogluon.multimodal import MultiModalPredictor
+    from autogluon.multimodal import MultiModalPredictor  # slow: before the time limit is set
 
     start = time.time()
     if job["pretrained"]:
@@ -107,6 +107,23 @@ def fit_and_predict(job: dict) -> dict:
             file=sys.stderr,
         )
         raise SystemExit(NO_TIME_EXIT)
+    predictor = MultiModalPredictor(
+        label="label",
+        problem_type=job["problem_type"],
+        path=job["predictor_dir"],
+        presets=job["preset"],
+        verbosity=2,
+    )
+    t_fit, fit_s = fit(predictor, job, checkpoint=checkpoint, time_limit=time_limit)
+    predict_s = predict(job, predictor)
+    times = {"time_limit_s": time_limit, "setup_s": t_fit - start, "fit_s": fit_s,
+             "predict_s": predict_s}  # fmt: skip
+    return {"status": "ok", **times, "checkpoint": checkpoint, **describe(predictor)}
+
+
+def fit(predictor, job: dict, *, checkpoint: str, time_limit: float) -> tuple[float, float]:
+    """AutoGluon's fit on train (val to tune); (fit start time, fit seconds)."""
+    import pandas as pd
 
     train = pd.read_csv(job["train_csv"])
     val = pd.read_csv(job["val_csv"])
@@ -115,13 +132,6 @@ def fit_and_predict(job: dict) -> dict:
         "model.timm_image.checkpoint_name": checkpoint,
         **job.get("hyperparameters", {}),
     }
-    predictor = MultiModalPredictor(
-        label="label",
-        problem_type=job["problem_type"],
-        path=job["predictor_dir"],
-        presets=job["preset"],
-        verbosity=2,
-    )
     print(f"worker: fit with time_limit={time_limit:.1f} s", flush=True)
     t_fit = time.time()
     predictor.fit(
@@ -131,7 +141,13 @@ def fit_and_predict(job: dict) -> dict:
         hyperparameters=hyperparameters,
         seed=job["seed"],
     )
-    fit_s = time.time() - t_fit
+    return t_fit, time.time() - t_fit
+
+
+def predict(job: dict, predictor) -> float:
+    """Write the test probabilities (columns in class order); returns the seconds taken."""
+    import numpy as np
+    import pandas as pd
 
     # Test images are read only now, after the fit; their CSV has no labels.
     t_pred = time.time()
@@ -147,9 +163,7 @@ def fit_and_predict(job: dict) -> dict:
             np.save(f, probs)
 
     _write_atomic(job["probs_path"], write)
-    times = {"time_limit_s": time_limit, "setup_s": t_fit - start, "fit_s": fit_s,
-             "predict_s": predict_s}  # fmt: skip
-    return {"status": "ok", **times, "checkpoint": checkpoint, **describe(predictor)}
+    return predict_s
 
 
 def describe(predictor) -> dict:

@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 from bench.errors import ConfigError
-
-SYSTEMS = ("autogluon", "constant")
+from bench.peers.systems import PEERS, PeerOptions, load
 
 
 def _check_inputs(system: str, *, dataset: str, size: int | None, budget: str, out, python):
@@ -27,23 +26,23 @@ def _check_inputs(system: str, *, dataset: str, size: int | None, budget: str, o
     from bench.data.spec import check_size
     from bench.runtime import check_writable
 
-    if system not in SYSTEMS:
-        raise ConfigError(f"unknown peer system {system!r}; choose autogluon or constant")
+    if system not in PEERS:
+        raise ConfigError(f"unknown peer system {system!r}; choose {' or '.join(PEERS)}")
+    peer = PEERS[system]
     budget_s = parse_budget(budget)
     spec = get_dataset(dataset)
     data_size = size or default_size(spec)
     check_size(spec, data_size)
-    if spec.ndim != 2 and system == "autogluon":
-        raise ConfigError(f"{spec.name} is 3D; the autogluon peer takes 2D images only")
+    if spec.ndim not in peer.ndims:
+        takes = " or ".join(f"{n}D" for n in peer.ndims)
+        raise ConfigError(
+            f"{spec.name} is {spec.ndim}D; the {system} peer takes {takes} images only"
+        )
     out = Path(out).expanduser()
     check_writable(out)
     interpreter, built = None, False
-    if system == "autogluon":
-        from bench.peers.autogluon import problem_type
-        from bench.peers.venv import resolve_python
-
-        problem_type(spec.task)  # multi-label: one-line error before any work
-        interpreter, built = resolve_python(python)
+    if peer.prepare is not None:
+        interpreter, built = load(peer.prepare)(spec, python=python)
     return spec, data_size, budget_s, out, interpreter, built
 
 
@@ -87,20 +86,10 @@ def run_peer(
     run_dir = out / make_run_id(file_flag(spec), data_size, kind="peer",
                                 constraint=budget_label(budget_s))  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=False)
-    if system == "constant":
-        from bench.peers.constant import constant_peer
-
-        peer = constant_peer(splits)
-    else:
-        from bench.peers.autogluon import DEFAULT_BACKBONE, autogluon_peer
-
-        print(f"bench peer autogluon: {spec.name} ({data_size} px), budget {budget_s} s, "
-              f"run folder {run_dir}")  # fmt: skip
-        peer = autogluon_peer(
-            splits, run_dir, python=interpreter, budget_s=budget_s, started=t0, seed=seed,
-            backbone=backbone or DEFAULT_BACKBONE, img_size=img_size or data_size,
-            pretrained=pretrained, hyperparameters=hyperparameters,
-        )  # fmt: skip
+    options = PeerOptions(budget_s=budget_s, started=t0, seed=seed, python=interpreter,
+                          backbone=backbone, img_size=img_size, pretrained=pretrained,
+                          hyperparameters=hyperparameters)  # fmt: skip
+    peer = load(PEERS[system].run)(splits, run_dir, options)
     record = _score_and_record(peer, splits, run_dir, seed=seed, budget_s=budget_s, t0=t0, env=env)
     if peer.failure:
         if peer.log_path is not None:

@@ -4,6 +4,7 @@ for every test image; AUC 0.5 by construction."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -22,8 +23,8 @@ def train_prior(labels: np.ndarray, task: str, n_classes: int) -> np.ndarray:
     return counts / counts.sum()
 
 
-def constant_peer(splits) -> PeerResult:
-    """The train prior as the score of every test image."""
+def constant_peer(splits, run_dir: Path | None = None, options=None) -> PeerResult:
+    """The train prior as the score of every test image (no run folder or option used)."""
     t = time.monotonic()
     prior = train_prior(splits.train.labels, splits.spec.task, splits.spec.n_classes)
     scores = np.tile(prior, (len(splits.test), 1))

@@ -12,13 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.files import atomic_path, copy_atomic
 from bench.results.records import RECORD_FILE, read_record
 
 FITS_FILE = "fits.json"
@@ -84,7 +82,8 @@ def write_report(run_dir: Path) -> tuple[list[Path], list[str]]:
     samples = _dcgan_samples(run_dir)
     if samples is not None:
         dest = plots / DCGAN_SAMPLES
-        _copy_atomic(samples, dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        copy_atomic(samples, dest)
         written.append(dest)
     elif record.get("augment") == "dcgan":
         notes.append(
@@ -264,27 +263,12 @@ def _pyplot():
 def _save(fig, path: Path) -> Path:
     """Save ``fig`` as PNG via a temporary file and ``os.replace`` (never half-written)."""
     plt = _pyplot()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
     return path
-
-
-def _copy_atomic(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _suptitle(fig, title: str, subject: str) -> None:

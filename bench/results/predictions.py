@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.config import size_flag
 from bench.errors import BenchError
 from bench.files import atomic_write_text
 
@@ -15,8 +16,7 @@ def prediction_file_name(
     dataset: str, data_size: int, split: str, auc: float, acc: float, run: str
 ) -> str:
     """The medmnist standard name: ``{flag}{size_flag}_{split}_[AUC]0.912_[ACC]0.851@{run}.csv``."""
-    size_flag = "" if data_size == 28 else f"_{data_size}"
-    return f"{dataset}{size_flag}_{split}_[AUC]{auc:.3f}_[ACC]{acc:.3f}@{run}.csv"
+    return f"{dataset}{size_flag(data_size)}_{split}_[AUC]{auc:.3f}_[ACC]{acc:.3f}@{run}.csv"
 
 
 def write_predictions(path: Path, scores: np.ndarray) -> None:

@@ -9,6 +9,7 @@ constraint being the budget (``3m``, ``10m``) or empty for a fixed configuration
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import platform
@@ -17,8 +18,9 @@ import subprocess
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
+from bench.config import format_seconds
 from bench.errors import BenchError
 from bench.runtime import safe_name
 
@@ -26,9 +28,11 @@ RECORD_FILE = "record.json"
 KINDS = ("run", "train", "peer")
 
 
-def _f(doc: str, default: Any = None, *, csv: bool = True, factory=None):
-    """A record field: its meaning (and unit), whether it is a column of ``results.csv``."""
-    meta = {"doc": doc, "csv": csv}
+def _f(doc: str, default: Any = None, *, csv: bool = True, factory=None, required: str = ""):
+    """A record field: its meaning (and unit), whether it is a column of ``results.csv``, and
+    whether a record needs it to go into a table (``required``: "always", or "ok" for the
+    scores of a run that did not fail)."""
+    meta = {"doc": doc, "csv": csv, "required": required}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -40,22 +44,27 @@ class Record:
     provenance (style.md section 4); then the fields only the JSON holds."""
 
     # identity
-    run_id: str = _f("{dataset}.{data_size}.{constraint or kind}.{utcstamp}.{rand4}", "")
+    run_id: str = _f("{dataset}.{data_size}.{constraint or kind}.{utcstamp}.{rand4}", "",
+                      required="always")  # fmt: skip
     source: str = _f("bench, or reference for a published row", "bench")
-    method: str = _f("table label: Small CNN (28), AutoGluon MultiModal (28)", "")
+    method: str = _f("table label: Small CNN (28), AutoGluon MultiModal (28)", "",
+                      required="always")  # fmt: skip
     family: str = _f("registry name of the model family (autogluon/constant for peers)", "")
-    dataset: str = _f("MedMNIST flag or registry name", "")
+    dataset: str = _f("MedMNIST flag or registry name", "", required="always")
     task: str = _f("the medmnist.INFO task string", "")
-    data_size: int = _f("size of the source data (npz file): 28/64/128/224", 0)
-    img_size: int = _f("model input size after resize", 0)
+    data_size: int = _f("size of the source data (npz file): 28/64/128/224", 0,
+                         required="always")  # fmt: skip
+    img_size: int = _f("model input size after resize", 0, required="always")
     kind: str = _f("how it was made: run (search + final fits), train (fixed config), peer", "")
     constraint: str = _f("the budget as a label from budget_s (3m, 1h30m); empty without", "")
     cv: int = _f("cross-validation folds over train+val (0: the official val split)", 0)
     jobs: int = _f("local search processes of a run (bench run --jobs)", 1)
     # scores
-    test_auc_mean: float | None = _f("test AUC (medmnist getAUC), mean over seeds")
+    test_auc_mean: float | None = _f("test AUC (medmnist getAUC), mean over seeds",
+                                     required="ok")  # fmt: skip
     test_auc_std: float | None = _f("sample std of test AUC over seeds (0 for one seed)")
-    test_acc_mean: float | None = _f("test ACC (medmnist getACC, threshold 0.5), mean")
+    test_acc_mean: float | None = _f("test ACC (medmnist getACC, threshold 0.5), mean",
+                                     required="ok")  # fmt: skip
     test_acc_std: float | None = _f("sample std of test ACC over seeds")
     seed_ensemble_test_auc: float | None = _f("test AUC of the seed fits' mean probabilities")
     seed_ensemble_test_acc: float | None = _f("test ACC of the seed ensemble")
@@ -94,7 +103,7 @@ class Record:
     optuna_version: str = _f("", "")
     medmnist_version: str = _f("", "")
     python_version: str = _f("of the interpreter that trained the model", "")
-    utc: str = _f("ISO 8601 completion time", "")
+    utc: str = _f("ISO 8601 completion time", "", required="always")
     citation: str = _f("for published rows and peers", "")
     info: str = _f("free text: warnings, overrun, failure reason", "")
     # JSON only
@@ -130,12 +139,30 @@ COLUMNS = tuple(f.name for f in fields(Record) if f.metadata["csv"])
 FIELD_NAMES = frozenset(f.name for f in fields(Record)) - {"extra"}
 
 
+@functools.cache
+def required_fields(when: str) -> tuple[tuple[str, type], ...]:
+    """(name, type) of the fields a record needs to go into a table, in Record's order:
+    ``when="always"``, or ``"ok"`` for those a run that did not fail needs as well (the type
+    without its ``| None``)."""
+    hints = get_type_hints(Record)
+    plain = {n: next((a for a in get_args(h) if a is not type(None)), h) for n, h in hints.items()}
+    return tuple((f.name, plain[f.name]) for f in fields(Record) if f.metadata["required"] == when)
+
+
+def is_int(value: Any) -> bool:
+    """An int field's value (``True`` is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    """A float field's value: an int or a float (``True`` is not one)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def budget_label(seconds: float) -> str:
-    """``180 -> 3m``, ``5400 -> 1h30m``, ``45 -> 45s``: the constraint of a record."""
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return "".join(f"{v}{u}" for v, u in ((h, "h"), (m, "m"), (s, "s")) if v) or "0s"
+    """``180 -> 3m``, ``5400 -> 1h30m``, ``45 -> 45s``: the constraint of a record
+    (:func:`bench.config.format_seconds` in its budget form)."""
+    return format_seconds(seconds, padded=False)
 
 
 def constraint_of(data: dict) -> str:

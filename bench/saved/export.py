@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.files import umask
+from bench.files import atomic_path
 
 OPSET = 18
 TOLERANCE = 1e-4  # onnxruntime vs PyTorch, max absolute difference in a probability
@@ -77,15 +75,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     meta = answer[0][1][0].meta
     images = _test_images(Path(args.run_dir), meta, args.data_dir)
     module = build_graph_module(answer, meta)
-    fd, tmp = tempfile.mkstemp(dir=onnx_path.parent, prefix=f".{onnx_path.name}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~umask())
-    try:
-        _export(module, images[:2], tmp)
-        diff = _check(Path(args.run_dir), images, tmp, seed=args.seed)
-        os.replace(tmp, onnx_path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(onnx_path) as tmp:
+        _export(module, images[:2], str(tmp))
+        diff = _check(Path(args.run_dir), images, str(tmp), seed=args.seed)
     n_fits = sum(len(f) for _, f in answer)
     print(f"{onnx_path}: {n_fits} fit{'s' if n_fits > 1 else ''} in one graph; onnxruntime "
           f"matches PyTorch on {len(images)} test images (max |diff| {diff:.1e} <= "
