@@ -369,9 +369,8 @@ def test_a_trial_whose_final_fits_cannot_train_on_all_the_data_is_pruned(data) -
 
 
 def test_a_configs_augmentation_params_are_named_once_with_their_policy() -> None:
-    from bench.run.fit import FitConfig
     from bench.run.train_cmd import split_augment_params
-    from bench.train import TrainHP
+    from bench.train import FitConfig, TrainHP
 
     searched = FitConfig("small_cnn", {}, TrainHP(), "simple", {"simple_strength": 0.2})
     own, aug = split_augment_params({"width": 16, "dcgan_ratio": 0.3}, "dcgan")  # bench train

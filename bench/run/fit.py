@@ -12,32 +12,19 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bench.errors import BenchError
 
+if TYPE_CHECKING:
+    from bench.train import FitConfig
+
 PREDICTIONS_DIR = "predictions"
 FITS_FILE = "fits.json"
-
-
-@dataclass
-class FitConfig:
-    """One configuration: family and builder kwargs, training hyperparameters (a TrainHP),
-    augmentation policy and its params (``<policy>_<name>``, as the search names them)."""
-
-    family: str
-    model_params: dict
-    hp: object
-    aug_name: str = "none"
-    aug_hp: dict = field(default_factory=dict)
-
-    def params(self) -> dict:
-        """The resolved configuration as a record's ``params``: builder kwargs, every TrainHP
-        field, augmentation params (``<policy>_<name>``, as the search names them)."""
-        return {**self.model_params, **dataclasses.asdict(self.hp), **self.aug_hp}
 
 
 @dataclass
@@ -75,18 +62,6 @@ class SeedResult:
         entry = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         del entry["scores"]
         return {**entry, "best_val": self.val_score}
-
-
-def build_augment(name: str, *, data, img_size: int, seed: int, device, deadline=None, hp=None):
-    """The augmentation callable of policy ``name`` (None for ``none``)."""
-    if not name or name == "none":
-        return None
-    from bench.augment.registry import build_augmentation
-
-    return build_augmentation(
-        name, data=data, img_size=img_size, seed=seed, device=device, deadline=deadline,
-        **(hp or {}),
-    )  # fmt: skip
 
 
 def score_split(splits, split: str, scores) -> dict:
@@ -140,6 +115,7 @@ def fit_and_score(
     Raises:
         BenchError: the fit diverged (NaN/inf loss).
     """
+    from bench.augment.registry import build_augment
     from bench.models.registry import model_for, param_count
     from bench.saved.fits import fit_name, save_fit
     from bench.train import DivergedError, fit, predict, set_seed

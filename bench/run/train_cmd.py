@@ -71,8 +71,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from bench.data.load import load_splits
     from bench.files import write_guard
     from bench.models.registry import check_ndim, get_model_spec
-    from bench.run.fit import FitConfig
     from bench.runtime import check_writable
+    from bench.train import FitConfig
 
     start = time.monotonic()
     policies = _check_train_args(args)
