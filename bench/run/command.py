@@ -334,12 +334,12 @@ def first_trials(s: Settings) -> list[dict]:
     early), then the same family under the seed reports' recipe (:data:`RECIPE`), planned
     like any later trial."""
     from bench.models.registry import model_for
-    from bench.search.spaces import RECIPE, default_params
+    from bench.search.spaces import RECIPE, default_params, family_kwargs
     from bench.search.speed import measure_throughput, speed_key
 
     def speed(family: str) -> float:
         params = default_params(s.space, family)
-        kwargs = {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(family + ".")}
+        kwargs = family_kwargs(params, family)
         try:
             model = model_for(s.spec, family, img_size=s.img_size, **kwargs)
             thr = measure_throughput(model, in_chans=s.spec.n_channels, img_size=s.img_size,

@@ -140,10 +140,9 @@ def refit_choice(study, s, best, sizes):
 
 def _fit_estimate(trial, sizes) -> float:
     """Seconds one final fit of ``trial``'s configuration should take (with slack)."""
-    from bench.search.budget import RESERVE_PER_FIT_S, RESERVE_SLACK
+    from bench.search.budget import final_fit_estimate
 
-    fit_s = attrs.final_fit_seconds(trial, sizes) or 0.0
-    return fit_s * RESERVE_SLACK + RESERVE_PER_FIT_S
+    return final_fit_estimate(attrs.final_fit_seconds(trial, sizes))
 
 
 def _fit_chosen(fit_splits, s, display, run_dir, best, cfg, keep: float):

@@ -56,9 +56,10 @@ def resolve_hp(params: dict, *, protocol: str | None, epochs: int | None):
 
 def split_augment_params(params: dict, augment: str) -> tuple[dict, dict]:
     """``<policy>_<name>`` params go to the augmentation (named as in the search space and
-    the records); the rest stay."""
-    prefix = f"{augment}_"
-    aug = {k: v for k, v in params.items() if k.startswith(prefix)}
+    the records, :func:`bench.search.spaces.policy_params`); the rest stay."""
+    from bench.search.spaces import policy_params
+
+    aug = policy_params(params, augment)
     return {k: v for k, v in params.items() if k not in aug}, aug
 
 
@@ -97,8 +98,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         model_params["pretrained"] = args.pretrained
     for policy in policies:
         own, aug_params = split_augment_params(model_params, policy)
-        others = tuple(f"{p}_" for p in policies if p != policy)
-        own = {k: v for k, v in own.items() if not k.startswith(others)}
+        for other in (p for p in policies if p != policy):
+            own, _ = split_augment_params(own, other)
         config = FitConfig(args.model, own, hp, policy, aug_params)
         with write_guard(Path(args.out)):
             TrainRun(args, splits, config, img_size, start=start).run()
