@@ -13,6 +13,14 @@ from pathlib import Path
 
 from bench import __version__
 from bench.errors import BenchError, first_cause
+from bench.run.flags import (
+    COMMON_FLAGS,
+    DATA_FLAGS,
+    RUN_FLAGS,
+    SEARCH_FLAGS,
+    WORKER_FLAGS,
+    add_flags,
+)
 
 # command -> "module:function"; modules are imported only when their command runs.
 RESUMABLE = {"run", "search"}  # commands whose study a rerun of the same command resumes
@@ -55,59 +63,12 @@ def _attach_values(argv: list[str]) -> list[str]:
     return out
 
 
-def _data_args(p: argparse.ArgumentParser, *, dataset_required: bool = True) -> None:
-    p.add_argument(
-        "--dataset",
-        required=dataset_required,
-        help="catalog name (breastmnist, medical_mnist), folder:PATH or npz:PATH",
-    )
-    p.add_argument(
-        "--size",
-        type=int,
-        default=None,
-        help="data size: which file to load (28/64/128/224; default 28)",
-    )
-    p.add_argument(
-        "--data-dir",
-        default=None,
-        help="folder with the data files already on disk (or set BENCH_DATA_DIR)",
-    )
+def _data_args(p: argparse.ArgumentParser) -> None:
+    add_flags(p, DATA_FLAGS)
 
 
 def _common_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--plugins", default="", help="comma-separated modules to import first")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--out", default="runs", help="folder for run artefacts (default runs/)")
-    p.add_argument("--quiet", action="store_true", help="plain log lines, no live display")
-
-
-def _search_args(p: argparse.ArgumentParser) -> None:
-    _data_args(p)
-    _common_args(p)
-    p.add_argument("--budget", required=True, help="wall-clock budget: 4h, 90m, 1h30m, 45s")
-    p.add_argument("--families", default="", help="families to search (default: all built-in)")
-    p.add_argument("--augment", default="", help="augmentation policies to search")
-    p.add_argument(
-        "--storage",
-        default=None,
-        help="Optuna storage URL: sqlite:///f.db, postgresql://..., or a journal "
-        "file path (default: a journal file in the run folder)",
-    )
-    p.add_argument("--study", default=None, help="study name (default derived from the space)")
-    p.add_argument("--metric", default="auc", choices=["auc", "acc"])
-    p.add_argument("--sampler", default="tpe", choices=["tpe", "random"])
-    p.add_argument("--pruner", default="hyperband", choices=["hyperband", "median", "none"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--img-size", type=int, default=None, help="model input size (default: the data size)"
-    )
-    p.add_argument("--cv", type=int, default=None, metavar="K",
-                   help="trials cross-validate over train+val in K stratified folds; the "
-                   "final fits then train on all of train+val (bench train: one per fold)")
-    p.add_argument("--max-memory", default=None, metavar="SIZE",
-                   help="memory the run may use, e.g. 8G (default: 80%% of what is available; "
-                   "shared among --jobs): CPU trials cap their batch size to fit, or are pruned")
-    p.add_argument("--n-trials", type=int, default=None, help=argparse.SUPPRESS)  # tests
+    add_flags(p, COMMON_FLAGS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,25 +157,12 @@ def _train_parser(sub) -> None:
 
 def _run_parser(sub) -> None:
     p = sub.add_parser("run", help="budgeted search, then a multi-seed final evaluation")
-    _search_args(p)
-    p.add_argument("--seeds", type=int, default=None,
-                   help="seeds of the final evaluation (default 3; with --cv, each refits "
-                   "on train+val)")
-    p.add_argument(
-        "--ensemble",
-        type=int,
-        default=5,
-        help="distinct configurations the ensemble selected on val may hold (1: none)",
-    )
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="local search processes on the study (each its share of the cores, or "
-                   "its own GPU); this one does the final phase")
+    add_flags(p, (*SEARCH_FLAGS, *RUN_FLAGS))
 
 
 def _search_parser(sub) -> None:
     p = sub.add_parser("search", help="a worker that joins a study and only searches")
-    _search_args(p)
-    p.add_argument("--follow", default=None, help=argparse.SUPPRESS)  # bench run --jobs
+    add_flags(p, (*SEARCH_FLAGS, *WORKER_FLAGS))
 
 
 def _leaderboard_parser(sub) -> None:

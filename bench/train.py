@@ -76,6 +76,23 @@ class TrainHP:
         return hp, {k: v for k, v in params.items() if k not in names}
 
 
+@dataclass
+class FitConfig:
+    """One configuration: family and builder kwargs, training hyperparameters (a TrainHP),
+    augmentation policy and its params (``<policy>_<name>``, as the search names them)."""
+
+    family: str
+    model_params: dict
+    hp: TrainHP
+    aug_name: str = "none"
+    aug_hp: dict = field(default_factory=dict)
+
+    def params(self) -> dict:
+        """The resolved configuration as a record's ``params``: builder kwargs, every TrainHP
+        field, augmentation params (``<policy>_<name>``, as the search names them)."""
+        return {**self.model_params, **asdict(self.hp), **self.aug_hp}
+
+
 class Deadline:
     """A wall-clock end point on the monotonic clock: ``Deadline(seconds)``."""
 

@@ -139,13 +139,11 @@ def test_the_reserve_plans_a_final_fit_on_the_whole_train_split() -> None:
 
 
 def test_with_cv_a_tie_within_one_standard_error_goes_to_the_refit_that_trains() -> None:
-    from types import SimpleNamespace
-
     from optuna.trial import create_trial
 
-    from bench.run.final import refit_choice
     from bench.search import attrs
     from bench.search.budget import RunBudget
+    from bench.search.select import refit_choice
 
     def trial(value: float, folds: list[float], epoch_s: float):
         return create_trial(value=value, user_attrs={
@@ -162,9 +160,9 @@ def test_with_cv_a_tie_within_one_standard_error_goes_to_the_refit_that_trains()
     sizes = (1000, 0, 100)  # a --cv refit: the pool, no val
 
     def choice(cv: int, budget_s: float):
-        s = SimpleNamespace(cv=cv, seeds=3, budget=RunBudget(t0=time.monotonic(),
-                                                             budget_s=budget_s, seeds=3))
-        return refit_choice(study, s, best, sizes).value
+        budget = RunBudget(t0=time.monotonic(), budget_s=budget_s, seeds=3)
+        return refit_choice(study, best, sizes, cv=cv, seeds=3,
+                            time_left=budget.time_left()).value  # fmt: skip
 
     # a minute for 3 seeds: the best needs ~36 s a fit, the tied one ~4 s, so it is chosen;
     # the cheapest (0.999) is not tied
@@ -512,3 +510,74 @@ def test_cv_trials_score_the_mean_of_their_held_out_folds(npz, tmp_path) -> None
     # the out-of-fold val predictions cover the whole pool
     (val_file,) = (out / "studies").glob(f"*.val/trial-{done[0].number:06d}.npy")
     assert np.load(val_file).shape == (128, 2)
+
+
+PINNED = ["--dataset", "breastmnist", "--budget", "2m", "--plugins", "bench_tiny_plugin",
+          "--families", "tiny_mlp", "--augment", "none,simple", "--seed", "1", "--cv", "3",
+          "--max-memory", "8G", "--quiet", "--device", "cpu", "--study", "pinned",
+          "--img-size", "28"]  # fmt: skip
+
+
+def _run_config(argv: list[str], tmp_path):
+    """The RunConfig and RunState ``bench ARGV`` prepares (it creates nothing)."""
+    from bench.cli import build_parser
+    from bench.run.command import prepare
+    from bench.run.settings import RunFlags
+
+    args = build_parser().parse_args([*argv, "--out", str(tmp_path / "out")])
+    return prepare(RunFlags.of(vars(args)), finalize=args.command == "run", t0=0.0)
+
+
+@pytest.mark.parametrize(
+    "command,extra,changed,hashed",
+    [("run", ["--seeds", "2", "--ensemble", "3", "--jobs", "2"],
+      {"seeds": 2, "ensemble": 3, "jobs": 2, "max_memory": 4 * 2**30}, "386e7fbbeb59"),
+     ("search", [], {"seeds": 0, "ensemble": 1, "jobs": 1, "max_memory": 8 * 2**30},
+      "080710ce29e8")],
+)  # fmt: skip
+def test_the_recorded_config_of_fixed_flags_is_pinned(tmp_path, command, extra, changed,
+                                                      hashed) -> None:  # fmt: skip
+    """The record's ``config`` and its hash for the same flags, as before RunConfig."""
+    import dataclasses
+
+    from bench.results.records import config_hash
+
+    cfg, state = _run_config([command, *PINNED, *extra], tmp_path)
+    assert cfg.config() == {
+        "dataset": "breastmnist", "data_size": 28, "img_size": 28, "families": ["tiny_mlp"],
+        "augment": ["none", "simple"], "metric": "auc", "sampler": "tpe", "pruner": "hyperband",
+        "seed": 1, "cv": 3, "budget_s": 120, "study_name": "pinned", "storage_kind": "journal",
+        **changed,
+    }  # fmt: skip
+    assert config_hash(cfg.config(), {}) == hashed
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 2  # type: ignore[misc]
+    assert state.budget.budget_s == 120 and state.speeds == {}
+    assert (state.publish is not None) == (cfg.jobs > 1)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_workers_argv_is_the_runs_resolved_flags(tmp_path) -> None:
+    """``bench search`` arguments rebuilt from the flag table: parsed back, they are the
+    run's resolved settings (what the hand-written argv gave)."""
+    from bench.cli import build_parser
+    from bench.run.workers import follow_file, worker_argv
+
+    cfg, _ = _run_config(["run", *PINNED, "--jobs", "2"], tmp_path)
+    argv = worker_argv(cfg, 30, follow=follow_file(cfg))
+    assert argv[1:4] == ["-m", "bench", "search"]
+    args = vars(build_parser().parse_args(argv[3:]))
+    assert args == {
+        "command": "search", "dataset": "breastmnist", "size": 28, "data_dir": None,
+        "plugins": "bench_tiny_plugin", "device": "cpu", "out": str(tmp_path / "out"),
+        "quiet": True, "budget": "30s", "families": "tiny_mlp", "augment": "none,simple",
+        "storage": str(tmp_path / "out" / "studies" / "pinned.journal"), "study": "pinned",
+        "metric": "auc", "sampler": "tpe", "pruner": "hyperband", "seed": 1, "img_size": 28,
+        "cv": 3, "max_memory": str(4 * 2**30), "n_trials": None,
+        "follow": str(tmp_path / "out" / "workers" / "pinned.search_end"),
+    }  # fmt: skip
+    cfg, _ = _run_config(["run", "--dataset", "breastmnist", "--budget", "2m", "--jobs", "2",
+                          "--storage", "sqlite:///x.db"], tmp_path)  # fmt: skip
+    args = vars(build_parser().parse_args(worker_argv(cfg, 30)[3:]))
+    assert args["storage"] == "sqlite:///x.db" and args["cv"] is None and args["seed"] == 0
+    assert args["families"] == "" and args["follow"] is None

@@ -366,10 +366,8 @@ def test_the_search_stops_when_its_time_left_fits_no_family(tiny_npz) -> None:
 
 
 def test_no_completed_trial_names_the_smallest_budget(tiny_npz) -> None:
-    from types import SimpleNamespace
-
-    from bench.run.command import chosen_trial
     from bench.search.budget import RunBudget
+    from bench.search.select import chosen_trial
 
     data = load_splits(tiny_npz(counts=(2000, 300, 16))).train_val()
     study = optuna.create_study(direction="maximize")
@@ -378,7 +376,7 @@ def test_no_completed_trial_names_the_smallest_budget(tiny_npz) -> None:
     ))  # fmt: skip
     budget = RunBudget(t0=time.monotonic() - 5, budget_s=60, seeds=3)
     with pytest.raises(BenchError) as err:
-        chosen_trial(study, SimpleNamespace(budget=budget, seeds=3), data)
+        chosen_trial(study, data, budget=budget, seeds=3)
     msg = str(err.value)
     assert msg.startswith("no trial completed within the budget (trials failed: too slow)")
     need = int(re.search(r"--budget (\d+)m or more", msg).group(1))
@@ -386,7 +384,7 @@ def test_no_completed_trial_names_the_smallest_budget(tiny_npz) -> None:
     assert 2 <= need <= 4
     done = optuna.trial.create_trial(value=0.7, user_attrs={"epochs": 1})
     study.add_trial(done)
-    assert chosen_trial(study, SimpleNamespace(budget=budget, seeds=3), data).value == 0.7
+    assert chosen_trial(study, data, budget=budget, seeds=3).value == 0.7
 
 
 def test_a_trial_whose_final_fits_cannot_train_on_all_the_data_is_pruned(data) -> None:
@@ -425,9 +423,8 @@ def test_a_trial_whose_final_fits_cannot_train_on_all_the_data_is_pruned(data) -
 
 
 def test_a_configs_augmentation_params_are_named_once_with_their_policy() -> None:
-    from bench.run.fit import FitConfig
     from bench.run.train_cmd import split_augment_params
-    from bench.train import TrainHP
+    from bench.train import FitConfig, TrainHP
 
     searched = FitConfig("small_cnn", {}, TrainHP(), "simple", {"simple_strength": 0.2})
     own, aug = split_augment_params({"width": 16, "dcgan_ratio": 0.3}, "dcgan")  # bench train

@@ -235,3 +235,23 @@ def _kwargs_for(fn: Callable[..., Any], hp: dict[str, Any]) -> dict[str, Any]:
         return dict(hp)
     names = {p.name for p in params}
     return {k: v for k, v in hp.items() if k in names}
+
+
+def build_augment(
+    name: str,
+    *,
+    data: Any,
+    img_size: int,
+    seed: int,
+    device: Any,
+    deadline: Any = None,
+    hp: dict[str, Any] | None = None,
+) -> Augment | None:
+    """The augmentation callable of policy ``name`` (None for ``none``): a fit's and a
+    trial's way to :func:`build_augmentation`."""
+    if not name or name == "none":
+        return None
+    return build_augmentation(
+        name, data=data, img_size=img_size, seed=seed, device=device, deadline=deadline,
+        **(hp or {}),
+    )  # fmt: skip

@@ -3,7 +3,11 @@ the budget, then (``run`` only) retrain the best configuration over seeds (with 
 on the whole train + val pool), score each fit once on test and write the run folder,
 ``record.json`` last.
 
-The time rules are in :mod:`bench.search.budget`. Only :func:`finalize` holds a
+The command layer (:func:`cmd_run`, :func:`cmd_search`) reads the parsed flags once into a
+:class:`~bench.run.settings.RunFlags`; everything below takes the typed
+:class:`~bench.run.settings.RunConfig` and :class:`~bench.run.settings.RunState`. The time
+rules are in :mod:`bench.search.budget`; the choice of the trial in
+:mod:`bench.search.select`. Only the final phase holds a
 :class:`~bench.data.splits.Splits`; the search gets a TrainVal.
 """
 
@@ -12,72 +16,13 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from bench.errors import BenchError, ConfigError
+from bench.errors import ConfigError
+from bench.run.settings import RunConfig, RunFlags, RunState
 from bench.search import attrs
 
 DEFAULT_SEEDS = 3  # final fits of `bench run` without --cv
-
-
-@dataclass
-class Settings:
-    """Everything ``bench run``/``bench search`` decided before any work."""
-
-    budget: Any  # bench.search.budget.RunBudget
-    constraint: str
-    spec: Any
-    data_size: int
-    img_size: int
-    space: Any
-    study_name: str
-    storage_url: str | None
-    storage_kind: str
-    journal_path: Path | None
-    out: Path
-    device: Any
-    metric: str
-    sampler: str
-    pruner: str
-    seed: int
-    seeds: int
-    finalize: bool
-    quiet: bool
-    n_trials: int | None
-    data_dir: str | None
-    max_epochs: int
-    families: list[str] = field(default_factory=list)
-    augment: list[str] = field(default_factory=list)
-    speeds: dict = field(default_factory=dict)  # speed_key -> train images/s measured here
-    ensemble: int = 1  # distinct configurations the final ensemble may hold
-    cv: int = 0  # folds of the trials' cross-validation (0: the official val split)
-    memory_limit: int | None = None  # bytes this process may hold (CPU trials cap their batch)
-    jobs: int = 1  # local search processes (the run itself and jobs - 1 workers)
-    publish: Path | None = None  # the run writes its search end here for its workers
-
-    def config(self) -> dict:
-        """The resolved run configuration (recorded, and hashed with the params)."""
-        return {
-            "dataset": self.spec.name,
-            "data_size": self.data_size,
-            "img_size": self.img_size,
-            "families": list(self.space.families),
-            "augment": self.augment,
-            "metric": self.metric,
-            "sampler": self.sampler,
-            "pruner": self.pruner,
-            "seed": self.seed,
-            "seeds": self.seeds,
-            "ensemble": self.ensemble,
-            "cv": self.cv,
-            "jobs": self.jobs,
-            "max_memory": self.memory_limit,
-            "budget_s": int(self.budget.budget_s),
-            "study_name": self.study_name,
-            "storage_kind": self.storage_kind,
-        }
 
 
 def final_fits(seeds: int | None) -> int:
@@ -95,132 +40,142 @@ def final_fits(seeds: int | None) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``bench run``: search, then the multi-seed final evaluation and a record."""
-    return _main(args, finalize=True)
+    return _main(RunFlags.of(vars(args)), finalize=True)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     """``bench search``: a worker that joins the study and only searches."""
-    return _main(args, finalize=False)
+    return _main(RunFlags.of(vars(args)), finalize=False)
 
 
-def prepare(args: argparse.Namespace, *, finalize: bool, t0: float) -> Settings:
+def _counts(flags: RunFlags, *, finalize: bool) -> dict:
+    """The checked counts of ``flags``: ``n_trials``, ``cv``, ``seeds``, ``jobs``,
+    ``memory_limit`` (this process's share) and ``ensemble`` (each problem one line)."""
+    from bench.data.folds import check_cv
+    from bench.run.workers import check_jobs
+    from bench.search.memory import default_limit, parse_memory
+
+    if flags.n_trials is not None and flags.n_trials < 1:
+        raise ConfigError(f"--n-trials {flags.n_trials}: give at least 1")
+    if flags.cv is not None:
+        check_cv(flags.cv)
+    seeds = final_fits(flags.seeds) if finalize else 0
+    jobs = check_jobs(int(flags.jobs or 0) if finalize else 1)
+    memory_limit = parse_memory(flags.max_memory) if flags.max_memory is not None else None
+    ensemble = int(flags.ensemble or 1)
+    if ensemble < 1:
+        raise ConfigError(f"--ensemble {ensemble}: give at least 1 (1: no ensemble selection)")
+    return dict(n_trials=flags.n_trials, cv=flags.cv or 0, seeds=seeds, jobs=jobs,
+                ensemble=ensemble,
+                memory_limit=(memory_limit or default_limit()) // jobs)  # the run's share
+
+
+def _journal(storage: str | None, *, kind: str, out: Path, name: str) -> Path | None:
+    """The journal file of a journal storage (``--storage`` or one in the run folder),
+    checked writable; None for a database."""
+    from bench.runtime import check_writable
+
+    if kind != "journal":
+        return None
+    journal = Path(storage).expanduser() if storage else out / "studies" / f"{name}.journal"
+    check_writable(journal.parent)
+    return journal
+
+
+def prepare(flags: RunFlags, *, finalize: bool, t0: float) -> tuple[RunConfig, RunState]:
     """Validate every flag (each problem one line, exit 2); creates nothing."""
     from bench.config import parse_budget, parse_list
     from bench.data.catalog import get_dataset
-    from bench.data.folds import check_cv
     from bench.data.load import default_size
     from bench.data.spec import check_size
     from bench.device import resolve_device
     from bench.results.records import budget_label
+    from bench.run.workers import follow_file
     from bench.runtime import check_writable
     from bench.search.budget import RunBudget, budget_epochs
     from bench.search.spaces import resolve_space
     from bench.search.storage import storage_kind
     from bench.search.study import space_hash, study_name
 
-    budget_s = parse_budget(args.budget)
-    n_trials = getattr(args, "n_trials", None)
-    if n_trials is not None and n_trials < 1:
-        raise ConfigError(f"--n-trials {n_trials}: give at least 1")
-    cv = getattr(args, "cv", None)
-    if cv is not None:
-        check_cv(cv)
-    seeds = final_fits(getattr(args, "seeds", None)) if finalize else 0
-    from bench.run.workers import check_jobs, follow_file
-    from bench.search.memory import default_limit, parse_memory
-
-    jobs = check_jobs(int(getattr(args, "jobs", 1) or 0) if finalize else 1)
-    max_memory = getattr(args, "max_memory", None)
-    memory_limit = parse_memory(max_memory) if max_memory is not None else None
-    ensemble = int(getattr(args, "ensemble", 1) or 1)
-    if ensemble < 1:
-        raise ConfigError(f"--ensemble {ensemble}: give at least 1 (1: no ensemble selection)")
-    spec = get_dataset(args.dataset)
-    data_size = args.size or default_size(spec)
+    budget_s = parse_budget(flags.budget)
+    counts = _counts(flags, finalize=finalize)
+    spec = get_dataset(flags.dataset)
+    data_size = flags.size or default_size(spec)
     check_size(spec, data_size)
-    img_size = args.img_size or data_size
-    families, augment = parse_list(args.families), parse_list(args.augment)
+    img_size = flags.img_size or data_size
+    families, augment = parse_list(flags.families), parse_list(flags.augment)
     space = resolve_space(families or None, augment=augment or None, img_size=img_size,
                           ndim=spec.ndim, dataset=spec.name)  # fmt: skip
-    name = args.study or study_name(
-        spec.name, data_size, space_hash(space, metric=args.metric, img_size=img_size, cv=cv or 0)
-    )
-    out = Path(args.out).expanduser()
+    name = flags.study or study_name(spec.name, data_size, space_hash(
+        space, metric=flags.metric, img_size=img_size, cv=counts["cv"]))  # fmt: skip
+    out = Path(flags.out).expanduser()
     check_writable(out)
-    kind = storage_kind(args.storage)
-    journal = None
-    if kind == "journal":
-        journal = (
-            Path(args.storage).expanduser() if args.storage else out / "studies" / f"{name}.journal"
-        )
-        check_writable(journal.parent)
-    follow = getattr(args, "follow", None)
-    s = Settings(
-        budget=RunBudget(t0=t0, budget_s=budget_s, seeds=seeds,
-                         ensemble=ensemble, follow=Path(follow) if follow else None),
-        constraint=budget_label(budget_s), spec=spec, data_size=data_size, img_size=img_size,
-        space=space, study_name=name, storage_url=args.storage, storage_kind=kind,
-        journal_path=journal, out=out, device=resolve_device(args.device), metric=args.metric,
-        sampler=args.sampler, pruner=args.pruner, seed=args.seed, seeds=seeds,
-        finalize=finalize, quiet=args.quiet, n_trials=n_trials, data_dir=args.data_dir,
-        max_epochs=budget_epochs(budget_s), families=families, augment=augment,
-        ensemble=ensemble, cv=cv or 0, jobs=jobs,
-        memory_limit=(memory_limit or default_limit()) // jobs,  # the run's share of it
+    kind = storage_kind(flags.storage)
+    journal = _journal(flags.storage, kind=kind, out=out, name=name)
+    follow = Path(flags.follow) if flags.follow else None
+    cfg = RunConfig(
+        dataset=flags.dataset, spec=spec, data_size=data_size, img_size=img_size, space=space,
+        study_name=name, storage_url=flags.storage, storage_kind=kind, journal_path=journal,
+        out=out, device=resolve_device(flags.device), metric=flags.metric,
+        sampler=flags.sampler, pruner=flags.pruner, seed=flags.seed, finalize=finalize,
+        quiet=flags.quiet, data_dir=flags.data_dir, max_epochs=budget_epochs(budget_s),
+        budget_s=budget_s, budget_text=flags.budget, constraint=budget_label(budget_s),
+        families=tuple(families), augment=tuple(augment), plugins=flags.plugins,
+        follow=follow, **counts,
     )  # fmt: skip
-    if jobs > 1:
-        s.publish = follow_file(s)
-    return s
+    budget = RunBudget(t0=t0, budget_s=budget_s, seeds=cfg.seeds, ensemble=cfg.ensemble,
+                       follow=follow)  # fmt: skip
+    return cfg, RunState(budget, publish=follow_file(cfg) if cfg.jobs > 1 else None)
 
 
-def _main(args: argparse.Namespace, *, finalize: bool) -> int:
+def _main(flags: RunFlags, *, finalize: bool) -> int:
     from bench.files import write_guard
     from bench.runtime import process_start
 
-    s = prepare(args, finalize=finalize, t0=process_start())
-    with write_guard(s.out, journal=s.journal_path, resumes=True):
-        return _search_and_finalize(args, s, finalize=finalize)
+    cfg, state = prepare(flags, finalize=finalize, t0=process_start())
+    with write_guard(cfg.out, journal=cfg.journal_path, resumes=True):
+        return _search_and_finalize(cfg, state)
 
 
-def _search_and_finalize(args: argparse.Namespace, s: Settings, *, finalize: bool) -> int:
+def _search_and_finalize(cfg: RunConfig, state: RunState) -> int:
     from bench.data.load import load_splits
     from bench.run.display import Display
     from bench.runtime import cpu_threads
     from bench.search.speed import warm_up
 
-    splits = load_splits(s.spec, s.data_size, s.data_dir)  # a bad file: one line, nothing made
-    if s.cv:
+    splits = load_splits(cfg.spec, cfg.data_size, cfg.data_dir)  # a bad file: one line
+    if cfg.cv:
         from bench.data.folds import check_cv, pool_labels
 
-        check_cv(s.cv, pool_labels(splits.train_val()), multilabel=s.spec.multilabel)
+        check_cv(cfg.cv, pool_labels(splits.train_val()), multilabel=cfg.spec.multilabel)
     from bench.run.workers import share_threads
 
     # before any speed probe (the trials reuse its figures); with --jobs, each process's share
-    threads = cpu_threads(s.device, exact=share_threads(s.jobs) if s.jobs > 1 else None)
+    threads = cpu_threads(cfg.device, exact=share_threads(cfg.jobs) if cfg.jobs > 1 else None)
     warm_up()
-    study = open_study(s)
+    study = open_study(cfg, state)
     data = splits.train_val()
-    if not finalize:
+    if not cfg.finalize:
         splits = None  # a search worker never holds the test split
-    title = (
-        f"{'run' if finalize else 'search'} {s.study_name} ({s.spec.name}, budget {args.budget})"
-    )
+    title = (f"{'run' if cfg.finalize else 'search'} {cfg.study_name} ({cfg.spec.name}, "
+             f"budget {cfg.budget_text})")  # fmt: skip
     if threads is not None:
         title += f", {threads} cpu thread{'s' if threads > 1 else ''}"
-    with Display(title, end=s.budget.end, quiet=s.quiet, metric=s.metric) as display:
+    with Display(title, end=state.budget.end, quiet=cfg.quiet, metric=cfg.metric) as display:
         display.set_counts(study)
-        search_s = search_with_workers(args, study, data, s, display)
-        if not finalize:
+        search_s = search_with_workers(study, data, cfg, state, display)
+        if not cfg.finalize:
             display.set_counts(study)
             display.log(f"search finished: {display.status()}")
             return 0
         from bench.run.final import finalize_run
 
-        record, run_dir = finalize_run(splits, study, s, display, search_s=search_s)
-    print_summary(record, s.spec, run_dir)
+        record, run_dir = finalize_run(splits, study, cfg, state, display, search_s=search_s)
+    print_summary(record, cfg.spec, run_dir)
     return 0
 
 
-def open_study(s: Settings):
+def open_study(cfg: RunConfig, state: RunState):
     """Open (or resume) the study; its first trial is a sensible default configuration."""
     import optuna
 
@@ -230,21 +185,21 @@ def open_study(s: Settings):
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    repaired = s.storage_kind == "journal" and repair_and_say(s.journal_path)
+    repaired = cfg.storage_kind == "journal" and repair_and_say(cfg.journal_path)
     study = optuna.create_study(
-        storage=open_storage(s.storage_url, default_journal=s.journal_path, repair=False),
-        sampler=make_sampler(s.sampler, worker_seed(s.seed, worker=not s.finalize)),
-        pruner=make_pruner(s.pruner, s.max_epochs),
-        study_name=s.study_name,
+        storage=open_storage(cfg.storage_url, default_journal=cfg.journal_path, repair=False),
+        sampler=make_sampler(cfg.sampler, worker_seed(cfg.seed, worker=not cfg.finalize)),
+        pruner=make_pruner(cfg.pruner, cfg.max_epochs),
+        study_name=cfg.study_name,
         direction="maximize",
         load_if_exists=True,
     )
-    describe_study(study, dataset=s.spec.name, data_size=s.data_size, img_size=s.img_size,
-                   metric=s.metric, space=s.space)  # fmt: skip
-    if s.storage_kind == "journal":
+    describe_study(study, dataset=cfg.spec.name, data_size=cfg.data_size,
+                   img_size=cfg.img_size, metric=cfg.metric, space=cfg.space)  # fmt: skip
+    if cfg.storage_kind == "journal":
         fail_dead_local_trials(study, untagged=repaired)
     if not study.get_trials(deepcopy=False):
-        for params in first_trials(s):
+        for params in first_trials(cfg, speeds=state.speeds):
             study.enqueue_trial(params, skip_if_exists=True)
     return study
 
@@ -253,8 +208,9 @@ class _StopAtSearchEnd:
     """Optuna callback: tell the budget about a new best trial (and the workers about the
     search end it moves); stop when time is up."""
 
-    def __init__(self, s: Settings, sizes: tuple[int, int, int], best: float | None) -> None:
-        self.budget, self.publish, self.sizes, self.best = s.budget, s.publish, sizes, best
+    def __init__(self, state: RunState, sizes: tuple[int, int, int],
+                 best: float | None) -> None:  # fmt: skip
+        self.budget, self.publish, self.sizes, self.best = state.budget, state.publish, sizes, best
 
     def __call__(self, study, trial) -> None:
         from optuna.trial import TrialState
@@ -269,19 +225,20 @@ class _StopAtSearchEnd:
             study.stop()
 
 
-def search_with_workers(args, study, data, s: Settings, display) -> float:
-    """:func:`search`, with ``s.jobs - 1`` worker processes on the same study
+def search_with_workers(study, data, cfg: RunConfig, state: RunState, display) -> float:
+    """:func:`search`, with ``cfg.jobs - 1`` worker processes on the same study
     (:mod:`bench.run.workers`) that have all stopped when it returns."""
-    if s.jobs == 1:
-        return search(study, data, s, display)
+    if cfg.jobs == 1:
+        return search(study, data, cfg, state, display)
     from bench.run.workers import WorkerWatch, start_workers, stop_workers
     from bench.search.storage import fail_dead_local_trials, worker_tag
 
-    display.log(f"starting {s.jobs - 1} worker process(es); logs in {s.publish.parent}")
-    procs = start_workers(args, s)
+    logs = state.publish.parent
+    display.log(f"starting {cfg.jobs - 1} worker process(es); logs in {logs}")
+    procs = start_workers(cfg, time_left=state.budget.time_left())
     try:
         with WorkerWatch(study, display, worker_tag()):
-            search_s = search(study, data, s, display)
+            search_s = search(study, data, cfg, state, display)
             display.set_phase("search: waiting for the workers' last trials")
             codes = stop_workers(procs)
     finally:
@@ -290,115 +247,73 @@ def search_with_workers(args, study, data, s: Settings, display) -> float:
                 p.terminate()
     fail_dead_local_trials(study)  # a worker stopped mid-trial: FAIL now, retried next run
     if any(codes):
-        display.log(f"warning: worker exit codes {codes}; see {s.publish.parent}")
+        display.log(f"warning: worker exit codes {codes}; see {logs}")
     return search_s
 
 
-def search(study, data, s: Settings, display) -> float:
+def search(study, data, cfg: RunConfig, state: RunState, display) -> float:
     """Run trials until the search end (or ``n_trials``); returns the seconds spent."""
     from bench.data.folds import final_fit_sizes
     from bench.search.ensemble import val_dir
     from bench.search.objective import Objective, TrialFailed
+    from bench.search.select import best_complete
     from bench.search.study import worker_seed
 
-    best = _best_complete(study)
-    sizes = (*final_fit_sizes(data, s.cv), int(s.spec.n_samples.get("test", 0) or 0))
-    s.budget.start_search(best_fit_s=attrs.final_fit_seconds(best, sizes) if best else None)
-    stopper = _StopAtSearchEnd(s, sizes, best.value if best else None)
-    if s.publish is not None:
-        s.budget.publish(s.publish)
+    budget = state.budget
+    best = best_complete(study)
+    sizes = (*final_fit_sizes(data, cfg.cv), int(cfg.spec.n_samples.get("test", 0) or 0))
+    budget.start_search(best_fit_s=attrs.final_fit_seconds(best, sizes) if best else None)
+    stopper = _StopAtSearchEnd(state, sizes, best.value if best else None)
+    if state.publish is not None:
+        budget.publish(state.publish)
     objective = Objective(
-        data, s.space, device=s.device, metric=s.metric, img_size=s.img_size, seed=s.seed,
-        max_epochs=s.max_epochs, search_end=s.budget.search_end, cap_s=s.budget.trial_cap(),
-        on_event=display.event, sampler_seed=worker_seed(s.seed, worker=not s.finalize),
-        speeds=s.speeds, val_dir=val_dir(s.out, s.study_name), cv=s.cv,
-        memory_limit=s.memory_limit, final_seconds=s.budget.final_fit_most,
-        final_sizes=sizes[:2],
+        data, cfg.space, device=cfg.device, metric=cfg.metric, img_size=cfg.img_size,
+        seed=cfg.seed, max_epochs=cfg.max_epochs, search_end=budget.search_end,
+        cap_s=budget.trial_cap(), on_event=display.event,
+        sampler_seed=worker_seed(cfg.seed, worker=not cfg.finalize), speeds=state.speeds,
+        val_dir=val_dir(cfg.out, cfg.study_name), cv=cfg.cv, memory_limit=cfg.memory_limit,
+        final_seconds=budget.final_fit_most, final_sizes=sizes[:2],
     )  # fmt: skip
-    if s.budget.search_open():
-        study.optimize(objective, n_trials=s.n_trials, catch=(TrialFailed,),
+    if budget.search_open():
+        study.optimize(objective, n_trials=cfg.n_trials, catch=(TrialFailed,),
                        callbacks=[display.trial_done, stopper])  # fmt: skip
-    return time.monotonic() - s.budget.search_start
+    return time.monotonic() - budget.search_start
 
 
-def _best_complete(study):
-    from optuna.trial import TrialState
-
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    return max(done, key=lambda t: t.value) if done else None
-
-
-def first_trials(s: Settings) -> list[dict]:
+def first_trials(cfg: RunConfig, *, speeds: dict[str, float]) -> list[dict]:
     """Parameters of the first two trials of an empty study: the family that trains fastest
-    at its defaults (measured), with its builder's and TrainHP's defaults (a sensible model
-    even when the budget allows only a few trials; the smallest trial, so one completes
-    early), then the same family under the seed reports' recipe (:data:`RECIPE`), planned
-    like any later trial."""
+    at its defaults (measured; each figure kept in ``speeds`` for the trials to reuse), with
+    its builder's and TrainHP's defaults (a sensible model even when the budget allows only
+    a few trials; the smallest trial, so one completes early), then the same family under
+    the seed reports' recipe (:data:`RECIPE`), planned like any later trial."""
     from bench.models.registry import model_for
-    from bench.search.spaces import RECIPE, default_params
+    from bench.search.spaces import RECIPE, default_params, family_kwargs
     from bench.search.speed import measure_throughput, speed_key
 
+    spec, space = cfg.spec, cfg.space
+
     def speed(family: str) -> float:
-        params = default_params(s.space, family)
-        kwargs = {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(family + ".")}
+        kwargs = family_kwargs(default_params(space, family), family)
         try:
-            model = model_for(s.spec, family, img_size=s.img_size, **kwargs)
-            thr = measure_throughput(model, in_chans=s.spec.n_channels, img_size=s.img_size,
-                                     device=s.device, ndim=s.spec.ndim)  # fmt: skip
+            model = model_for(spec, family, img_size=cfg.img_size, **kwargs)
+            thr = measure_throughput(model, in_chans=spec.n_channels, img_size=cfg.img_size,
+                                     device=cfg.device, ndim=spec.ndim)  # fmt: skip
         except Exception:  # a plugin that cannot build its defaults is simply not first
             return 0.0
-        s.speeds[speed_key(family, kwargs)] = thr  # the trials reuse it (no second probe)
+        speeds[speed_key(family, kwargs)] = thr  # the trials reuse it (no second probe)
         return thr
 
-    families = list(s.space.families)
+    families = list(space.families)
     best = max(families, key=speed) if len(families) > 1 else families[0]
-    params = default_params(s.space, best)
-    batch = s.space.common.params.get("batch_size")
+    params = default_params(space, best)
+    batch = space.common.params.get("batch_size")
     if batch is not None and batch.type == "categorical":
         # enough optimiser steps on a small train split: the largest batch giving >= 16 steps
-        n_train = int(s.spec.n_samples.get("train", 0) or 0)
+        n_train = int(spec.n_samples.get("train", 0) or 0)
         fits = [b for b in batch.choices if isinstance(b, int) and b * 16 <= n_train]
         params["batch_size"] = max(fits) if fits else min(batch.choices)
-    recipe = default_params(s.space, best, common=RECIPE)
+    recipe = default_params(space, best, common=RECIPE)
     return [params] if recipe == params else [params, recipe]
-
-
-def chosen_trial(study, s: Settings, data):
-    """The best completed trial (chosen on val only).
-
-    Raises:
-        BenchError: no trial completed; names why, and the smallest budget that would do.
-    """
-    best = _best_complete(study)
-    if best is not None:
-        return best
-    from bench.search.budget import (
-        CALIBRATION_PRIOR,
-        SMALLEST_EPOCHS,
-        epoch_seconds,
-        min_fraction,
-        smallest_budget,
-    )
-
-    reasons = attrs.fail_reasons(study.trials)
-    why = f" (trials failed: {reasons[0]})" if reasons else ""
-    speeds = [
-        t.user_attrs[attrs.THROUGHPUT] for t in study.trials if attrs.THROUGHPUT in t.user_attrs
-    ]
-    hint = "give a larger --budget or other --families"
-    if speeds:
-        n_train, n_val = len(data.train), len(data.val)
-        trial_s = SMALLEST_EPOCHS * epoch_seconds(
-            min_fraction(n_train, smallest=True), n_train=n_train, n_val=n_val,
-            throughput=max(speeds) / CALIBRATION_PRIOR,
-        )  # fmt: skip
-        need = smallest_budget(load_s=s.budget.search_start - s.budget.t0, trial_s=trial_s,
-                               seeds=s.seeds)  # fmt: skip
-        hint = (
-            f"one trial and the final fits need a budget of about {need // 60}m here: "
-            f"give --budget {need // 60}m or more"
-        )
-    raise BenchError(f"no trial completed within the budget{why}; {hint}")
 
 
 def print_summary(record, spec, run_dir: Path) -> None:

@@ -12,32 +12,19 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bench.errors import BenchError
 
+if TYPE_CHECKING:
+    from bench.train import Deadline, FitConfig, TrainHP
+
 PREDICTIONS_DIR = "predictions"
 FITS_FILE = "fits.json"
-
-
-@dataclass
-class FitConfig:
-    """One configuration: family and builder kwargs, training hyperparameters (a TrainHP),
-    augmentation policy and its params (``<policy>_<name>``, as the search names them)."""
-
-    family: str
-    model_params: dict
-    hp: object
-    aug_name: str = "none"
-    aug_hp: dict = field(default_factory=dict)
-
-    def params(self) -> dict:
-        """The resolved configuration as a record's ``params``: builder kwargs, every TrainHP
-        field, augmentation params (``<policy>_<name>``, as the search names them)."""
-        return {**self.model_params, **dataclasses.asdict(self.hp), **self.aug_hp}
 
 
 @dataclass
@@ -77,18 +64,6 @@ class SeedResult:
         return {**entry, "best_val": self.val_score}
 
 
-def build_augment(name: str, *, data, img_size: int, seed: int, device, deadline=None, hp=None):
-    """The augmentation callable of policy ``name`` (None for ``none``)."""
-    if not name or name == "none":
-        return None
-    from bench.augment.registry import build_augmentation
-
-    return build_augmentation(
-        name, data=data, img_size=img_size, seed=seed, device=device, deadline=deadline,
-        **(hp or {}),
-    )  # fmt: skip
-
-
 def score_split(splits, split: str, scores) -> dict:
     """The classification report (medmnist's ACC/AUC and more) of ``scores`` on ``split``."""
     from bench.scoring import classification_report
@@ -113,6 +88,37 @@ def score_test(splits, scores, *, run_dir: Path, run_label: str) -> tuple[dict, 
     return report, f"{PREDICTIONS_DIR}/{name}"
 
 
+@dataclass(frozen=True)
+class FitPlan:
+    """What a final fit of ``bench run`` fits its epochs and train fraction to its deadline
+    from (:func:`planned_hp`): its trial's measured speed and epoch time."""
+
+    throughput: float | None  # train images/s the trial measured (None: no fresh probe)
+    epoch_s: float | None  # the trial's epoch time for this fit's data (None: not measured)
+
+
+def planned_hp(plan: FitPlan, hp: TrainHP, model, augment, data, *, img_size: int, device,
+               deadline: Deadline) -> TrainHP:  # fmt: skip
+    """``hp`` with the epochs and train fraction :func:`bench.search.budget.final_plan` gives
+    for the time ``deadline`` leaves, at the trial's epoch time slowed by how much slower
+    this machine is now (a fresh probe of ``model``, with ``augment``'s cost)."""
+    from bench.search.budget import final_plan
+    from bench.search.speed import augment_cost, measure_throughput
+
+    slowdown = 1.0
+    if plan.throughput:
+        now = measure_throughput(model, in_chans=data.spec.n_channels, img_size=img_size,
+                                 device=device, ndim=data.spec.ndim)  # fmt: skip
+        if augment is not None:
+            now = 1.0 / (1.0 / now + augment_cost(augment, data, device=device))
+        slowdown = max(1.0, float(plan.throughput) / max(now, 1e-9))
+    epochs, fraction = final_plan(
+        hp.epochs, hp.train_fraction, epoch_s=plan.epoch_s, seconds=deadline.remaining(),
+        slowdown=slowdown, n_train=len(data.train), n_val=len(data.val),
+    )  # fmt: skip
+    return dataclasses.replace(hp, epochs=epochs, train_fraction=fraction)
+
+
 def fit_and_score(
     config: FitConfig,
     splits,
@@ -121,9 +127,9 @@ def fit_and_score(
     img_size: int,
     device,
     run_dir: Path,
-    deadline=None,
+    deadline: Deadline | None = None,
     on_epoch: Callable | None = None,
-    plan_fit: Callable | None = None,
+    plan: FitPlan | None = None,
     name: str | None = None,
 ) -> SeedResult:
     """Build, augment, fit (best-val checkpoint; the last epoch when ``splits`` has an empty
@@ -131,18 +137,18 @@ def fit_and_score(
     (``models/{name}``).
 
     Args:
-        plan_fit: ``(model, augment, deadline) -> {TrainHP field: value}`` to fit the
-            configuration's epochs and train fraction to the time this fit has (``bench
-            run``'s final fits).
+        plan: fit the configuration's epochs and train fraction to the time this fit has
+            (``bench run``'s final fits, :func:`planned_hp`; needs ``deadline``).
         name: the saved fit's name (default ``fit_name(0, seed)``); also the prediction
             file's run label.
 
     Raises:
         BenchError: the fit diverged (NaN/inf loss).
     """
-    from bench.models.registry import model_for, param_count
-    from bench.saved.fits import fit_name, save_fit
-    from bench.train import DivergedError, fit, predict, set_seed
+    from bench.augment.registry import build_augment
+    from bench.models.registry import model_for
+    from bench.saved.fits import fit_name
+    from bench.train import DivergedError, fit, set_seed
 
     name = name or fit_name(0, seed)
     data = splits.train_val()
@@ -151,14 +157,29 @@ def fit_and_score(
     augment = build_augment(config.aug_name, data=data, img_size=img_size, seed=seed,
                             device=device, deadline=deadline, hp=config.aug_hp)  # fmt: skip
     hp = config.hp
-    if plan_fit is not None:
-        hp = dataclasses.replace(hp, **plan_fit(model, augment, deadline))
+    if plan is not None:
+        hp = planned_hp(plan, hp, model, augment, data, img_size=img_size, device=device,
+                        deadline=deadline)  # fmt: skip
     start = time.monotonic()
     try:
         result = fit(model, data, hp, device=device, seed=seed, img_size=img_size,
                      augment=augment, deadline=deadline, on_epoch=on_epoch)  # fmt: skip
     except DivergedError as exc:
         raise BenchError(f"seed {seed} diverged ({exc}); lower the learning rate (lr)") from None
+    return _score_and_save(config, splits, model, hp, result, augment=augment, seed=seed,
+                           img_size=img_size, device=device, run_dir=run_dir, name=name,
+                           start=start)  # fmt: skip
+
+
+def _score_and_save(config: FitConfig, splits, model, hp: TrainHP, result, *, augment,
+                    seed: int, img_size: int, device, run_dir: Path, name: str,
+                    start: float) -> SeedResult:  # fmt: skip
+    """Predict the test split with the fitted ``model``, score it, save the predictions and
+    the fit: the :class:`SeedResult` (its seconds counted from the fit's ``start``)."""
+    from bench.models.registry import param_count
+    from bench.saved.fits import save_fit
+    from bench.train import predict
+
     scores = predict(model, splits.test.images, spec=splits.spec, device=device,
                      img_size=img_size, mean=hp.mean, std=hp.std,
                      batch_size=hp.eval_batch)  # fmt: skip

@@ -7,8 +7,12 @@ import argparse
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bench.train import FitConfig
 
 # The MedMNIST v2 baseline recipe (Yang et al. 2023): Adam 1e-3, batch 128, 100 epochs,
 # lr x0.1 at epochs 50 and 75, inputs normalised with 0.5/0.5, no augmentation, the
@@ -56,57 +60,81 @@ def resolve_hp(params: dict, *, protocol: str | None, epochs: int | None):
 
 def split_augment_params(params: dict, augment: str) -> tuple[dict, dict]:
     """``<policy>_<name>`` params go to the augmentation (named as in the search space and
-    the records); the rest stay."""
-    prefix = f"{augment}_"
-    aug = {k: v for k, v in params.items() if k.startswith(prefix)}
+    the records, :func:`bench.search.spaces.policy_params`); the rest stay."""
+    from bench.search.spaces import policy_params
+
+    aug = policy_params(params, augment)
     return {k: v for k, v in params.items() if k not in aug}, aug
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Handler of ``bench train``: one record per policy of ``--augment`` (a comma list is
     an ablation over augmentation policies for one fixed model)."""
-    from bench.augment.registry import check_augment_ndim
     from bench.config import parse_params
-    from bench.data.folds import check_cv, pool_labels
-    from bench.data.load import load_splits
     from bench.files import write_guard
-    from bench.models.registry import check_ndim, get_model_spec
-    from bench.run.fit import FitConfig
-    from bench.runtime import check_writable
+    from bench.models.registry import get_model_spec
+    from bench.train import FitConfig
 
     start = time.monotonic()
-    policies = _check_train_args(args)
+    policies = _check_train_args(seeds=args.seeds, epochs=args.epochs, augment=args.augment,
+                                 cv=args.cv)  # fmt: skip
     model_spec = get_model_spec(args.model)
     hp, model_params = resolve_hp(parse_params(args.param), protocol=args.protocol,
                                   epochs=args.epochs)  # fmt: skip
-    check_writable(Path(args.out))
-    splits = load_splits(args.dataset, args.size, args.data_dir)
-    if args.cv is not None:
-        check_cv(args.cv, pool_labels(splits.train_val()), multilabel=splits.spec.multilabel)
-    check_ndim(args.model, splits.spec.ndim, splits.spec.name)
-    for policy in policies:
-        if policy != "none":
-            check_augment_ndim(policy, splits.spec.ndim, splits.spec.name)
-    img_size = args.img_size or splits.data_size
-    if model_spec.sizes and img_size not in model_spec.sizes:
-        raise ConfigError(
-            f"model {args.model} takes input sizes {', '.join(map(str, model_spec.sizes))}, "
-            f"not {img_size}; pass --img-size with one of them"
-        )
     if args.pretrained:
         model_params["pretrained"] = args.pretrained
+    splits, img_size = _load_checked(args.model, model_spec, policies,
+                                     out=Path(args.out),
+                                     dataset=args.dataset, size=args.size,
+                                     data_dir=args.data_dir, cv=args.cv,
+                                     img_size=args.img_size)  # fmt: skip
     for policy in policies:
         own, aug_params = split_augment_params(model_params, policy)
-        others = tuple(f"{p}_" for p in policies if p != policy)
-        own = {k: v for k, v in own.items() if not k.startswith(others)}
+        for other in (p for p in policies if p != policy):
+            own, _ = split_augment_params(own, other)
         config = FitConfig(args.model, own, hp, policy, aug_params)
         with write_guard(Path(args.out)):
-            TrainRun(args, splits, config, img_size, start=start).run()
+            TrainRun(splits, config, img_size, device=args.device, seed=args.seed,
+                     seeds=args.seeds, cv=args.cv, out=Path(args.out), protocol=args.protocol,
+                     quiet=args.quiet, start=start).run()  # fmt: skip
         start = time.monotonic()  # the next record's wall time starts here
     return 0
 
 
-def _check_train_args(args: argparse.Namespace) -> list[str]:
+def _load_checked(model: str, model_spec, policies: list[str], *, out: Path, dataset: str,
+                  size: int | None, data_dir: str | None, cv: int | None,
+                  img_size: int | None):  # fmt: skip
+    """Check the output folder, load the data, check the folds, the dimensions of the model
+    (its ``ModelSpec``) and the policies, and the input size: ``(Splits, img_size)``.
+
+    Raises:
+        ConfigError: one line naming the flag and the fix.
+    """
+    from bench.augment.registry import check_augment_ndim
+    from bench.data.folds import check_cv, pool_labels
+    from bench.data.load import load_splits
+    from bench.models.registry import check_ndim
+    from bench.runtime import check_writable
+
+    check_writable(out)
+    splits = load_splits(dataset, size, data_dir)
+    if cv is not None:
+        check_cv(cv, pool_labels(splits.train_val()), multilabel=splits.spec.multilabel)
+    check_ndim(model, splits.spec.ndim, splits.spec.name)
+    for policy in policies:
+        if policy != "none":
+            check_augment_ndim(policy, splits.spec.ndim, splits.spec.name)
+    img_size = img_size or splits.data_size
+    if model_spec.sizes and img_size not in model_spec.sizes:
+        raise ConfigError(
+            f"model {model} takes input sizes {', '.join(map(str, model_spec.sizes))}, "
+            f"not {img_size}; pass --img-size with one of them"
+        )
+    return splits, img_size
+
+
+def _check_train_args(*, seeds: int, epochs: int | None, augment: str,
+                      cv: int | None) -> list[str]:  # fmt: skip
     """Validate the flags that need no data; returns the augmentation policies.
 
     Raises:
@@ -116,38 +144,55 @@ def _check_train_args(args: argparse.Namespace) -> list[str]:
     from bench.config import parse_list
     from bench.data.folds import check_cv
 
-    if args.seeds < 1:
-        raise ConfigError(f"--seeds {args.seeds}: give at least 1")
-    if args.epochs is not None and args.epochs < 1:
-        raise ConfigError(f"--epochs {args.epochs}: give at least 1")
-    policies = parse_list(args.augment) or ["none"]  # a protocol fixes training, not this
+    if seeds < 1:
+        raise ConfigError(f"--seeds {seeds}: give at least 1")
+    if epochs is not None and epochs < 1:
+        raise ConfigError(f"--epochs {epochs}: give at least 1")
+    policies = parse_list(augment) or ["none"]  # a protocol fixes training, not this
     for policy in policies:
         if policy != "none":
             get_augmentation(policy)  # unknown name: one line with close matches
-    if args.cv is not None and args.seeds != 1:
-        raise ConfigError(f"--cv {args.cv} fits one model per fold (seed, seed+1, ...); "
+    if cv is not None and seeds != 1:
+        raise ConfigError(f"--cv {cv} fits one model per fold (seed, seed+1, ...); "
                           "drop --seeds")  # fmt: skip
-    if args.cv is not None:
-        check_cv(args.cv)
+    if cv is not None:
+        check_cv(cv)
     return policies
 
 
 class TrainRun:
-    """One ``bench train`` invocation: K seeded fits, test scoring, the run folder."""
+    """One ``bench train`` invocation: K seeded fits, test scoring, the run folder.
 
-    def __init__(self, args, splits, config, img_size: int, *, start: float) -> None:
+    Args:
+        splits: the loaded data.
+        config: the configuration every fit trains.
+        img_size: the model input size.
+        device: ``--device`` (auto, cpu or cuda).
+        seed: the first seed (seed, seed+1, ...).
+        seeds: fits without ``cv``.
+        cv: ``--cv K``: one fit per fold (None: seeded fits on the official split).
+        out: the folder the run folder goes in.
+        protocol: ``--protocol`` (recorded).
+        quiet: progress every 10th epoch only.
+        start: monotonic time the command began (wall_s includes data loading).
+    """
+
+    def __init__(self, splits, config: FitConfig, img_size: int, *, device: str, seed: int,
+                 seeds: int, cv: int | None, out: Path, protocol: str | None, quiet: bool,
+                 start: float) -> None:  # fmt: skip
         from bench.device import resolve_device
         from bench.results.records import make_run_id
         from bench.runtime import cpu_threads, file_flag
 
-        self.args, self.splits, self.fit_config, self.img_size = args, splits, config, img_size
-        self.device = resolve_device(args.device)
+        self.splits, self.fit_config, self.img_size = splits, config, img_size
+        self.seed, self.cv, self.protocol, self.quiet = seed, cv, protocol, quiet
+        self.device = resolve_device(device)
         cpu_threads(self.device)  # the same CPU thread policy as `bench run`
-        self.seeds = [args.seed + i for i in range(args.cv or args.seeds)]
+        self.seeds = [seed + i for i in range(cv or seeds)]
         run_id = make_run_id(file_flag(splits.spec), splits.data_size, kind="train",
                              constraint="")  # fmt: skip
-        self.dir = Path(args.out) / run_id
-        self.start = start  # monotonic time the command began (wall_s includes data loading)
+        self.dir = Path(out) / run_id
+        self.start = start
 
     def run(self) -> int:
         from bench.files import write_json, write_once_json
@@ -173,12 +218,12 @@ class TrainRun:
         ``i`` held out as val, seed ``seed + i``; the folds saved in the run folder)."""
         from bench.data.folds import fold_ids, fold_splits, pool_labels, save_folds
 
-        k = self.args.cv
+        k = self.cv
         if not k:
             return [(seed, self.splits) for seed in self.seeds]
         labels = pool_labels(self.splits.train_val())
-        save_folds(self.dir, fold_ids(labels, k, self.args.seed), self.args.seed)
-        return fold_splits(self.splits, k, self.args.seed)
+        save_folds(self.dir, fold_ids(labels, k, self.seed), self.seed)
+        return fold_splits(self.splits, k, self.seed)
 
     def config(self) -> dict:
         """The command's configuration (config.json; hashed without device and threads)."""
@@ -195,9 +240,9 @@ class TrainRun:
             "train_hp": asdict(cfg.hp),
             "augment": cfg.aug_name,
             "augment_params": cfg.aug_hp,
-            "protocol": self.args.protocol,
+            "protocol": self.protocol,
             "seeds": self.seeds,
-            "cv": self.args.cv,
+            "cv": self.cv,
             "device": str(self.device),
             "torch_threads": torch.get_num_threads(),
         }
@@ -206,7 +251,7 @@ class TrainRun:
         """Per-epoch callback: a plain line every epoch unless ``--quiet`` (then every 10th)."""
         from rich.console import Console
 
-        console, epochs, quiet = Console(stderr=True), self.fit_config.hp.epochs, self.args.quiet
+        console, epochs, quiet = Console(stderr=True), self.fit_config.hp.epochs, self.quiet
 
         def on_epoch(s) -> None:
             if not quiet or s.epoch % 10 == 0 or s.epoch == epochs:
@@ -225,7 +270,7 @@ class TrainRun:
         from bench.results.records import build_record
         from bench.run.fit import augment_train_seconds
 
-        cfg, protocol = self.fit_config, self.args.protocol
+        cfg, protocol = self.fit_config, self.protocol
         stopped = sorted({r.stopped for r in results} - {"completed"})
         return build_record(
             run_id=self.dir.name, kind="train", spec=self.splits.spec,
@@ -240,7 +285,7 @@ class TrainRun:
             wall_s=time.monotonic() - self.start, device=device_label(self.device),
             citation=MEDMNIST_CITATION if protocol == "medmnist-v2" else "",
             epochs=cfg.hp.epochs, augment_train_s=augment_train_seconds(results),
-            cv=self.args.cv or 0, **ensembles,
+            cv=self.cv or 0, **ensembles,
         )  # fmt: skip
 
     def summary(self, results, record) -> None:
@@ -262,11 +307,11 @@ class TrainRun:
         )  # fmt: skip
         console = Console()
         console.print(table)
-        if self.args.cv:
+        if self.cv:
             from bench.results.records import mean_std
 
             mean, std = mean_std([r.val_score for r in results])
-            console.print(f"{self.args.cv}-fold CV {self.fit_config.hp.metric} on the held-out "
+            console.print(f"{self.cv}-fold CV {self.fit_config.hp.metric} on the held-out "
                           f"folds: {mean:.3f} ± {std:.3f}; the fold models averaged: test AUC "
                           f"{record.seed_ensemble_test_auc:.3f} ACC "
                           f"{record.seed_ensemble_test_acc:.3f}", highlight=False)  # fmt: skip

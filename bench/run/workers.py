@@ -19,8 +19,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bench.run.settings import RunConfig
 
 STOP_GRACE_S = 30.0  # how long the run waits for a worker past the search end
 POLL_S = 2.0  # how often the display looks for other workers' finished trials
@@ -50,22 +54,16 @@ def worker_env(index: int, jobs: int, device) -> dict:
     return env
 
 
-def worker_argv(args, s, budget_s: int) -> list[str]:
-    """``bench search`` arguments that join the run's study with its settings."""
-    argv = [sys.executable, "-m", "bench", "search", "--dataset", args.dataset,
-            "--out", str(s.out), "--budget", f"{budget_s}s", "--study", s.study_name,
-            "--metric", s.metric, "--sampler", s.sampler, "--pruner", s.pruner,
-            "--seed", str(s.seed), "--img-size", str(s.img_size), "--size", str(s.data_size),
-            "--device", getattr(s.device, "type", "cpu"), "--quiet"]  # fmt: skip
-    storage = s.storage_url if s.storage_kind != "journal" else str(s.journal_path)
-    argv += ["--storage", storage]
-    optional = (("--data-dir", s.data_dir), ("--plugins", args.plugins),
-                ("--families", ",".join(s.families)), ("--augment", ",".join(s.augment)),
-                ("--cv", s.cv or None), ("--max-memory", s.memory_limit))  # fmt: skip
-    for flag, value in optional:
-        if value:
-            argv += [flag, str(value)]
-    return argv
+def worker_argv(cfg: RunConfig, budget_s: int, *, follow: Path | None = None) -> list[str]:
+    """``bench search`` arguments that join the run's study with its settings: each shared
+    flag (:data:`bench.run.flags.SEARCH_FLAGS`) with the run's resolved value, a budget of
+    ``budget_s`` seconds, quiet, and the file the worker follows for the run's search end."""
+    from bench.run.flags import SEARCH_FLAGS, WORKER_FLAGS, flag_argv
+
+    values = {f.name: getattr(cfg, f.config) for f in SEARCH_FLAGS if f.config}
+    values.update({"--budget": f"{budget_s}s", "--quiet": True, "--follow": follow})
+    flags = flag_argv((*SEARCH_FLAGS, *WORKER_FLAGS), values)
+    return [sys.executable, "-m", "bench", "search", *flags]
 
 
 def _die_with_parent() -> None:
@@ -76,23 +74,23 @@ def _die_with_parent() -> None:
         pass
 
 
-def follow_file(s) -> Path:
+def follow_file(cfg: RunConfig) -> Path:
     """Where the run publishes its search end for its workers."""
-    return Path(s.out) / "workers" / f"{s.study_name}.search_end"
+    return Path(cfg.out) / "workers" / f"{cfg.study_name}.search_end"
 
 
-def start_workers(args, s) -> list[subprocess.Popen]:
-    """Start ``s.jobs - 1`` search workers; each ends its search when the run's does (the
-    run's hard end at the latest)."""
-    budget_s = max(1, int(s.budget.time_left()))
-    logs = follow_file(s).parent
+def start_workers(cfg: RunConfig, *, time_left: float) -> list[subprocess.Popen]:
+    """Start ``cfg.jobs - 1`` search workers, with the ``time_left`` of the run's budget;
+    each ends its search when the run's does (the run's hard end at the latest)."""
+    budget_s = max(1, int(time_left))
+    logs = follow_file(cfg).parent
     logs.mkdir(parents=True, exist_ok=True)
-    argv = [*worker_argv(args, s, budget_s), "--follow", str(follow_file(s))]
+    argv = worker_argv(cfg, budget_s, follow=follow_file(cfg))
     procs = []
-    for index in range(1, s.jobs):
-        log = open(logs / f"{s.study_name}.worker{index}.log", "ab")  # noqa: SIM115 (child's)
+    for index in range(1, cfg.jobs):
+        log = open(logs / f"{cfg.study_name}.worker{index}.log", "ab")  # noqa: SIM115 (child's)
         procs.append(subprocess.Popen(
-            argv, env=worker_env(index, s.jobs, s.device), stdout=log,
+            argv, env=worker_env(index, cfg.jobs, cfg.device), stdout=log,
             stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         ))  # fmt: skip
         log.close()

@@ -69,6 +69,14 @@ def trial_cap(search_s: float) -> float:
     return max(TRIAL_CAP_MIN_S, search_s * TRIAL_CAP_FRACTION)
 
 
+def final_fit_estimate(fit_s: float | None) -> float:
+    """Seconds to keep for one final fit whose trial predicts ``fit_s`` seconds
+    (:func:`bench.search.attrs.final_fit_seconds`; None: unknown, 0): with ``RESERVE_SLACK``,
+    plus ``RESERVE_PER_FIT_S`` for building the model and predicting the test split. The
+    reserve, the smallest budget and the final phase's per-fit estimate all use it."""
+    return (fit_s or 0.0) * RESERVE_SLACK + RESERVE_PER_FIT_S
+
+
 class RunBudget:
     """The deadlines of one ``bench run``/``bench search`` process.
 
@@ -106,7 +114,7 @@ class RunBudget:
         if self.best_fit_s is None:
             est = RESERVE_BLIND_FRACTION * self.budget_s
         else:
-            est = self.seeds * (self.best_fit_s * RESERVE_SLACK + RESERVE_PER_FIT_S)
+            est = self.seeds * final_fit_estimate(self.best_fit_s)
             est *= 1 + (ENSEMBLE_RESERVE if self.ensemble > 1 else 0.0)
         left_after_load = self.end - self.margin - self.search_start
         return min(
@@ -157,7 +165,7 @@ class RunBudget:
 
 def smallest_budget(*, load_s: float, trial_s: float, seeds: int) -> int:
     """The smallest budget (s) in which loading, one smallest trial and the final fits fit."""
-    final = seeds * (trial_s * RESERVE_SLACK + RESERVE_PER_FIT_S)
+    final = seeds * final_fit_estimate(trial_s)
     need = max((load_s + trial_s + MARGIN_MIN_S + STOP_SLACK_S) / (1 - RESERVE_BLIND_FRACTION),
                load_s + trial_s + final + MARGIN_MIN_S)  # fmt: skip
     return int(math.ceil(need / 60.0) * 60)

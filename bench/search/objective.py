@@ -333,7 +333,7 @@ class Objective:
 
     def _augment(self, trial, suggestion: Suggestion, deadline, thr: float):
         """The trial's augmentation, and the throughput with its cost included."""
-        from bench.run.fit import build_augment
+        from bench.augment.registry import build_augment
         from bench.search.speed import augment_cost
 
         augment = build_augment(suggestion.augment, data=self.data, img_size=self.img_size,
@@ -459,12 +459,12 @@ def split_train_params(train_params: dict, metric: str):
 
 
 def best_config(trial, space, metric: str):
-    """The :class:`~bench.run.fit.FitConfig` of a finished trial, re-derived from its
+    """The :class:`~bench.train.FitConfig` of a finished trial, re-derived from its
     parameters, with the trial's planned epochs and train fraction."""
     import optuna
 
-    from bench.run.fit import FitConfig
     from bench.search.spaces import suggest
+    from bench.train import FitConfig
 
     family, model_params, train_params = suggest(optuna.trial.FixedTrial(trial.params), space)
     hp, aug_name, aug_hp = split_train_params(train_params, metric)

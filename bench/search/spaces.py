@@ -296,7 +296,7 @@ def _check_common(path: str, params: dict, when: dict) -> None:
         accepted = _augment_kwargs_accepted(path, f"when.{cond}", value) if key == AUGMENT else None
         for name in ps:
             if key == AUGMENT:
-                if not name.startswith(value + "_"):
+                if not is_policy_param(name, value):
                     msg = f"augmentation parameters are named {value}_<kwarg>"
                     raise _fail(path, f"when.{cond}.{name}", msg)
                 if accepted is not None and name not in accepted:
@@ -461,7 +461,7 @@ def suggest(trial, space: Space) -> tuple[str, dict, dict]:
     family = trial.suggest_categorical("family", list(space.families))
     fam = space.families[family]
     model_params = dict(fam.fixed)
-    model_params.update(fam.walk(trial, f"{family}."))
+    model_params.update(fam.walk(trial, family_prefix(family)))
     train_params = space.common.walk(trial, "")
     return family, model_params, train_params
 
@@ -498,7 +498,7 @@ def default_params(space: Space, family: str, common: dict | None = None) -> dic
     train = {f.name: f.default for f in fields(TrainHP)} | (common or {})
     out: dict[str, Any] = {"family": family}
     fam = space.families[family]
-    for sf, prefix, defaults in ((fam, f"{family}.", builder), (space.common, "", train)):
+    for sf, prefix, defaults in ((fam, family_prefix(family), builder), (space.common, "", train)):
         values = {k: _default_value(p, defaults.get(k)) for k, p in sf.params.items()}
         for cond, ps in sf.when.items():
             key, _, want = cond.partition("=")
@@ -511,8 +511,31 @@ def default_params(space: Space, family: str, common: dict | None = None) -> dic
 def augment_kwargs(train_params: dict) -> tuple[str, dict]:
     """``(policy, kwargs)`` of the chosen augmentation, e.g. ``("dcgan", {"dcgan_ratio": .3})``."""
     name = str(train_params.get(AUGMENT, "none"))
-    prefix = name + "_"
-    return name, {k: v for k, v in train_params.items() if k.startswith(prefix)}
+    return name, policy_params(train_params, name)
+
+
+def is_policy_param(name: str, policy: str) -> bool:
+    """True when ``name`` is a parameter of augmentation ``policy``: the one naming rule,
+    ``<policy>_<kwarg>`` (``dcgan_ratio``), in the spaces, ``--param`` and the records."""
+    return name.startswith(f"{policy}_")
+
+
+def policy_params(params: dict, policy: str) -> dict:
+    """The entries of ``params`` that belong to augmentation ``policy``
+    (:func:`is_policy_param`)."""
+    return {k: v for k, v in params.items() if is_policy_param(k, policy)}
+
+
+def family_prefix(family: str) -> str:
+    """``hybrid.``: how Optuna names ``family``'s builder kwargs (``hybrid.depth``)."""
+    return f"{family}."
+
+
+def family_kwargs(params: dict, family: str) -> dict:
+    """``family``'s builder kwargs among Optuna ``params``, their :func:`family_prefix`
+    stripped (``{"hybrid.depth": 2}`` -> ``{"depth": 2}``)."""
+    prefix = family_prefix(family)
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
 
 
 def all_space_files(space_dir: Path) -> list[Path]:
