@@ -27,7 +27,7 @@ RESUMABLE = {"run", "search"}  # commands whose study a rerun of the same comman
 HANDLERS = {
     "datasets": "bench.listing:datasets",
     "models": "bench.listing:models",
-    "evaluate": "bench.listing:evaluate",
+    "evaluate": "bench.scoring:cmd_evaluate",
     "spaces": "bench.search.spaces:cmd_spaces",
     "train": "bench.run.train_cmd:cmd_train",
     "run": "bench.run.command:cmd_run",

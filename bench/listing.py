@@ -1,4 +1,4 @@
-"""The listing and scoring commands: ``bench datasets``, ``bench models``, ``bench evaluate``."""
+"""The listing commands: ``bench datasets`` and ``bench models``."""
 
 from __future__ import annotations
 
@@ -157,47 +157,3 @@ def short_path(path: str | None) -> str:
         return str(p.relative_to(Path.cwd()))
     except ValueError:
         return str(p)
-
-
-def check_score_shape(path, scores, spec, split: str, n_rows: int) -> None:
-    """One-line BenchError unless ``scores`` has one row per sample and the task's columns."""
-    if scores.shape[0] != n_rows:
-        raise BenchError(
-            f"{path}: {scores.shape[0]} rows but the {split} split of {spec.name} has "
-            f"{n_rows} samples; give one row per sample of that split"
-        )
-    width = scores.shape[1]
-    ok = width in (1, 2) if spec.task == "binary-class" else width == spec.n_outputs
-    if not ok:
-        need = "1 or 2" if spec.task == "binary-class" else str(spec.n_outputs)
-        raise BenchError(
-            f"{path}: {width} score columns but {spec.name} ({spec.task}) needs {need}"
-        )
-
-
-def evaluate(args: argparse.Namespace) -> int:
-    """``bench evaluate``: re-score a medmnist-format prediction file on the official labels."""
-    from bench.data.catalog import get_dataset
-    from bench.data.load import load_splits
-    from bench.results.predictions import read_predictions
-    from bench.run.fit import score_split
-
-    spec = get_dataset(args.dataset)
-    scores = read_predictions(args.predictions)
-    splits = load_splits(spec, args.size, args.data_dir)
-    n = len(getattr(splits, args.split))
-    check_score_shape(args.predictions, scores, splits.spec, args.split, n)
-    report = score_split(splits, args.split, scores)
-    out = {
-        "dataset": splits.spec.name,
-        "data_size": splits.data_size,
-        "split": args.split,
-        "n": n,
-        "auc": report["auc"],
-        "acc": report["acc"],
-        "precision_macro": report["precision_macro"],
-        "recall_macro": report["recall_macro"],
-        "f1_macro": report["f1_macro"],
-    }
-    print(json.dumps(out, indent=1))
-    return 0

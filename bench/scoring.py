@@ -1,11 +1,22 @@
-"""Metrics: ACC and AUC through ``medmnist.evaluator.getACC/getAUC`` (never re-implemented),
-plus precision, recall, F1 (per class and macro) and the confusion matrix."""
+"""Scoring, the only reader of test labels: ACC and AUC through
+``medmnist.evaluator.getACC/getAUC`` (never re-implemented), plus precision, recall, F1 (per
+class and macro) and the confusion matrix; :func:`score_test` for every fit, ensemble and
+peer that a record reports, and ``bench evaluate``'s re-scoring of a prediction file. Only
+the final phase, ``bench train``, ``bench peer`` and ``bench evaluate`` call it; the search
+holds a TrainVal, which has no test split."""
 
 from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
 
 import numpy as np
 
 from bench.data.spec import MULTI_LABEL
+from bench.errors import BenchError
+
+PREDICTIONS_DIR = "predictions"  # a run folder's medmnist-format prediction files
 
 
 def auc(labels: np.ndarray, scores: np.ndarray, task: str) -> float:
@@ -68,3 +79,68 @@ def classification_report(labels: np.ndarray, scores: np.ndarray, task: str) -> 
         confusion_matrix=cm,
     )
     return out
+
+
+def score_split(splits, split: str, scores) -> dict:
+    """The classification report (medmnist's ACC/AUC and more) of ``scores`` on ``split``."""
+    return classification_report(getattr(splits, split).labels, scores, splits.spec.task)
+
+
+def score_test(splits, scores, *, run_dir: Path, run_label: str) -> tuple[dict, str]:
+    """Score ``scores`` on the test labels and save them in the medmnist format.
+
+    Returns:
+        The classification report and the prediction file's path relative to ``run_dir``.
+    """
+    from bench.results.predictions import prediction_file_name, write_predictions
+    from bench.runtime import file_flag
+
+    report = score_split(splits, "test", scores)
+    name = prediction_file_name(
+        file_flag(splits.spec), splits.data_size, "test", report["auc"], report["acc"], run_label
+    )
+    write_predictions(Path(run_dir) / PREDICTIONS_DIR / name, scores)
+    return report, f"{PREDICTIONS_DIR}/{name}"
+
+
+def check_score_shape(path, scores, spec, split: str, n_rows: int) -> None:
+    """One-line BenchError unless ``scores`` has one row per sample and the task's columns."""
+    if scores.shape[0] != n_rows:
+        raise BenchError(
+            f"{path}: {scores.shape[0]} rows but the {split} split of {spec.name} has "
+            f"{n_rows} samples; give one row per sample of that split"
+        )
+    width = scores.shape[1]
+    ok = width in (1, 2) if spec.task == "binary-class" else width == spec.n_outputs
+    if not ok:
+        need = "1 or 2" if spec.task == "binary-class" else str(spec.n_outputs)
+        raise BenchError(
+            f"{path}: {width} score columns but {spec.name} ({spec.task}) needs {need}"
+        )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``bench evaluate``: re-score a medmnist-format prediction file on the official labels."""
+    from bench.data.catalog import get_dataset
+    from bench.data.load import load_splits
+    from bench.results.predictions import read_predictions
+
+    spec = get_dataset(args.dataset)
+    scores = read_predictions(args.predictions)
+    splits = load_splits(spec, args.size, args.data_dir)
+    n = len(getattr(splits, args.split))
+    check_score_shape(args.predictions, scores, splits.spec, args.split, n)
+    report = score_split(splits, args.split, scores)
+    out = {
+        "dataset": splits.spec.name,
+        "data_size": splits.data_size,
+        "split": args.split,
+        "n": n,
+        "auc": report["auc"],
+        "acc": report["acc"],
+        "precision_macro": report["precision_macro"],
+        "recall_macro": report["recall_macro"],
+        "f1_macro": report["f1_macro"],
+    }
+    print(json.dumps(out, indent=1))
+    return 0

@@ -1,5 +1,5 @@
 """``bench peer``: another system on the same data and budget, scored by bench's own scoring
-code (:func:`bench.run.fit.score_test`), with a record built like every other one
+code (:func:`bench.scoring.score_test`), with a record built like every other one
 (``kind="peer"``), so it sits in the same leaderboard.
 
 The budget is counted from process start, like ``bench run``; building AutoGluon's venv on
@@ -105,7 +105,7 @@ def _score_and_record(peer, splits, run_dir: Path, *, seed: int, budget_s: int, 
     """Score the peer's test predictions once, then write its record."""
     from bench.files import write_once_json
     from bench.results.records import RECORD_FILE, build_record
-    from bench.run.fit import score_test
+    from bench.scoring import score_test
 
     per_seed = []
     if peer.scores is not None:

@@ -1,10 +1,8 @@
 """Fit one configuration with one seed and score it once on the test split.
 
 :func:`fit_and_score` is the one fit-and-score path (``bench run``'s final fits and ``bench
-train``); :func:`score_split` is the only code that reads test labels (through
-:func:`score_test` for our fits and the peers' predictions, and ``bench evaluate``'s
-re-scoring of a prediction file). The search never gets here: it holds a TrainVal, which
-has no test split.
+train``); it scores on test through :func:`bench.scoring.score_test`, the one reader of
+test labels. The search never gets here: it holds a TrainVal, which has no test split.
 """
 
 from __future__ import annotations
@@ -19,11 +17,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bench.errors import BenchError
+from bench.scoring import score_test
 
 if TYPE_CHECKING:
     from bench.train import Deadline, FitConfig, TrainHP
 
-PREDICTIONS_DIR = "predictions"
 FITS_FILE = "fits.json"
 
 
@@ -62,30 +60,6 @@ class SeedResult:
         entry = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         del entry["scores"]
         return {**entry, "best_val": self.val_score}
-
-
-def score_split(splits, split: str, scores) -> dict:
-    """The classification report (medmnist's ACC/AUC and more) of ``scores`` on ``split``."""
-    from bench.scoring import classification_report
-
-    return classification_report(getattr(splits, split).labels, scores, splits.spec.task)
-
-
-def score_test(splits, scores, *, run_dir: Path, run_label: str) -> tuple[dict, str]:
-    """Score ``scores`` on the test labels and save them in the medmnist format.
-
-    Returns:
-        The classification report and the prediction file's path relative to ``run_dir``.
-    """
-    from bench.results.predictions import prediction_file_name, write_predictions
-    from bench.runtime import file_flag
-
-    report = score_split(splits, "test", scores)
-    name = prediction_file_name(
-        file_flag(splits.spec), splits.data_size, "test", report["auc"], report["acc"], run_label
-    )
-    write_predictions(Path(run_dir) / PREDICTIONS_DIR / name, scores)
-    return report, f"{PREDICTIONS_DIR}/{name}"
 
 
 @dataclass(frozen=True)
