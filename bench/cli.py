@@ -25,8 +25,8 @@ from bench.run.flags import (
 # command -> "module:function"; modules are imported only when their command runs.
 RESUMABLE = {"run", "search"}  # commands whose study a rerun of the same command resumes
 HANDLERS = {
-    "datasets": "bench.listing:datasets",
-    "models": "bench.listing:models",
+    "datasets": "bench.listing:cmd_datasets",
+    "models": "bench.listing:cmd_models",
     "evaluate": "bench.scoring:cmd_evaluate",
     "spaces": "bench.search.spaces:cmd_spaces",
     "train": "bench.run.train_cmd:cmd_train",

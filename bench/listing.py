@@ -36,7 +36,7 @@ def on_disk(spec, data_dir) -> list[int]:
     return list(spec.sizes)
 
 
-def datasets(args: argparse.Namespace) -> int:
+def cmd_datasets(args: argparse.Namespace) -> int:
     """``bench datasets``: every catalog dataset and the data sizes found on disk."""
     from bench.data.catalog import list_datasets
 
@@ -80,7 +80,7 @@ def _sizes(row: dict) -> str:
     return native
 
 
-def models(args: argparse.Namespace) -> int:
+def cmd_models(args: argparse.Namespace) -> int:
     """Handler of ``bench models``: families and augmentations with source and search space."""
     from bench.models.registry import get_model_spec, list_models
 
