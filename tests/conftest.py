@@ -142,3 +142,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Every test under ``tests/e2e`` (runs, faults, PostgreSQL, AutoGluon, plugin installs,
+    large sizes) is marked ``slow``: ``pytest -q`` runs ``tests/unit`` alone, and
+    ``pytest -q tests -m "not slow"`` deselects the end-to-end tier from a whole-suite call."""
+    for item in items:
+        if E2E in item.path.parents:
+            item.add_marker(pytest.mark.slow)

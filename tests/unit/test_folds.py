@@ -18,7 +18,7 @@ from bench.data.folds import check_cv, fit_sizes, fold_data, fold_ids, fold_spli
 from bench.data.splits import Split, Splits, TrainVal
 from bench.errors import ConfigError
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1",
        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
 

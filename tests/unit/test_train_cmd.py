@@ -13,7 +13,7 @@ from bench.errors import ConfigError
 from bench.results.records import mean_std
 from bench.run.train_cmd import PROTOCOLS, resolve_hp
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 PLUGIN = {"PYTHONPATH": str(TESTS)}
 
 

@@ -18,7 +18,7 @@ from bench.results.predictions import read_predictions
 from bench.scoring import acc, auc
 from bench.search.ensemble import select_ensemble
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 TINY = ["--plugins", "bench_tiny_plugin", "--families", "tiny_mlp", "--augment", "none"]
 ENV = {
     **os.environ,

@@ -25,7 +25,7 @@ BROKEN_ON_PURPOSE = {"tiny_boom", "tiny_nan"}
 FAMILIES = [  # the 2D families; the 3D ones are in test_models3d.py
     n for n in list_models() if n not in BROKEN_ON_PURPOSE and get_model_spec(n).ndim == 2
 ]
-SPACE_DIR = Path(__file__).resolve().parents[1] / "search_spaces"
+SPACE_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
 LABELS = {
     "small_cnn": "Small CNN",
     "resnet18": "ResNet-18",
