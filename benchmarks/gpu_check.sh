@@ -8,5 +8,5 @@ mkdir -p "$out"
 python3 -m venv .venv-gpu && .venv-gpu/bin/pip install -q -e ".[dev]" >"$out/install.log" 2>&1
 .venv-gpu/bin/python -c "import torch; print(torch.__version__, torch.cuda.get_device_name(0))" \
   | tee "$out/device.txt"
-.venv-gpu/bin/pytest -q -m gpu -rs tests/test_gpu.py 2>&1 | tee "$out/gpu_tests.txt"
+.venv-gpu/bin/pytest -q -m gpu -rs tests/e2e/test_gpu.py 2>&1 | tee "$out/gpu_tests.txt"
 .venv-gpu/bin/python benchmarks/throughput.py --device cuda --repeats 3 2>&1 | tee "$out/throughput_cuda.txt"

@@ -114,6 +114,29 @@ def run_bench(tmp_path):
     return run
 
 
+@pytest.fixture(scope="session")
+def finished_train_run(tmp_path_factory) -> tuple[Path, Path]:
+    """One finished ``bench train`` of the tiny MLP (a plugin family), 3 epochs, two seeds, on a
+    tiny npz (96/32/32 images), made once a session and shared: ``(npz path, run folder)``.
+    A test that changes the folder works on a copy (``shutil.copytree``)."""
+    import subprocess
+    import sys
+
+    from runs import ENV
+
+    root = tmp_path_factory.mktemp("finished_train")
+    npz = make_npz(root / "data" / "tiny.npz", counts=(96, 32, 32))
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "train", "--dataset", f"npz:{npz}", "--model", "tiny_mlp",
+         "--epochs", "3", "--seeds", "2", "--out", str(root / "runs"), "--device", "cpu",
+         "--quiet", "--plugins", "bench_tiny_plugin"],
+        env=ENV, text=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = (root / "runs").iterdir()
+    return npz, run_dir
+
+
 @pytest.fixture
 def model_registry():
     """The model registry, restored after the test so test registrations don't leak."""
@@ -135,3 +158,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Every test under ``tests/e2e`` (runs, faults, PostgreSQL, AutoGluon, plugin installs,
+    large sizes) is marked ``slow``: ``pytest -q`` runs ``tests/unit`` alone, and
+    ``pytest -q tests -m "not slow"`` deselects the end-to-end tier from a whole-suite call."""
+    for item in items:
+        if E2E in item.path.parents:
+            item.add_marker(pytest.mark.slow)

@@ -3,8 +3,8 @@ level or inside a function), and the house rules it must keep: no cycle between 
 no module taking another's underscore names.
 
 ``python tests/import_graph.py`` prints the modules floor by floor (a module imports only
-modules on lower floors) and exits 1 on a cycle; ``tests/test_import_graph.py`` runs the same
-checks.
+modules on lower floors) and exits 1 on a cycle; ``tests/unit/test_import_graph.py`` runs the
+same checks.
 """
 
 from __future__ import annotations

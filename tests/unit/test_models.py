@@ -1,4 +1,5 @@
-"""Every registered model family: forward + backward at 28/64/224 px with 1 and 3 channels.
+"""Every registered model family: forward + backward at 28 px with 1 and 3 channels (at 64
+and 224 px in ``tests/e2e/test_models_large.py``).
 
 The cases come from ``list_models()``, so a newly registered family (built-in, entry point or
 ``--plugins``) is covered without editing this file.
@@ -6,26 +7,24 @@ The cases come from ``list_models()``, so a newly registered family (built-in, e
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import bench_tiny_plugin  # noqa: F401  (test families from the plugin path, covered here too)
 import pytest
 import torch
-import torch.nn.functional as F
+from model_steps import NUM_CLASSES, corners, forward_backward
 
 from bench.errors import BenchError
 from bench.models.registry import create_model, get_model_spec, list_models
 
 SIZES = (28, 64, 224)
 CHANNELS = (1, 3)
-NUM_CLASSES = 3
 # Test families that are broken on purpose (they exercise failure handling elsewhere).
 BROKEN_ON_PURPOSE = {"tiny_boom", "tiny_nan"}
 FAMILIES = [  # the 2D families; the 3D ones are in test_models3d.py
     n for n in list_models() if n not in BROKEN_ON_PURPOSE and get_model_spec(n).ndim == 2
 ]
-SPACE_DIR = Path(__file__).resolve().parents[1] / "search_spaces"
+SPACE_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
 LABELS = {
     "small_cnn": "Small CNN",
     "resnet18": "ResNet-18",
@@ -39,24 +38,6 @@ def _one_thread(one_thread):
     """Every test here on one torch thread."""
 
 
-def forward_backward(model, *, in_chans: int, img_size: int) -> torch.Tensor:
-    """One training step's forward and backward on a batch of 2; returns the loss."""
-    torch.manual_seed(0)
-    model.train()
-    x = torch.randn(2, in_chans, img_size, img_size)
-    y = torch.tensor([0, NUM_CLASSES - 1])
-    out = model(x)
-    assert out.shape == (2, NUM_CLASSES)
-    loss = F.cross_entropy(out, y)
-    assert math.isfinite(loss.item())
-    loss.backward()
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            assert p.grad is not None, f"{name} got no gradient"
-            assert torch.isfinite(p.grad).all(), f"{name} has a non-finite gradient"
-    return loss
-
-
 def test_builtin_families_are_registered_with_their_labels():
     assert set(LABELS) <= set(list_models())
     for name, label in LABELS.items():
@@ -67,7 +48,7 @@ def test_builtin_families_are_registered_with_their_labels():
 
 
 @pytest.mark.parametrize("in_chans", CHANNELS)
-@pytest.mark.parametrize("img_size", SIZES)
+@pytest.mark.parametrize("img_size", SIZES[:1])  # the larger sizes: tests/e2e/test_models_large.py
 @pytest.mark.parametrize("family", FAMILIES)
 def test_forward_backward(family: str, img_size: int, in_chans: int):
     if img_size not in get_model_spec(family).sizes:
@@ -169,16 +150,7 @@ def test_small_cnn_depth_and_width():
 # --- the families' search spaces: every corner builds and runs ---------------------------
 
 
-def corners(space) -> list[dict]:
-    """Two configurations: every parameter at its low end, and at its high end."""
-    low, high = dict(space.fixed), dict(space.fixed)
-    for name, p in space.params.items():
-        low[name] = p.choices[0] if p.type == "categorical" else p.low
-        high[name] = p.choices[-1] if p.type == "categorical" else p.high
-    return [low, high]
-
-
-@pytest.mark.parametrize("img_size", [28, 224])
+@pytest.mark.parametrize("img_size", [28])  # at 224: tests/e2e/test_models_large.py
 @pytest.mark.parametrize("family", sorted(LABELS))
 def test_search_space_corners_build(family: str, img_size: int):
     from bench.search.spaces import load_space_file
@@ -251,15 +223,3 @@ def test_timm_unknown_name_suggests_close_matches():
         get_model_spec("timm:resnet10x")
 
 
-def test_timm_hub_weights_unavailable_is_one_line_exit_2(run_bench, tiny_npz, tmp_path):
-    # Offline with an empty cache: timm cannot get its weights; no network is touched.
-    env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "TORCH_HOME": str(tmp_path)}
-    done = run_bench(
-        "train", "--dataset", tiny_npz(), "--model", "timm:resnet10t", "--pretrained", "hub",
-        "--epochs", "1", "--out", tmp_path / "runs", "--device", "cpu", "--quiet", env=env,
-    )  # fmt: skip
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith("error: could not get timm's pretrained weights for resnet10t")
-    assert not list((tmp_path / "runs").glob("*/record.json"))

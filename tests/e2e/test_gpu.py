@@ -24,7 +24,7 @@ pytestmark = [
         reason="needs a CUDA device: torch.cuda.is_available() is False on this machine",
     ),
 ]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -218,5 +218,5 @@ def test_default_space_dir_is_the_checkout_folder_from_any_cwd(tmp_path, monkeyp
     from bench.search.spaces import default_space_dir
 
     monkeypatch.chdir(tmp_path)
-    assert default_space_dir() == Path(__file__).resolve().parents[1] / "search_spaces"
+    assert default_space_dir() == Path(__file__).resolve().parents[2] / "search_spaces"
     assert (default_space_dir() / "common.yaml").is_file()

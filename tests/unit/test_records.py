@@ -22,7 +22,7 @@ from bench.results.records import (
     make_run_id,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COMMITTED = sorted((REPO / "leaderboards" / "records").glob("*.json")) + sorted(
     (REPO / "tests" / "golden" / "records").glob("*.json")
 )

@@ -3,7 +3,7 @@ Markdown (tests/golden/leaderboard); published numbers equal the reference CSVs;
 records are named and skipped; two processes at once leave valid, complete files.
 
 Regenerate the golden files after an intended change with
-``BENCH_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_leaderboard.py`` and review the diff.
+``BENCH_UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/test_leaderboard.py`` and review the diff.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from bench.results.gather import gather
 from bench.results.records import COLUMNS
 from bench.results.tables import DATASETS_3D, title, wide_table
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 RECORDS = sorted((GOLDEN / "records").glob("*.json"))
 EXPECTED = GOLDEN / "leaderboard"
 UPDATE = os.environ.get("BENCH_UPDATE_GOLDEN") == "1"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED_REFERENCE = REPO.parent / "shared" / "reference"
 REFERENCE = Path(reference.__file__).parent  # the package data
 

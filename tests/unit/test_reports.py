@@ -14,9 +14,8 @@ import pytest
 from bench.cli import main
 from bench.results import plots as reports
 
-GOLDEN_RECORD = (
-    Path(__file__).parent / "golden" / "records" / "breastmnist.28.run.20261120T101500Z.a1b2.json"
-)
+GOLDEN = Path(__file__).parents[1] / "golden"
+GOLDEN_RECORD = GOLDEN / "records" / "breastmnist.28.run.20261120T101500Z.a1b2.json"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

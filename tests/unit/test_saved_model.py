@@ -5,76 +5,29 @@ is one line, exit 2, nothing written."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_npz
+from saved_runs import assert_round_trip, bench, read_csv_scores, saved
 
-from bench.results.predictions import read_predictions
 from bench.scoring import acc, auc
 from bench.search.ensemble import select_ensemble
 
-TESTS = Path(__file__).resolve().parent
-TINY = ["--plugins", "bench_tiny_plugin", "--families", "tiny_mlp", "--augment", "none"]
-ENV = {
-    **os.environ,
-    "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
-    "OMP_NUM_THREADS": "1",
-}
 
-
-def bench(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench", *map(str, args)], env=ENV, text=True,
-                          capture_output=True, timeout=600, cwd=cwd)  # fmt: skip
-
-
-def read_csv_scores(path: Path) -> np.ndarray:
-    """The probability columns of a ``bench predict`` CSV."""
-    import csv
-
-    rows = list(csv.reader(path.open()))
-    return np.array([[float(v) for v in row[1:-1]] for row in rows[1:]])
-
-
-def saved(run_dir: Path, label: str) -> np.ndarray:
-    (path,) = (run_dir / "predictions").glob(f"*_test_*@{label}.csv")
-    return read_predictions(path)
-
-
-def assert_round_trip(run_dir: Path, npz: Path, tmp_path: Path) -> None:
-    """``bench predict`` on the test split reproduces every saved fit's and both
-    ensembles' test probabilities to 1e-6."""
-    models = json.loads((run_dir / "models" / "ensemble.json").read_text())
-    for seed in models["members"][0]["seeds"]:
-        out = tmp_path / f"seed{seed}.csv"
-        done = bench("predict", run_dir, npz, "--seed", seed, "--out", out, "--quiet")
-        assert done.returncode == 0, done.stderr
-        np.testing.assert_allclose(read_csv_scores(out), saved(run_dir, f"seed{seed}"), atol=1e-6)
-    for how, label in (("seeds", "ensemble-seeds"), ("selected", "ensemble")):
-        out = tmp_path / f"{how}.csv"
-        done = bench("predict", run_dir, npz, "--ensemble", how, "--out", out, "--quiet")
-        assert done.returncode == 0, done.stderr
-        np.testing.assert_allclose(read_csv_scores(out), saved(run_dir, label), atol=1e-6)
+@pytest.fixture
+def npz(finished_train_run) -> Path:
+    """The tiny npz the session's finished run trained on."""
+    return finished_train_run[0]
 
 
 @pytest.fixture
-def npz(tmp_path) -> Path:
-    return make_npz(tmp_path / "data" / "tiny.npz", counts=(96, 32, 32))
-
-
-@pytest.fixture
-def trained(npz, tmp_path) -> Path:
-    """A finished ``bench train`` folder: the tiny MLP (a plugin family), two seeds."""
-    done = bench("train", "--dataset", f"npz:{npz}", "--model", "tiny_mlp", "--epochs", "3",
-                 "--seeds", "2", "--out", tmp_path / "runs", "--device", "cpu", "--quiet",
-                 "--plugins", "bench_tiny_plugin")  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    (run_dir,) = (tmp_path / "runs").iterdir()
-    return run_dir
+def trained(finished_train_run, tmp_path) -> Path:
+    """A finished ``bench train`` folder: the tiny MLP (a plugin family), two seeds (a copy of
+    the session's, which some tests here damage)."""
+    run_dir = finished_train_run[1]
+    return Path(shutil.copytree(run_dir, tmp_path / "runs" / run_dir.name))
 
 
 def test_train_saves_fits_that_predict_reproduces(trained, npz, tmp_path):
@@ -191,33 +144,6 @@ def test_select_ensemble_finds_the_complementary_pair():
     )
     one = select_ensemble(candidates, labels, task="binary-class", metric="acc", max_members=1)
     assert [(m.trial, m.weight) for m in one] == [(7, 1.0)]
-
-
-@pytest.mark.slow
-def test_run_selects_refits_and_saves_an_ensemble(npz, tmp_path):
-    out = tmp_path / "out"
-    done = bench("run", "--dataset", f"npz:{npz}", "--budget", "90s", "--n-trials", "6",
-                 "--seeds", "2", "--ensemble", "3", "--out", out, "--quiet", *TINY)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    (record_path,) = out.glob("*/record.json")
-    record, run_dir = json.loads(record_path.read_text()), record_path.parent
-    members = record["ensemble_members"]
-    assert members[0]["trial"] == record["best_trial"] and 1 <= len(members) <= 3
-    assert sum(m["weight"] for m in members) == pytest.approx(1.0)
-    assert len({m["trial"] for m in members}) == len(members)
-    assert record["wall_s"] <= 90 * 1.05
-    # every trial that completed left its val predictions; the selected ensemble is the
-    # weighted mean of its members' seed means, as the saved file and the record say
-    labels = np.load(npz)["test_labels"]
-    index = {m["trial"]: i for i, m in enumerate(json.load(
-        (run_dir / "models" / "ensemble.json").open())["members"])}  # fmt: skip
-    assert set(index) == {m["trial"] for m in members}
-    mixed = sum(m["weight"] * np.mean([saved(run_dir, f"seed{s}" if i == 0 else f"m{i}-seed{s}")
-                                       for s in m["seeds"]], axis=0)
-                for i, m in enumerate(members))  # fmt: skip
-    np.testing.assert_allclose(saved(run_dir, "ensemble"), mixed, atol=1e-9)
-    assert record["ensemble_test_auc"] == pytest.approx(auc(labels, mixed, "binary-class"))
-    assert_round_trip(run_dir, npz, tmp_path)
 
 
 def test_export_matches_pytorch_on_the_test_split(trained, npz, tmp_path):

@@ -1,9 +1,9 @@
 """Cross-validation folds: stratified, disjoint, covering train + val and nothing of test,
-the same for the same seed; ``bench train --cv`` end to end and its bad input."""
+the same for the same seed; ``bench train --cv``'s bad input (the run end to end:
+``tests/e2e/test_folds_runs.py``)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -18,7 +18,7 @@ from bench.data.spec import DatasetSpec
 from bench.data.splits import Split, Splits, TrainVal
 from bench.errors import ConfigError
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1",
        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}  # fmt: skip
 
@@ -94,26 +94,6 @@ def test_bad_fold_counts_are_refused():
     with pytest.raises(ConfigError, match=f"the smallest class has {smallest} item"):
         check_cv(smallest + 1, labels)
     check_cv(smallest, labels)
-
-
-def test_train_cv_fits_one_model_per_fold_and_never_a_test_item(tmp_path):
-    npz = make_npz(tmp_path / "tiny.npz", counts=(60, 20, 24))
-    out = tmp_path / "runs"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "train", "--dataset", f"npz:{npz}", "--model",
-         "tiny_mlp", "--plugins", "bench_tiny_plugin", "--epochs", "2", "--cv", "4", "--out",
-         str(out), "--quiet", "--device", "cpu"],
-        env=ENV, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    (run_dir,) = out.iterdir()
-    record = json.loads((run_dir / "record.json").read_text())
-    assert record["cv"] == 4 and record["seeds"] == "0;1;2;3" and record["n_seeds"] == 4
-    saved = json.loads((run_dir / "folds.json").read_text())
-    assert saved["k"] == 4 and len(saved["folds"]) == 80  # train + val, no test item
-    assert "4-fold CV auc on the held-out folds" in done.stdout
-    vals = [p["val_score"] for p in record["per_seed"]]
-    assert record["val_score"] == pytest.approx(np.mean(vals))
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,39 @@
+"""What the model tests of both tiers do to a model: one training step's forward and backward
+(``tests/unit`` at 28 px, ``tests/e2e`` at the larger sizes), and the corners of a search
+space."""
+
+from __future__ import annotations
+
+import math
+
+NUM_CLASSES = 3
+
+
+def forward_backward(model, *, in_chans: int, img_size: int):
+    """One training step's forward and backward on a batch of 2; returns the loss."""
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    model.train()
+    x = torch.randn(2, in_chans, img_size, img_size)
+    y = torch.tensor([0, NUM_CLASSES - 1])
+    out = model(x)
+    assert out.shape == (2, NUM_CLASSES)
+    loss = F.cross_entropy(out, y)
+    assert math.isfinite(loss.item())
+    loss.backward()
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            assert p.grad is not None, f"{name} got no gradient"
+            assert torch.isfinite(p.grad).all(), f"{name} has a non-finite gradient"
+    return loss
+
+
+def corners(space) -> list[dict]:
+    """Two configurations: every parameter at its low end, and at its high end."""
+    low, high = dict(space.fixed), dict(space.fixed)
+    for name, p in space.params.items():
+        low[name] = p.choices[0] if p.type == "categorical" else p.low
+        high[name] = p.choices[-1] if p.type == "categorical" else p.high
+    return [low, high]

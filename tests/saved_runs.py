@@ -1,0 +1,51 @@
+"""Helpers for the tests of saved fits (``tests/unit/test_saved_model.py`` and the run that
+saves an ensemble in ``tests/e2e``): ``python -m bench`` to its end, the saved and the
+predicted test probabilities, and the ``bench predict`` round trip."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from runs import ENV
+
+from bench.results.predictions import read_predictions
+
+
+def bench(*args, cwd=None) -> subprocess.CompletedProcess:
+    """``python -m bench ARGS`` run to its end (tests/ on PYTHONPATH), text output."""
+    return subprocess.run([sys.executable, "-m", "bench", *map(str, args)], env=ENV, text=True,
+                          capture_output=True, timeout=600, cwd=cwd)  # fmt: skip
+
+
+def read_csv_scores(path: Path) -> np.ndarray:
+    """The probability columns of a ``bench predict`` CSV."""
+    import csv
+
+    rows = list(csv.reader(path.open()))
+    return np.array([[float(v) for v in row[1:-1]] for row in rows[1:]])
+
+
+def saved(run_dir: Path, label: str) -> np.ndarray:
+    """The test probabilities a run saved under ``label`` (``seed0``, ``ensemble``, ...)."""
+    (path,) = (run_dir / "predictions").glob(f"*_test_*@{label}.csv")
+    return read_predictions(path)
+
+
+def assert_round_trip(run_dir: Path, npz: Path, tmp_path: Path) -> None:
+    """``bench predict`` on the test split reproduces every saved fit's and both
+    ensembles' test probabilities to 1e-6."""
+    models = json.loads((run_dir / "models" / "ensemble.json").read_text())
+    for seed in models["members"][0]["seeds"]:
+        out = tmp_path / f"seed{seed}.csv"
+        done = bench("predict", run_dir, npz, "--seed", seed, "--out", out, "--quiet")
+        assert done.returncode == 0, done.stderr
+        np.testing.assert_allclose(read_csv_scores(out), saved(run_dir, f"seed{seed}"), atol=1e-6)
+    for how, label in (("seeds", "ensemble-seeds"), ("selected", "ensemble")):
+        out = tmp_path / f"{how}.csv"
+        done = bench("predict", run_dir, npz, "--ensemble", how, "--out", out, "--quiet")
+        assert done.returncode == 0, done.stderr
+        np.testing.assert_allclose(read_csv_scores(out), saved(run_dir, label), atol=1e-6)
