@@ -1,6 +1,6 @@
 """The import graph of ``bench/``, read from the source (every ``import`` statement, at module
-level or inside a function), and the house rules it must keep: no cycle between modules, and
-no module taking another's underscore names.
+level or inside a function), and the house rules it must keep: no cycle between modules, no
+module taking another's underscore names, and no function over 60 lines.
 
 ``python tests/import_graph.py`` prints the modules floor by floor (a module imports only
 modules on lower floors) and exits 1 on a cycle; ``tests/unit/test_import_graph.py`` runs the
@@ -74,6 +74,20 @@ def private_imports(modules: dict[str, Path] | None = None) -> list[str]:
     return found
 
 
+def long_functions(limit: int = 60) -> list[str]:
+    """``path:line name (n lines)`` for each function of ``bench/`` longer than ``limit``
+    lines (from its ``def`` line to its last line)."""
+    found = []
+    for path in sources().values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > limit:
+                    where = f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
+                    found.append(f"{where} {node.name} ({n} lines)")
+    return found
+
+
 def cycle(graph: dict[str, set[str]]) -> list[str]:
     """One import cycle (its modules in order, the first repeated at the end), or []."""
     try:
@@ -101,10 +115,11 @@ def main() -> int:
     by_floor = floors(graph)
     for module in sorted(graph, key=lambda m: (-by_floor[m], m)):
         print(f"{by_floor[module]:>3}  {module}")
-    private = private_imports()
-    for line in private:
-        print(f"underscore import: {line}")
-    return 1 if private else 0
+    problems = [f"underscore import: {line}" for line in private_imports()]
+    problems += [f"function over 60 lines: {line}" for line in long_functions()]
+    for line in problems:
+        print(line)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The structure of ``bench/`` read from its source: no import cycle, no underscore imports."""
+"""The structure of ``bench/`` read from its source: no import cycle, no underscore imports,
+no function over 60 lines."""
 
 from __future__ import annotations
 
@@ -15,13 +16,17 @@ def test_no_module_imports_another_modules_underscore_names():
     assert import_graph.private_imports() == []
 
 
+def test_no_function_in_bench_is_over_60_lines():
+    assert import_graph.long_functions() == []
+
+
 def test_the_checker_finds_a_cycle_and_resolves_imports(tmp_path, monkeypatch):
     package = tmp_path / "bench"
     (package / "sub").mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "sub" / "__init__.py").write_text("")
     (package / "a.py").write_text("from bench.sub import b\n")
-    (package / "sub" / "b.py").write_text("def f():\n    from . import c\n")
+    (package / "sub" / "b.py").write_text("def f():\n    from . import c\n" + "    x = 1\n" * 60)
     (package / "sub" / "c.py").write_text("import bench.a\nfrom bench.a import _hidden\n")
     monkeypatch.setattr(import_graph, "PACKAGE", package)
     graph = import_graph.imports()
@@ -30,6 +35,7 @@ def test_the_checker_finds_a_cycle_and_resolves_imports(tmp_path, monkeypatch):
     assert graph["bench.sub.c"] == {"bench.a"}
     assert set(import_graph.cycle(graph)) == {"bench.a", "bench.sub.b", "bench.sub.c"}
     assert import_graph.private_imports() == ["bench/sub/c.py:2 bench.a._hidden"]
+    assert import_graph.long_functions() == ["bench/sub/b.py:1 f (62 lines)"]
     (package / "sub" / "c.py").write_text("")
     graph = import_graph.imports()
     assert import_graph.cycle(graph) == []
