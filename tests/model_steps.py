@@ -5,8 +5,10 @@ space."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 NUM_CLASSES = 3
+SPACE_DIR = Path(__file__).resolve().parents[1] / "search_spaces"
 
 
 def forward_backward(model, *, in_chans: int, img_size: int):
@@ -37,3 +39,21 @@ def corners(space) -> list[dict]:
         low[name] = p.choices[0] if p.type == "categorical" else p.low
         high[name] = p.choices[-1] if p.type == "categorical" else p.high
     return [low, high]
+
+
+def check_space_corners(family: str, *, img_size: int) -> None:
+    """Both corners of ``family``'s search space build a model that maps a 1-channel image
+    of ``img_size`` to 2 finite logits."""
+    import torch
+
+    from bench.models.registry import create_model
+    from bench.search.spaces import load_space_file
+
+    space = load_space_file(SPACE_DIR / f"{family}.yaml")
+    assert space.family == family
+    for params in corners(space):
+        model = create_model(family, num_classes=2, in_chans=1, img_size=img_size, **params)
+        model.eval()
+        with torch.no_grad():
+            out = model(torch.randn(1, 1, img_size, img_size))
+        assert out.shape == (1, 2) and torch.isfinite(out).all()

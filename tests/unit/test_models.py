@@ -12,7 +12,7 @@ from pathlib import Path
 import bench_tiny_plugin  # noqa: F401  (test families from the plugin path, covered here too)
 import pytest
 import torch
-from model_steps import NUM_CLASSES, corners, forward_backward
+from model_steps import NUM_CLASSES, check_space_corners, forward_backward
 
 from bench.errors import BenchError
 from bench.models.registry import create_model, get_model_spec, list_models
@@ -24,7 +24,6 @@ BROKEN_ON_PURPOSE = {"tiny_boom", "tiny_nan"}
 FAMILIES = [  # the 2D families; the 3D ones are in test_models3d.py
     n for n in list_models() if n not in BROKEN_ON_PURPOSE and get_model_spec(n).ndim == 2
 ]
-SPACE_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
 LABELS = {
     "small_cnn": "Small CNN",
     "resnet18": "ResNet-18",
@@ -153,16 +152,7 @@ def test_small_cnn_depth_and_width():
 @pytest.mark.parametrize("img_size", [28])  # at 224: tests/e2e/test_models_large.py
 @pytest.mark.parametrize("family", sorted(LABELS))
 def test_search_space_corners_build(family: str, img_size: int):
-    from bench.search.spaces import load_space_file
-
-    space = load_space_file(SPACE_DIR / f"{family}.yaml")
-    assert space.family == family
-    for params in corners(space):
-        model = create_model(family, num_classes=2, in_chans=1, img_size=img_size, **params)
-        model.eval()
-        with torch.no_grad():
-            out = model(torch.randn(1, 1, img_size, img_size))
-        assert out.shape == (1, 2) and torch.isfinite(out).all()
+    check_space_corners(family, img_size=img_size)
 
 
 # --- timm:<name> with a local checkpoint ---------------------------------------------------
