@@ -33,6 +33,14 @@ def test_the_3d_families():
     assert get_model_spec("resnet50_2_5d").label == "ResNet-50 + 2.5D"
 
 
+def test_the_default_space_on_volumes_is_the_3d_families_with_volume_augmentations():
+    from bench.search.spaces import resolve_space
+
+    space = resolve_space(None, img_size=28, ndim=3, dataset="vol")
+    assert set(space.families) == set(FAMILIES_3D)
+    assert set(space.common.params["augment"].choices) == {"none", "simple"}
+
+
 @pytest.mark.parametrize("family", FAMILIES_3D)
 def test_forward_backward_on_volumes(family: str, size: int = 28):
     model = create_model(family, num_classes=NUM_CLASSES, in_chans=1, img_size=size)
