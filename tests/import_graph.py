@@ -1,6 +1,7 @@
 """The import graph of ``bench/``, read from the source (every ``import`` statement, at module
 level or inside a function), and the house rules it must keep: no cycle between modules, no
-module taking another's underscore names, and no function over 60 lines.
+module taking another's underscore names, no function over 60 lines, and no argparse
+namespace below the command layer (the ``cmd_*`` functions).
 
 ``python tests/import_graph.py`` prints the modules floor by floor (a module imports only
 modules on lower floors) and exits 1 on a cycle; ``tests/unit/test_import_graph.py`` runs the
@@ -88,6 +89,22 @@ def long_functions(limit: int = 60) -> list[str]:
     return found
 
 
+def namespace_below_commands() -> list[str]:
+    """``path:line name`` for each function of ``bench/`` that takes an argparse namespace
+    (a parameter annotated ``argparse.Namespace``) without being a command (``cmd_*``): only
+    the command layer reads the parsed command line."""
+    found = []
+    for path in sources().values():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            arguments = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+            notes = [ast.unparse(a.annotation) for a in arguments if a.annotation is not None]
+            if any("Namespace" in note for note in notes) and not node.name.startswith("cmd_"):
+                found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name}")
+    return found
+
+
 def cycle(graph: dict[str, set[str]]) -> list[str]:
     """One import cycle (its modules in order, the first repeated at the end), or []."""
     try:
@@ -117,6 +134,7 @@ def main() -> int:
         print(f"{by_floor[module]:>3}  {module}")
     problems = [f"underscore import: {line}" for line in private_imports()]
     problems += [f"function over 60 lines: {line}" for line in long_functions()]
+    problems += [f"namespace below the commands: {line}" for line in namespace_below_commands()]
     for line in problems:
         print(line)
     return 1 if problems else 0

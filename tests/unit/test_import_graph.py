@@ -1,5 +1,5 @@
 """The structure of ``bench/`` read from its source: no import cycle, no underscore imports,
-no function over 60 lines."""
+no function over 60 lines, no argparse namespace below the commands."""
 
 from __future__ import annotations
 
@@ -20,12 +20,20 @@ def test_no_function_in_bench_is_over_60_lines():
     assert import_graph.long_functions() == []
 
 
+def test_only_commands_take_an_argparse_namespace():
+    assert import_graph.namespace_below_commands() == []
+
+
 def test_the_checker_finds_a_cycle_and_resolves_imports(tmp_path, monkeypatch):
     package = tmp_path / "bench"
     (package / "sub").mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "sub" / "__init__.py").write_text("")
-    (package / "a.py").write_text("from bench.sub import b\n")
+    (package / "a.py").write_text(
+        "from bench.sub import b\n\n"
+        "def cmd_go(args: argparse.Namespace): ...\n\n"
+        "def helper(args: argparse.Namespace): ...\n"
+    )
     (package / "sub" / "b.py").write_text("def f():\n    from . import c\n" + "    x = 1\n" * 60)
     (package / "sub" / "c.py").write_text("import bench.a\nfrom bench.a import _hidden\n")
     monkeypatch.setattr(import_graph, "PACKAGE", package)
@@ -36,6 +44,7 @@ def test_the_checker_finds_a_cycle_and_resolves_imports(tmp_path, monkeypatch):
     assert set(import_graph.cycle(graph)) == {"bench.a", "bench.sub.b", "bench.sub.c"}
     assert import_graph.private_imports() == ["bench/sub/c.py:2 bench.a._hidden"]
     assert import_graph.long_functions() == ["bench/sub/b.py:1 f (62 lines)"]
+    assert import_graph.namespace_below_commands() == ["bench/a.py:5 helper"]
     (package / "sub" / "c.py").write_text("")
     graph = import_graph.imports()
     assert import_graph.cycle(graph) == []
