@@ -57,3 +57,16 @@ def check_space_corners(family: str, *, img_size: int) -> None:
         with torch.no_grad():
             out = model(torch.randn(1, 1, img_size, img_size))
         assert out.shape == (1, 2) and torch.isfinite(out).all()
+
+
+def check_family_step(family: str, *, img_size: int, in_chans: int) -> None:
+    """``family`` at ``img_size`` with ``in_chans`` channels trains one step (skipped when the
+    family does not declare that size)."""
+    import pytest
+
+    from bench.models.registry import create_model, get_model_spec
+
+    if img_size not in get_model_spec(family).sizes:
+        pytest.skip(f"{family} does not declare size {img_size}")
+    model = create_model(family, num_classes=NUM_CLASSES, in_chans=in_chans, img_size=img_size)
+    forward_backward(model, in_chans=in_chans, img_size=img_size)

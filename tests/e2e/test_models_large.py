@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import bench_tiny_plugin  # noqa: F401  (test families from the plugin path, covered here too)
 import pytest
-from model_steps import NUM_CLASSES, check_space_corners, forward_backward
+from model_steps import check_family_step, check_space_corners
 
-from bench.models.registry import create_model, get_model_spec, list_models
+from bench.models.registry import get_model_spec, list_models
 
 SIZES = (64, 224)
 CHANNELS = (1, 3)
@@ -30,10 +30,7 @@ def _one_thread(one_thread):
 @pytest.mark.parametrize("img_size", SIZES)
 @pytest.mark.parametrize("family", FAMILIES)
 def test_forward_backward(family: str, img_size: int, in_chans: int):
-    if img_size not in get_model_spec(family).sizes:
-        pytest.skip(f"{family} does not declare size {img_size}")
-    model = create_model(family, num_classes=NUM_CLASSES, in_chans=in_chans, img_size=img_size)
-    forward_backward(model, in_chans=in_chans, img_size=img_size)
+    check_family_step(family, img_size=img_size, in_chans=in_chans)
 
 
 @pytest.mark.parametrize("img_size", [224])

@@ -12,7 +12,7 @@ from pathlib import Path
 import bench_tiny_plugin  # noqa: F401  (test families from the plugin path, covered here too)
 import pytest
 import torch
-from model_steps import NUM_CLASSES, check_space_corners, forward_backward
+from model_steps import NUM_CLASSES, check_family_step, check_space_corners, forward_backward
 
 from bench.errors import BenchError
 from bench.models.registry import create_model, get_model_spec, list_models
@@ -50,10 +50,7 @@ def test_builtin_families_are_registered_with_their_labels():
 @pytest.mark.parametrize("img_size", SIZES[:1])  # the larger sizes: tests/e2e/test_models_large.py
 @pytest.mark.parametrize("family", FAMILIES)
 def test_forward_backward(family: str, img_size: int, in_chans: int):
-    if img_size not in get_model_spec(family).sizes:
-        pytest.skip(f"{family} does not declare size {img_size}")
-    model = create_model(family, num_classes=NUM_CLASSES, in_chans=in_chans, img_size=img_size)
-    forward_backward(model, in_chans=in_chans, img_size=img_size)
+    check_family_step(family, img_size=img_size, in_chans=in_chans)
 
 
 @pytest.mark.parametrize("in_chans", CHANNELS)
