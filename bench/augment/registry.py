@@ -237,21 +237,10 @@ def _kwargs_for(fn: Callable[..., Any], hp: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in hp.items() if k in names}
 
 
-def build_augment(
-    name: str,
-    *,
-    data: Any,
-    img_size: int,
-    seed: int,
-    device: Any,
-    deadline: Any = None,
-    hp: dict[str, Any] | None = None,
-) -> Augment | None:
+def build_augment(name: str, *, hp: dict[str, Any] | None = None, **context: Any) -> Augment | None:
     """The augmentation callable of policy ``name`` (None for ``none``): a fit's and a
-    trial's way to :func:`build_augmentation`."""
+    trial's way to :func:`build_augmentation`, with the policy's parameters as ``hp`` and
+    the context (``data``, ``img_size``, ``seed``, ``device``, ``deadline``) as keywords."""
     if not name or name == "none":
         return None
-    return build_augmentation(
-        name, data=data, img_size=img_size, seed=seed, device=device, deadline=deadline,
-        **(hp or {}),
-    )  # fmt: skip
+    return build_augmentation(name, **context, **(hp or {}))
