@@ -103,6 +103,28 @@ def score_test(splits, scores, *, run_dir: Path, run_label: str) -> tuple[dict, 
     return report, f"{PREDICTIONS_DIR}/{name}"
 
 
+def keep_test_predictions(splits, run_dir: Path, *, fits: dict, chosen: list[str],
+                          seed_ensemble=None, ensemble=None) -> dict:  # fmt: skip
+    """Save the test labels and every fit's and ensemble's test probabilities beside the
+    record (:data:`~bench.results.predictions.TEST_PREDICTIONS`), then return the record's
+    uncertainty fields computed from that file's content
+    (:func:`bench.results.uncertainty.record_fields`)."""
+    from bench.results.predictions import (
+        TEST_PREDICTIONS,
+        TestPredictions,
+        load_test_predictions,
+        save_test_predictions,
+    )
+    from bench.results.uncertainty import record_fields
+
+    path = Path(run_dir) / TEST_PREDICTIONS
+    save_test_predictions(path, TestPredictions(
+        dataset=splits.spec.name, task=splits.spec.task, labels=splits.test.labels, fits=fits,
+        chosen=tuple(chosen), seed_ensemble=seed_ensemble, ensemble=ensemble,
+    ))  # fmt: skip
+    return {**record_fields(load_test_predictions(path)), "test_predictions": TEST_PREDICTIONS}
+
+
 def check_score_shape(path, scores, spec, split: str, n_rows: int) -> None:
     """One-line BenchError unless ``scores`` has one row per sample and the task's columns."""
     if scores.shape[0] != n_rows:

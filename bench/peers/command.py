@@ -105,11 +105,13 @@ def _score_and_record(peer, splits, run_dir: Path, *, seed: int, budget_s: int, 
     """Score the peer's test predictions once, then write its record."""
     from bench.files import write_once_json
     from bench.results.records import RECORD_FILE, build_record
-    from bench.scoring import score_test
+    from bench.scoring import keep_test_predictions, score_test
 
-    per_seed = []
+    per_seed, uncertainty = [], {}
     if peer.scores is not None:
         report, _ = score_test(splits, peer.scores, run_dir=run_dir, run_label=f"seed{seed}")
+        uncertainty = keep_test_predictions(splits, run_dir, fits={f"seed{seed}": peer.scores},
+                                            chosen=[f"seed{seed}"])  # fmt: skip
         per_seed = [{"seed": seed, "test_auc": float(report["auc"]),
                      "test_acc": float(report["acc"]), "val_score": peer.val_score,
                      "best_epoch": None}]  # fmt: skip
@@ -126,7 +128,7 @@ def _score_and_record(peer, splits, run_dir: Path, *, seed: int, budget_s: int, 
         img_size=peer.img_size, objective=peer.objective, val_score=peer.val_score,
         augment=peer.augment, n_params=peer.n_params, budget_s=budget_s,
         final_s=peer.fit_s, wall_s=time.monotonic() - t0, device=peer.device,
-        citation=peer.citation, peer_versions=peer.versions,
+        citation=peer.citation, peer_versions=peer.versions, **uncertainty,
     )  # fmt: skip
     write_once_json(run_dir / RECORD_FILE, record.as_dict())
     return record

@@ -42,6 +42,19 @@ def find_records(source: str | Path) -> list[Path]:
     raise BenchError(f"{path}: no such run folder or record .json file")
 
 
+def predictions_path(record_path: Path, rec: dict) -> Path | None:
+    """The test-predictions file of the record at ``record_path``: ``test_predictions`` beside
+    a run folder's ``record.json``, ``<run_id>.npz`` beside a gathered one; None when the
+    record kept none (records made before they were kept) or the file is missing."""
+    name = rec.get("test_predictions")
+    if not isinstance(name, str) or not name:
+        return None
+    record_path = Path(record_path)
+    path = (record_path.parent / name if record_path.name == RECORD_FILE
+            else record_path.with_suffix(".npz"))  # fmt: skip
+    return path if path.is_file() else None
+
+
 def check_record(rec: dict, path: Path | str) -> None:
     """Raise BenchError naming ``path`` if ``rec`` cannot go into a table: a field that
     :func:`~bench.results.records.required_fields` names is missing or of the wrong type."""
@@ -96,6 +109,7 @@ def gather(sources: list[str | Path], records_dir: Path) -> list[Path]:
     written = []
     for run_id, (rec, path) in pending.items():
         dest = records_dir / f"{run_id}.json"
+        _copy_predictions(path, rec, dest.with_suffix(".npz"))
         if dest.exists():
             continue
         try:
@@ -104,6 +118,22 @@ def gather(sources: list[str | Path], records_dir: Path) -> list[Path]:
         except BenchError:  # another process wrote it meanwhile: fine if identical
             _check_existing(dest, rec, path)
     return written
+
+
+def _copy_predictions(record_path: Path, rec: dict, dest: Path) -> None:
+    """Copy the record's test predictions beside its gathered copy (before the record, so a
+    gathered record never lacks the file it names); write-once like the record."""
+    from bench.files import copy_atomic
+
+    source = predictions_path(record_path, rec)
+    if source is None or source.resolve() == dest.resolve():
+        return
+    if dest.exists():
+        if dest.read_bytes() != source.read_bytes():
+            raise BenchError(f"{dest} already holds other test predictions for run_id "
+                             f"{rec['run_id']} ({source}); records are write-once")  # fmt: skip
+        return
+    copy_atomic(source, dest)
 
 
 def _check_existing(dest: Path, rec: dict, source: Path) -> None:

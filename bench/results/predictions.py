@@ -3,6 +3,7 @@ name, so ``python -m medmnist evaluate`` and ``bench evaluate`` re-score them.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,3 +42,57 @@ def read_predictions(path: Path) -> np.ndarray:
         raise BenchError(f"{path}: each row needs an index and at least one score")
     order = np.argsort(raw[:, 0], kind="stable")
     return raw[order, 1:]
+
+
+# ----------------------------------------------------------------------------- test predictions
+
+TEST_PREDICTIONS = "test_predictions.npz"  # in a run folder; records/<run_id>.npz in leaderboards
+_FIT = "fit."  # key prefix of one fit's probabilities
+
+
+@dataclass(frozen=True)
+class TestPredictions:
+    """A record's test evidence: the test labels, each fit's probabilities (float16), the
+    fits the single-fit mean averages (``chosen``), the seed and selected ensembles."""
+
+    dataset: str
+    task: str
+    labels: np.ndarray
+    fits: dict[str, np.ndarray]
+    chosen: tuple[str, ...]
+    seed_ensemble: np.ndarray | None = None
+    ensemble: np.ndarray | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.labels)
+
+
+def save_test_predictions(path: Path, preds: TestPredictions) -> None:
+    """Write ``preds`` as one compressed ``.npz`` (probabilities as float16), atomically."""
+    from bench.files import atomic_path
+
+    arrays = {f"{_FIT}{name}": np.asarray(s, dtype=np.float16) for name, s in preds.fits.items()}
+    for key in ("seed_ensemble", "ensemble"):
+        if getattr(preds, key) is not None:
+            arrays[key] = np.asarray(getattr(preds, key), dtype=np.float16)
+    with atomic_path(Path(path)) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, labels=np.asarray(preds.labels, dtype=np.int16),
+                            dataset=np.array(preds.dataset), task=np.array(preds.task),
+                            chosen=np.array(preds.chosen, dtype=str), **arrays)  # fmt: skip
+
+
+def load_test_predictions(path: Path) -> TestPredictions:
+    """Read a file :func:`save_test_predictions` wrote; a bad one is one BenchError."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        fits = {k[len(_FIT):]: v for k, v in arrays.items() if k.startswith(_FIT)}
+        return TestPredictions(
+            dataset=str(arrays["dataset"]), task=str(arrays["task"]), labels=arrays["labels"],
+            fits=fits, chosen=tuple(str(c) for c in arrays["chosen"]),
+            seed_ensemble=arrays.get("seed_ensemble"), ensemble=arrays.get("ensemble"),
+        )  # fmt: skip
+    except (OSError, ValueError, KeyError) as exc:
+        raise BenchError(f"{path}: not a bench test-predictions file ({exc})") from None

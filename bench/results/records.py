@@ -71,6 +71,32 @@ class Record:
     ensemble_test_auc: float | None = _f("test AUC of the selected ensemble (Caruana 2004 on "
                                          "val; one member: the seed ensemble)")  # fmt: skip
     ensemble_test_acc: float | None = _f("test ACC of the selected ensemble")
+    n_test: int | None = _f("test items scored (the bootstrap resamples them)")
+    test_auc_lo: float | None = _f("single-fit mean test AUC: lower end of its 95 % interval "
+                                   "(percentile bootstrap over test items)")  # fmt: skip
+    test_auc_hi: float | None = _f("single-fit mean test AUC: upper end of its 95 % interval")
+    test_acc_lo: float | None = _f("single-fit mean test ACC: lower end of its 95 % interval")
+    test_acc_hi: float | None = _f("single-fit mean test ACC: upper end of its 95 % interval")
+    test_balanced_acc: float | None = _f("balanced accuracy (sklearn), mean over the fits")
+    test_ece: float | None = _f("expected calibration error, 15 equal bins (per label for "
+                                "multi-label; top label for multi-class), mean over the fits")
+    test_brier: float | None = _f("Brier score (sklearn brier_score_loss), mean over the fits")
+    seed_ensemble_test_auc_lo: float | None = _f("seed ensemble test AUC, 95 % interval low")
+    seed_ensemble_test_auc_hi: float | None = _f("seed ensemble test AUC, 95 % interval high")
+    seed_ensemble_test_acc_lo: float | None = _f("seed ensemble test ACC, 95 % interval low")
+    seed_ensemble_test_acc_hi: float | None = _f("seed ensemble test ACC, 95 % interval high")
+    seed_ensemble_test_balanced_acc: float | None = _f("seed ensemble balanced accuracy")
+    seed_ensemble_test_ece: float | None = _f("seed ensemble ECE (as test_ece)")
+    seed_ensemble_test_brier: float | None = _f("seed ensemble Brier score")
+    ensemble_test_auc_lo: float | None = _f("selected ensemble test AUC, 95 % interval low")
+    ensemble_test_auc_hi: float | None = _f("selected ensemble test AUC, 95 % interval high")
+    ensemble_test_acc_lo: float | None = _f("selected ensemble test ACC, 95 % interval low")
+    ensemble_test_acc_hi: float | None = _f("selected ensemble test ACC, 95 % interval high")
+    ensemble_test_balanced_acc: float | None = _f("selected ensemble balanced accuracy")
+    ensemble_test_ece: float | None = _f("selected ensemble ECE (as test_ece)")
+    ensemble_test_brier: float | None = _f("selected ensemble Brier score")
+    ci_n_boot: int | None = _f("bootstrap resamples behind every interval (2000)")
+    ci_seed: int | None = _f("seed of the bootstrap resamples (the same for every record)")
     n_seeds: int = _f("final fits scored", 0)
     seeds: str = _f("their seeds, ;-separated", "")
     # search
@@ -120,6 +146,11 @@ class Record:
     peer_versions: dict = _f("a peer's own package versions", csv=False, factory=dict)
     ensemble_members: list = _f("the selected ensemble: [{trial, family, weight, seeds}]",
                                 csv=False, factory=list)  # fmt: skip
+    test_predictions: str = _f("the test probabilities of every fit and ensemble, with the "
+                               "test labels (.npz, float16; relative to the run folder; "
+                               "leaderboards: records/<run_id>.npz)", "", csv=False)  # fmt: skip
+    fit_intervals: list = _f("per fit: [{fit, test_auc_ci, test_acc_ci, balanced_acc, ece, "
+                             "brier}]", csv=False, factory=list)  # fmt: skip
     models: list = _f("saved fits (metadata files, relative to the run folder)", csv=False,
                       factory=list)  # fmt: skip
     extra: dict = _f("fields of other producers, kept as they are", csv=False, factory=dict)

@@ -317,33 +317,35 @@ def first_trials(cfg: RunConfig, *, speeds: dict[str, float]) -> list[dict]:
 
 
 def print_summary(record, spec, run_dir: Path) -> None:
-    """Our row beside the published MedMNIST v2 rows for the dataset (stdout)."""
+    """The run's three figures (single-fit mean, seed ensemble, selected ensemble: what
+    ``bench predict`` uses), each with its 95 % interval, beside the published MedMNIST v2
+    rows for the dataset, and the published rows inside the selected ensemble's interval."""
     from rich.console import Console
     from rich.table import Table
 
     from bench.reference import PUBLISHED, published_rows
+    from bench.results.intervals import with_interval
 
     n = record.n_seeds
     fits = f"{n} seed{'s' if n > 1 else ''}" + (" refit on train + val" if record.cv else "")
-    table = Table(title=f"{record.dataset}: test AUC / ACC ({fits})")
+    table = Table(title=f"{record.dataset}: test AUC / ACC [95 % interval] ({fits})")
     for col in ("method", "AUC", "ACC", "source"):
         table.add_column(col)
-    table.add_row(
-        record.method,
-        f"{record.test_auc_mean:.3f} ± {record.test_auc_std:.3f}",
-        f"{record.test_acc_mean:.3f} ± {record.test_acc_std:.3f}",
-        f"bench run, {record.constraint} (this run)",
-    )
+    this = f"bench run, {record.constraint} (this run)"
+    for label, cells in summary_rows(record):
+        table.add_row(label, *cells, this)
     flag = spec.published_as
-    for row in published_rows(flag) if flag else []:
+    published = published_rows(flag) if flag else []
+    for row in published:
         source = PUBLISHED if flag == spec.name else f"{PUBLISHED} ({flag})"
-        table.add_row(
-            row["method"], f"{row['test_auc_mean']:.3f}", f"{row['test_acc_mean']:.3f}", source
-        )
+        table.add_row(row["method"], with_interval(row["test_auc_mean"], None, None),
+                      with_interval(row["test_acc_mean"], None, None), source)  # fmt: skip
     console = Console()
     if not console.is_terminal:  # piped: don't squeeze the table into 80 columns
         console = Console(width=160)
     console.print(table)
+    if published:
+        console.print(published_inside(record, published), highlight=False)
     unfinished = f", unfinished {record.n_unfinished}" if record.n_unfinished else ""
     console.print(
         f"trials {record.n_trials} (complete {record.n_complete}, pruned {record.n_pruned}, "
@@ -352,3 +354,42 @@ def print_summary(record, spec, run_dir: Path) -> None:
         f"record {run_dir}/record.json",
         highlight=False,
     )
+
+
+def summary_rows(record) -> list[tuple[str, list[str]]]:
+    """(label, [AUC, ACC]) of the single-fit mean ± std, the seed ensemble and the selected
+    ensemble, each with its interval."""
+    from bench.results.intervals import with_interval
+
+    def cell(prefix: str, metric: str, value: float, std: float | None = None) -> str:
+        lo, hi = (getattr(record, f"{prefix}_{metric}_{end}") for end in ("lo", "hi"))
+        return with_interval(value, lo, hi, std=std)
+
+    single = [cell("test", m, getattr(record, f"test_{m}_mean"), getattr(record, f"test_{m}_std"))
+              for m in ("auc", "acc")]  # fmt: skip
+    rows = [(f"{record.method} (single fit, mean ± std)", single)]
+    for prefix, label in (("seed_ensemble_test", "seed ensemble"),
+                          ("ensemble_test", "selected ensemble (bench predict)")):  # fmt: skip
+        values = {m: getattr(record, f"{prefix}_{m}") for m in ("auc", "acc")}
+        if None not in values.values():
+            rows.append((f"{record.method}, {label}",
+                         [cell(prefix, m, v) for m, v in values.items()]))  # fmt: skip
+    return rows
+
+
+def published_inside(record, published: list[dict]) -> str:
+    """One line: the published rows whose AUC / ACC lie inside the selected ensemble's 95 %
+    interval (indistinguishable from it on this test set)."""
+    from bench.results.intervals import inside
+
+    parts = []
+    for metric in ("auc", "acc"):
+        lo, hi = getattr(record, f"ensemble_test_{metric}_lo"), getattr(
+            record, f"ensemble_test_{metric}_hi")  # fmt: skip
+        if lo is None:
+            return "no interval: the run kept no test predictions"
+        names = [r["method"] for r in published if inside(r[f"test_{metric}_mean"], lo, hi)]
+        parts.append(f"{metric.upper()} [{lo:.3f}, {hi:.3f}]: "
+                     f"{', '.join(names) if names else 'none'}")  # fmt: skip
+    return ("published rows inside the selected ensemble's 95 % interval: "
+            + "; ".join(parts))  # fmt: skip

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bench.errors import BenchError
-from bench.scoring import score_test
+from bench.scoring import keep_test_predictions, score_test
 
 if TYPE_CHECKING:
     from bench.train import Deadline, FitConfig, TrainHP
@@ -201,6 +201,7 @@ def score_ensembles(splits, members: list[EnsembleMember], *, run_dir: Path) -> 
     and ``models/ensemble.json`` (after every fit it names). Returns the record's fields."""
     from bench.saved.fits import ensemble_scores, write_ensemble
 
+    fitted = members
     saved = [r.model_file for m in members for r in m.fits]
     seeds = ensemble_scores([[r.scores for r in members[0].fits]], [1.0])
     members = [m for m in members if m.fits and m.weight > 0] or [
@@ -217,7 +218,13 @@ def score_ensembles(splits, members: list[EnsembleMember], *, run_dir: Path) -> 
         for m in members
     ]  # fmt: skip
     write_ensemble(run_dir, listed)
+    uncertainty = keep_test_predictions(
+        splits, run_dir, fits={Path(r.model_file).stem: r.scores for m in fitted for r in m.fits},
+        chosen=[Path(r.model_file).stem for r in fitted[0].fits], seed_ensemble=seeds,
+        ensemble=chosen,
+    )  # fmt: skip
     return {
+        **uncertainty,
         "seed_ensemble_test_auc": float(seeds_report["auc"]),
         "seed_ensemble_test_acc": float(seeds_report["acc"]),
         "ensemble_test_auc": float(chosen_report["auc"]),
