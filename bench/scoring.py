@@ -15,6 +15,7 @@ import numpy as np
 
 from bench.data.spec import MULTI_LABEL
 from bench.errors import BenchError
+from bench.results.intervals import predicted_labels
 
 PREDICTIONS_DIR = "predictions"  # a run folder's medmnist-format prediction files
 
@@ -31,18 +32,6 @@ def acc(labels: np.ndarray, scores: np.ndarray, task: str) -> float:
     from medmnist.evaluator import getACC
 
     return float(getACC(np.asarray(labels), np.asarray(scores), task))
-
-
-def predicted_labels(scores: np.ndarray, task: str) -> np.ndarray:
-    """Hard predictions as getACC makes them: argmax, or > 0.5 per label for multi-label."""
-    scores = np.asarray(scores)
-    if task == MULTI_LABEL:
-        return (scores > 0.5).astype(np.int64)
-    if task == "binary-class" and (scores.ndim == 1 or scores.shape[1] == 1):
-        return (scores.reshape(-1) > 0.5).astype(np.int64)
-    if task == "binary-class":
-        return (scores[:, -1] > 0.5).astype(np.int64)
-    return scores.argmax(axis=1)
 
 
 def classification_report(labels: np.ndarray, scores: np.ndarray, task: str) -> dict:

@@ -44,11 +44,21 @@ def auc_columns(labels: np.ndarray, scores: np.ndarray, task: str):
     return [((y[:, 0] == i).astype(np.int64), s[:, i]) for i in range(s.shape[1])]
 
 
+def predicted_labels(scores: np.ndarray, task: str) -> np.ndarray:
+    """Hard predictions as getACC makes them: argmax, or > 0.5 per label for multi-label."""
+    scores = np.asarray(scores)
+    if task == MULTI_LABEL:
+        return (scores > 0.5).astype(np.int64)
+    if task == "binary-class" and (scores.ndim == 1 or scores.shape[1] == 1):
+        return (scores.reshape(-1) > 0.5).astype(np.int64)
+    if task == "binary-class":
+        return (scores[:, -1] > 0.5).astype(np.int64)
+    return scores.argmax(axis=1)
+
+
 def item_correct(labels: np.ndarray, scores: np.ndarray, task: str) -> np.ndarray:
     """Per item, the share of its labels getACC counts as right (0/1 except multi-label):
     getACC is the mean of it."""
-    from bench.scoring import predicted_labels
-
     y = label_matrix(labels)
     pred = predicted_labels(np.asarray(scores, dtype=np.float64), task).reshape(len(y), -1)
     return (pred == y).mean(axis=1)
@@ -201,8 +211,6 @@ def balanced_accuracy(labels, scores, task: str) -> float:
     """scikit-learn's ``balanced_accuracy_score`` of getACC's decisions (per label then
     averaged for multi-label)."""
     from sklearn.metrics import balanced_accuracy_score
-
-    from bench.scoring import predicted_labels
 
     y = label_matrix(labels)
     pred = predicted_labels(np.asarray(scores, dtype=np.float64), task).reshape(len(y), -1)

@@ -55,6 +55,8 @@ class TestPredictions:
     """A record's test evidence: the test labels, each fit's probabilities (float16), the
     fits the single-fit mean averages (``chosen``), the seed and selected ensembles."""
 
+    __test__ = False  # not a pytest class
+
     dataset: str
     task: str
     labels: np.ndarray

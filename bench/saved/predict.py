@@ -34,7 +34,7 @@ def predict_run(run_dir: Path, images: np.ndarray, *, device, seed: int | None =
 def predicted_names(scores: np.ndarray, meta: dict) -> list[str]:
     """The predicted class name of each row (multi-label: the labels above 0.5, ``;``)."""
     from bench.data.spec import MULTI_LABEL
-    from bench.scoring import predicted_labels
+    from bench.results.intervals import predicted_labels
 
     names, task = meta["class_names"], meta["task"]
     labels = predicted_labels(scores, task)
