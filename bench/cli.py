@@ -33,6 +33,7 @@ HANDLERS = {
     "run": "bench.run.command:cmd_run",
     "search": "bench.run.command:cmd_search",
     "leaderboard": "bench.results.leaderboard:cmd_leaderboard",
+    "compare": "bench.results.compare:cmd_compare",
     "report": "bench.results.plots:cmd_report",
     "augment-preview": "bench.augment.preview:cmd_preview",
     "peer": "bench.peers.command:cmd_peer",
@@ -86,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     _run_parser(sub)
     _search_parser(sub)
     _leaderboard_parser(sub)
+    _compare_parser(sub)
     _report_parser(sub)
     _preview_parser(sub)
     _peer_parser(sub)
@@ -169,6 +171,13 @@ def _leaderboard_parser(sub) -> None:
     p = sub.add_parser("leaderboard", help="gather records and rebuild leaderboards/")
     p.add_argument("--runs", nargs="*", default=[], help="run folders or record files")
     p.add_argument("--out", default="leaderboards")
+
+
+def _compare_parser(sub) -> None:
+    p = sub.add_parser("compare", help="paired test difference A - B of two records (95 %% CI, p)")
+    p.add_argument("a", metavar="RUN_OR_RECORD_A", help="run folder or record .json")
+    p.add_argument("b", metavar="RUN_OR_RECORD_B", help="run folder or record .json")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
 
 
 def _report_parser(sub) -> None:

@@ -3,6 +3,7 @@ name, so ``python -m medmnist evaluate`` and ``bench evaluate`` re-score them.""
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,5 +97,7 @@ def load_test_predictions(path: Path) -> TestPredictions:
             fits=fits, chosen=tuple(str(c) for c in arrays["chosen"]),
             seed_ensemble=arrays.get("seed_ensemble"), ensemble=arrays.get("ensemble"),
         )  # fmt: skip
-    except (OSError, ValueError, KeyError) as exc:
-        raise BenchError(f"{path}: not a bench test-predictions file ({exc})") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        reason = str(exc).split(". ")[0] or type(exc).__name__  # numpy's pickle hint dropped
+        fix = "restore it or re-run the record"
+        raise BenchError(f"{path}: not a bench test-predictions file ({reason}); {fix}") from None
