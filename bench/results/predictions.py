@@ -3,6 +3,7 @@ name, so ``python -m medmnist evaluate`` and ``bench evaluate`` re-score them.""
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,5 +95,5 @@ def load_test_predictions(path: Path) -> TestPredictions:
             fits=fits, chosen=tuple(str(c) for c in arrays["chosen"]),
             seed_ensemble=arrays.get("seed_ensemble"), ensemble=arrays.get("ensemble"),
         )  # fmt: skip
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise BenchError(f"{path}: not a bench test-predictions file ({exc})") from None
