@@ -9,8 +9,10 @@ import io
 import json
 import math
 
+from bench.results.intervals import METRICS, with_interval
 from bench.results.records import COLUMNS
 from bench.results.tables import MEDICAL_MNIST, Cell, Table, title
+from bench.results.ties import DIGITS, best_value, is_best, shown, tie_marks
 
 
 def results_csv(rows: list[dict]) -> str:
@@ -40,41 +42,52 @@ def _csv_value(row: dict, col: str) -> str:
     return str(value)
 
 
-def _fmt(cell: Cell | None, *, scale: float = 1.0, digits: int = 3) -> str:
-    if cell is None or not math.isfinite(cell.mean):
+def cell_text(cell: Cell | None, *, digits: int = DIGITS) -> str:
+    """``mean [lo, hi]``, with `` ± std`` over runs and ``, n=R`` for two runs or more;
+    without an interval the mean (± std, n) alone; ``-`` for no value."""
+    if not shown(cell):
         return "-"
-    text = f"{cell.mean * scale:.{digits}f}"
-    if cell.std is not None and math.isfinite(cell.std):
-        text += f" ± {cell.std * scale:.{digits}f}"
-    return text
+    lo, hi = (cell.lo, cell.hi) if cell.lo is not None and cell.hi is not None else (None, None)
+    text = with_interval(cell.mean, lo, hi, digits, std=cell.std)
+    return f"{text}, n={cell.n}" if cell.n > 1 else text
 
 
-def _best(table: Table, key: tuple[str, str], *, lowest: bool = False) -> float | None:
-    values = [
-        round(c.mean, 3)
-        for row in table.rows
-        if (c := row.cells.get(key)) is not None and math.isfinite(c.mean)
-    ]
-    if not values:
-        return None
-    return min(values) if lowest else max(values)
+def marked(text: str, *, bold: bool, tie: bool) -> str:
+    """The cell text in **bold** (the column's best) and/or with `` ≈`` (a tie at 95 %)."""
+    text = f"**{text}**" if bold else text
+    return f"{text} ≈" if tie else text
+
+
+def column_texts(cells: list[Cell | None], *, lowest: bool = False, digits: int = DIGITS,
+                 ties: list[bool] | None = None) -> list[str]:  # fmt: skip
+    """Every cell of one column as shown: bold best, ``≈`` ties (:func:`tie_marks`, or
+    ``ties`` when given: the error column takes its ACC column's)."""
+    best = best_value(cells, lowest=lowest, digits=digits)
+    ties = tie_marks(cells) if ties is None else ties
+    return [marked(cell_text(c, digits=digits), bold=is_best(c, best, digits), tie=t)
+            for c, t in zip(cells, ties, strict=True)]  # fmt: skip
+
+
+def _csv_number(value: float | None) -> str:
+    return f"{value:.3f}" if value is not None and math.isfinite(value) else ""
 
 
 def wide_csv(table: Table) -> str:
-    """``method,source,{ds}_auc,{ds}_acc,...,{ds}_auc_std,{ds}_acc_std,...`` (3 decimals)."""
-    keys = [(ds, m) for ds in table.datasets for m in ("auc", "acc")]
+    """``method,source,{ds}_{m}...`` (mean over runs), then ``_std`` (over runs), ``_lo``,
+    ``_hi`` (95 % interval) and ``_n`` (runs; empty for published rows) per dataset and
+    metric, 3 decimals."""
+    keys = [(ds, m) for ds in table.datasets for m in METRICS]
+    suffixes = ("", "_std", "_lo", "_hi", "_n")
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["method", "source", *(f"{d}_{m}" for d, m in keys),
-                     *(f"{d}_{m}_std" for d, m in keys)])  # fmt: skip
+    writer.writerow(["method", "source", *(f"{d}_{m}{x}" for x in suffixes for d, m in keys)])
     for row in table.rows:
-        means, stds = [], []
-        for key in keys:
-            cell = row.cells.get(key)
-            means.append(f"{cell.mean:.3f}" if cell and math.isfinite(cell.mean) else "")
-            ok_std = cell is not None and cell.std is not None and math.isfinite(cell.std)
-            stds.append(f"{cell.std:.3f}" if ok_std else "")
-        writer.writerow([row.label, row.source, *means, *stds])
+        cells = [row.cells.get(key) for key in keys]
+        line = [_csv_number(c.mean if c else None) for c in cells]
+        for attr in ("std", "lo", "hi"):
+            line += [_csv_number(getattr(c, attr) if c else None) for c in cells]
+        line += [str(c.n) if c and row.ours else "" for c in cells]
+        writer.writerow([row.label, row.source, *line])
     return buf.getvalue()
 
 
@@ -85,37 +98,40 @@ def md_table(header: list[str], lines: list[list[str]], align: list[str]) -> lis
     return out
 
 
-def _bold_if(text: str, cell: Cell | None, best: float | None) -> str:
-    if cell is None or best is None or not math.isfinite(cell.mean):
-        return text
-    return f"**{text}**" if round(cell.mean, 3) == best else text
+def page_link(dataset: str) -> str:
+    """The per-dataset page of ``dataset``, relative to the leaderboard folder."""
+    return f"datasets/{dataset}.md"
+
+
+def table_heading(table: Table) -> str:
+    """``MedMNIST v2, 2D, model input 28 px``, ``... 3D, model input 64x64x64``,
+    ``Medical MNIST``."""
+    size = table.size
+    if table.name == MEDICAL_MNIST:
+        return "Medical MNIST"
+    if table.ndim == 3:
+        return f"MedMNIST v2, 3D, model input {size}x{size}x{size}"
+    return f"MedMNIST v2, 2D, model input {size} px"
 
 
 def wide_markdown(table: Table) -> str:
-    """The paper's layout: blocks of six datasets, AUC and ACC per dataset."""
+    """The paper's layout: blocks of six datasets, AUC and ACC per dataset; a block lists the
+    rows with a value in it, and links to its datasets' pages."""
     is3d, size = table.ndim == 3, table.size
-    heading = (
-        f"MedMNIST v2, 3D, model input {size}x{size}x{size}"
-        if is3d
-        else f"MedMNIST v2, 2D, model input {size} px"
-    )
-    lines = [f"# {heading}", "", *_md_intro(None if is3d else size, size), ""]
+    lines = [f"# {table_heading(table)}", "", *_md_intro(None if is3d else size, size), ""]
     blocks = [table.datasets[i : i + 6] for i in range(0, len(table.datasets), 6)]
     for block in blocks:
-        header = ["Method", "Source"]
-        align = [":---", ":---"]
+        keys = [(ds, m) for ds in block for m in METRICS]
+        rows = [r for r in table.rows if any(shown(r.cells.get(k)) for k in keys)]
+        header, align = ["Method", "Source"], [":---", ":---"]
         for ds in block:
             header += [f"{title(ds)} AUC", f"{title(ds)} ACC"]
             align += ["---:", "---:"]
-        body = []
-        for row in table.rows:
-            cells = [row.label, row.source]
-            for ds in block:
-                for metric in ("auc", "acc"):
-                    cell = row.cells.get((ds, metric))
-                    cells.append(_bold_if(_fmt(cell), cell, _best(table, (ds, metric))))
-            body.append(cells)
-        lines += md_table(header, body, align) + [""]
+        columns = [column_texts([r.cells.get(k) for r in table.rows]) for k in keys]
+        index = {id(r): i for i, r in enumerate(table.rows)}
+        body = [[r.label, r.source, *(col[index[id(r)]] for col in columns)] for r in rows]
+        links = ", ".join(f"[{title(ds)}]({page_link(ds)})" for ds in block)
+        lines += md_table(header, body, align) + ["", f"Per dataset: {links}.", ""]
     return "\n".join(lines)
 
 
@@ -127,9 +143,13 @@ def _md_intro(size: int | None, voxels: int = 28) -> list[str]:
         "Test AUC and ACC on the official test split, computed as `medmnist.Evaluator` does. "
         "Source *MedMNIST v2*: the paper (Yang et al., Scientific Data 10:41, 2023), as "
         "printed. Source *bench ...*: our records (with their budget, e.g. *bench run, 10m*), "
-        "mean ± std over seeds (one seed: no ±), the latest record per method, source, budget "
-        "and dataset. Best value per column in **bold**; "
-        "`-`: not run. Budgets, hardware and the record behind each number: "
+        "every record of a method, source and budget aggregated: the mean over runs with its "
+        "95 % bootstrap interval over test items `[lo, hi]`, `± std` over runs and `n=` runs "
+        "when there are two or more. *(gen 1)*: records made before test predictions were "
+        "kept (no interval). Best value per column in **bold**; ` ≈`: not distinguishable "
+        "from the best at 95 % (the rule: [README.md](README.md)). A block lists the rows "
+        "with a value in it; every row of a dataset, with balanced accuracy and ECE: its page "
+        "under [datasets/](datasets/). Budgets, hardware and the records behind each number: "
         "[README.md](README.md).",
     ]
     if size == 28:
@@ -166,32 +186,45 @@ def _md_intro(size: int | None, voxels: int = 28) -> list[str]:
 def medical_markdown(table: Table) -> str:
     """Medical MNIST (no published row): ACC, AUC and errors per 10,000 test images."""
     lines = [
-        "# Medical MNIST",
+        f"# {table_heading(table)}",
         "",
         "Generated by `bench leaderboard` from `records/`; do not edit by hand.",
         "",
         "Kaggle Medical MNIST (6 classes, 64x64 JPEGs) on our fixed, seeded, stratified "
-        "70/15/15 split; no published row exists. Test ACC and AUC, mean ± std over seeds, "
+        "70/15/15 split; no published row exists. Test ACC and AUC, mean over runs with its "
+        "95 % bootstrap interval `[lo, hi]` (± std over runs and `n=` runs for two or more), "
         "and the error count per 10,000 test images ((1 - ACC) x 10,000). Best per column "
-        "in **bold**. Budgets and hardware: [README.md](README.md).",
+        "in **bold**; ` ≈`: not distinguishable from the best at 95 % (the rule: "
+        "[README.md](README.md)). Per-row details: "
+        f"[{page_link(MEDICAL_MNIST)}]({page_link(MEDICAL_MNIST)}). Budgets and hardware: "
+        "[README.md](README.md).",
         "",
     ]
-    key_acc, key_auc = (MEDICAL_MNIST, "acc"), (MEDICAL_MNIST, "auc")
     if not table.rows:
         return "\n".join(lines + ["No records yet: run `bench run --dataset medical_mnist`.", ""])
-    best_acc, best_auc = _best(table, key_acc), _best(table, key_auc)
-    errors = [round((1.0 - row.cells[key_acc].mean) * 10_000, 1) for row in table.rows]
-    body = []
-    for row, errs in zip(table.rows, errors, strict=True):
-        acc, auc = row.cells[key_acc], row.cells[key_auc]
-        err_text = _fmt(Cell(1.0 - acc.mean, acc.std, acc.n_seeds), scale=10_000, digits=1)
-        if errs == min(errors):  # the fewest errors, at the one decimal shown
-            err_text = f"**{err_text}**"
-        body.append([row.label, row.source, _bold_if(_fmt(acc), acc, best_acc),
-                     _bold_if(_fmt(auc), auc, best_auc), err_text])  # fmt: skip
+    accs = [row.cells.get((MEDICAL_MNIST, "acc")) for row in table.rows]
+    aucs = [row.cells.get((MEDICAL_MNIST, "auc")) for row in table.rows]
+    acc_ties = tie_marks(accs)
+    errors = [error_cell(c) if c is not None else None for c in accs]
+    columns = [column_texts(accs, ties=acc_ties), column_texts(aucs),
+               column_texts(errors, lowest=True, digits=1, ties=acc_ties)]  # fmt: skip
+    body = [[row.label, row.source, *(col[i] for col in columns)]
+            for i, row in enumerate(table.rows)]  # fmt: skip
     lines += md_table(
         ["Method", "Source", "ACC", "AUC", "Errors per 10,000"],
         body,
         [":---", ":---", "---:", "---:", "---:"],
     )
     return "\n".join(lines + [""])
+
+
+ERRORS_PER = 10_000
+
+
+def error_cell(acc: Cell) -> Cell:
+    """An ACC cell as errors per 10,000 test images: (1 - ACC) x 10,000, its interval the
+    ACC interval's ends turned around; std scaled (the distribution is not carried)."""
+    lo = (1.0 - acc.hi) * ERRORS_PER if acc.hi is not None else None
+    hi = (1.0 - acc.lo) * ERRORS_PER if acc.lo is not None else None
+    std = acc.std * ERRORS_PER if acc.std is not None else None
+    return Cell((1.0 - acc.mean) * ERRORS_PER, std, acc.n, lo, hi)

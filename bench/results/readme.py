@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from bench.results.markdown import md_table
 from bench.results.records import is_int, is_number
-from bench.results.tables import DATASETS_2D, DATASETS_3D, MEDICAL_MNIST, Table, title
+from bench.results.tables import DATASETS_2D, DATASETS_3D, MEDICAL_MNIST, Row, Table, title
+from bench.results.uncertainty import SINGLE
 
 README_HEAD = """\
 # Leaderboards
@@ -31,20 +32,54 @@ Yang et al., Scientific Data 10:41, 2023, doi:10.1038/s41597-022-01721-8). Rebui
 - [medmnist3d.md](medmnist3d.md): the 3D table (28x28x28 volumes), and
   [medmnist3d_64.md](medmnist3d_64.md) for our 64x64x64 rows. [medical_mnist.md](medical_mnist.md):
   Kaggle Medical MNIST (no published row; errors per 10,000 test images as well).
+- [datasets/](datasets/): one page per dataset (`datasets/breastmnist.md`, ...,
+  `datasets/medical_mnist.md`) with every row of that dataset, published and ours: source,
+  budget, runs, AUC and ACC with their intervals and tie marks, balanced accuracy and ECE;
+  one section per table (model input size) the dataset appears in. Each block of the wide
+  tables links to its datasets' pages.
 
 ## How to read the tables
 
 - Columns are test AUC and ACC per dataset in MedMNIST order, in the paper's two blocks of
   six datasets, computed as `medmnist.Evaluator` does (`getAUC`, `getACC` at threshold 0.5).
 - Rows with source *MedMNIST v2* are the paper's single numbers. Rows with source
-  *bench run*, *bench train* or *bench peer* are ours: `mean ± std`
-  over the final-fit seeds (a single seed shows the value alone), 3 decimals. The best
-  value of each column is **bold** (ties all bold); `-` means we have not run it.
+  *bench run*, *bench train* or *bench peer* are ours, 3 decimals. The best value of each
+  column is **bold** (ties at the decimals shown all bold); `-` means we have not run it; a
+  block of a wide table lists only the rows with a value in it.
 - A row is method x source x constraint, as automlbenchmark identifies a result: the
   source says how it was made and the constraint is its budget, so `bench run, 3m` and
-  `bench run, 10m` are two rows, and `bench peer, 10m` sits beside `bench run, 10m`. When
-  one such row has several records for the same dataset, the table shows the latest (by
-  `utc`); `results.csv` keeps all of them. Failed runs are only in `results.csv`.
+  `bench run, 10m` are two rows, and `bench peer, 10m` sits beside `bench run, 10m`.
+- **Aggregation over runs.** A row of ours aggregates *every* ok record of its key (kind,
+  budget, source, label and figure: single-fit mean, seed ensemble, selected ensemble) for
+  a dataset: the cell is the mean over those runs of the record's figure (`test_auc_mean`,
+  `seed_ensemble_test_auc`, `ensemble_test_auc`, and the same for ACC), then its 95 %
+  interval `[lo, hi]`, then `± std` (the sample std over runs) and `n=R` (the number of
+  runs) when there are two or more: `0.912 ± 0.004 [0.851, 0.961], n=3`. No row shows one
+  run of several. The wide CSVs carry the mean, std, lo, hi and n of each cell;
+  `results.csv` keeps every record. Failed runs are only in `results.csv`.
+- **Intervals.** A 95 % percentile bootstrap over test items (`scipy.stats.bootstrap`,
+  B = 2,000 resamples, seed 0), computed from each record's saved test predictions
+  (`records/<run_id>.npz`). The single-fit mean's interval resamples the items once for
+  every fit at once (each resample scores all fits and averages them). Every record of a
+  test set uses the same resamples, so a row's distribution is the element-wise mean of
+  its records' distributions, and its interval is the percentile interval of that; two
+  rows can be compared pairwise. A row has an interval only when every record in it kept
+  its predictions (a missing or unreadable file is a warning and leaves the row without).
+- **Generations.** Records without saved test predictions (every record made before they
+  were kept) are *generation 1*: they were made when a re-run into the same `--out` could
+  silently continue an older study, so their budget and trial counts may mix runs, and
+  they have no interval. Their rows are kept apart, with ` (gen 1)` after the source
+  (`bench run, 10m, cv 5 (gen 1)`), and show the mean ± std over runs and `n=` only.
+- **Ties (` ≈`).** In every table and column (dataset x metric), besides the best value in
+  **bold**, ` ≈` marks each row not distinguishable from the best at 95 %. The reference
+  R* is our best row in that column that has a distribution. A row of ours with a
+  distribution (other than R*) is compared with R* by the paired bootstrap: it is marked
+  when the 95 % interval of the difference R* - row contains 0. A row without a
+  distribution (a published row, a gen-1 row) is marked when its value lies inside R*'s
+  interval. R* itself is marked when the bold best is another row whose value lies inside
+  R*'s interval. With no R* in a column there are no marks. A bold row can carry ` ≈` as
+  well (a copy of R*'s predictions under another key is both). In Medical MNIST the
+  errors-per-10,000 column carries the ACC column's marks.
 - "(28)" and "(224)" are the model *input* size. In MedMNIST v2 the "(224)" rows are the
   28 px images upsampled to 224 px, not native 224 px images, so records keep the data
   size (`data_size`, the npz file) and the input size (`img_size`) apart. Our rows whose
@@ -69,27 +104,28 @@ Yang et al., Scientific Data 10:41, 2023, doi:10.1038/s41597-022-01721-8). Rebui
   refitted with the final seeds inside the budget, and the members' seed means are
   weighted by how often selection picked them. Selection reads val only, and the test
   split is scored once. A bench train row has the first two rows.
-- The rows of ours in the tables, with the budget, times, hardware and record behind each
-  number, are listed below.
+- Every record behind a row of ours, with its budget, times, hardware and record file, is
+  listed below (one line per record, under its plain row).
 """
 
 
 def readme(tables: list[Table], records: list[dict]) -> str:
-    """Static guide plus, for each measured cell, its budget, times, hardware and record."""
+    """Static guide plus, for each record in a table, its row, budget, times, hardware and
+    record (one line per record: the records of a row's plain figure)."""
     lines = [README_HEAD, "## Our rows", ""]
-    header = ["Table", "Method", "Dataset", "Data / input", "Budget", "Search / final / wall",
-              "Trials (complete/pruned/failed)", "Device", "Hardware", "Seeds", "Epochs",
-              "Record"]  # fmt: skip
+    header = ["Table", "Method", "Source", "Dataset", "Data / input", "Budget",
+              "Search / final / wall", "Trials (complete/pruned/failed)", "Device", "Hardware",
+              "Seeds", "Epochs", "Record"]  # fmt: skip
     body = []
     shown = set()
     for table in tables:
         for row in table.rows:
+            if row.figure != SINGLE:
+                continue  # the ensembles' rows hold the same records
             for ds in table.datasets:
-                rec = row.records.get(ds)
-                if rec is None:
-                    continue
-                shown.add(rec["run_id"])
-                body.append(_readme_line(table.name, row.label, rec))
+                for rec in row.records.get(ds, []):
+                    shown.add(rec["run_id"])
+                    body.append(_readme_line(table.name, row, rec))
     if body:
         lines += md_table(header, body, [":---"] * len(header))
     else:
@@ -99,16 +135,15 @@ def readme(tables: list[Table], records: list[dict]) -> str:
     outside = sum(1 for r in ok if r["dataset"] not in tabled)
     lines += [
         "",
-        f"Records in `records/`: {len(records)}; shown above: {len(shown)}; superseded by a "
-        "later record of the same method, source and budget: "
-        f"{len(ok) - outside - len(shown)}; other datasets (only in `results.csv`): "
-        f"{outside}; failed: {len(records) - len(ok)}. All of them are in `results.csv`.",
+        f"Records in `records/`: {len(records)}; in the tables above: {len(shown)}; other "
+        f"datasets (only in `results.csv`): {outside}; failed: {len(records) - len(ok)}. All "
+        "of them are in `results.csv`.",
         "",
     ]
     return "\n".join(lines)
 
 
-def _readme_line(table: str, label: str, rec: dict) -> list[str]:
+def _readme_line(table: str, row: Row, rec: dict) -> list[str]:
     from bench.config import format_seconds
 
     def secs(key: str, *, zero: str = "0s") -> str:
@@ -123,7 +158,8 @@ def _readme_line(table: str, label: str, rec: dict) -> list[str]:
     seeds = ";".join(map(str, seeds)) if isinstance(seeds, list) else (seeds or "-")
     return [
         f"{table}.md",
-        label,
+        row.label,
+        row.source,
         title(rec["dataset"]),
         f"{rec['data_size']} / {rec['img_size']}",
         secs("budget_s", zero="-"),

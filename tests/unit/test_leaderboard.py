@@ -23,7 +23,7 @@ from bench.cli import main
 from bench.results import leaderboard as lb
 from bench.results.gather import gather
 from bench.results.records import COLUMNS
-from bench.results.tables import DATASETS_3D, title, wide_table
+from bench.results.tables import DATASETS_2D, DATASETS_3D, title, wide_table
 
 GOLDEN = Path(__file__).parents[1] / "golden"
 RECORDS = sorted((GOLDEN / "records").glob("*.json"))
@@ -44,11 +44,16 @@ def run_board(out: Path, *runs, capsys=None) -> tuple[int, str]:
 
 
 def generated(out: Path) -> dict[str, str]:
+    """Every file under ``out`` by its relative path (the per-dataset pages in datasets/
+    too), the gathered records/ left out."""
     return {
-        p.name: p.read_text(encoding="utf-8")
-        for p in sorted(out.iterdir())
-        if p.is_file() and not p.name.startswith(".")
+        p.relative_to(out).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and not p.name.startswith(".") and p.relative_to(out).parts[0] != "records"
     }
+
+
+PAGES = {f"datasets/{ds}.md" for ds in (*DATASETS_2D, *DATASETS_3D, "medical_mnist")}
 
 
 @pytest.fixture
@@ -67,13 +72,13 @@ def test_golden_files(board):
         "medmnist2d_224.md", "medmnist2d_224.csv", "medmnist3d.md", "medmnist3d.csv",
         "medmnist3d_64.md", "medmnist3d_64.csv",
         "medical_mnist.md", "medical_mnist.csv", "reproductions.md",
-    }  # fmt: skip
+    } | PAGES  # fmt: skip
     if UPDATE:
         shutil.rmtree(EXPECTED, ignore_errors=True)
-        EXPECTED.mkdir(parents=True)
         for name, text in files.items():
+            (EXPECTED / name).parent.mkdir(parents=True, exist_ok=True)
             (EXPECTED / name).write_text(text, encoding="utf-8")
-    expected = {p.name: p.read_text(encoding="utf-8") for p in sorted(EXPECTED.iterdir())}
+    expected = generated(EXPECTED)
     assert set(expected) == set(files)
     for name, text in files.items():
         assert text == expected[name], f"{name} differs from tests/golden/leaderboard/{name}"
@@ -175,28 +180,37 @@ def test_published_numbers_equal_reference(board):
             assert (r["data_size"], r["img_size"]) == ("28", "224")
 
 
-def test_rows_ours_latest_failed_and_dash(board):
+def test_rows_ours_aggregate_failed_and_dash(board):
     md28 = _md_cells((board / "medmnist2d_28.md").read_text())
-    # a row is method x source x budget: the 2m run and the 10m runs are two rows; of the two
-    # 10m runs the later (a1b2, an old-format record) replaces the earlier (b0a1, new format)
-    # and has no ensemble rows
-    assert md28[("Small CNN (28)", "bench run, 10m", "BreastMNIST AUC")] == "0.895 ± 0.006"
-    assert md28[("Small CNN (28)", "bench run, 10m", "BreastMNIST ACC")] == "0.863 ± 0.008"
+    # a row is method x source x budget: the 2m run and the 10m runs are two rows; the two
+    # 10m runs (b0a1, a1b2: records without test predictions, so gen 1) are one row, their
+    # mean ± the sample std over the two runs, n=2; gen 1 has no interval and no ensemble
+    # rows (neither record has a seed ensemble)
+    runs = [json.loads(p.read_text()) for p in RECORDS if p.stem.endswith(("b0a1", "a1b2"))]
+    for metric in ("auc", "acc"):
+        values = [r[f"test_{metric}_mean"] for r in runs]
+        mean, std = sum(values) / 2, abs(values[0] - values[1]) / 2**0.5
+        key = ("Small CNN (28)", "bench run, 10m (gen 1)", f"BreastMNIST {metric.upper()}")
+        assert md28[key] == f"{mean:.3f} ± {std:.3f}, n=2"
+    assert md28[("Small CNN (28)", "bench run, 10m (gen 1)", "BreastMNIST AUC")] == (
+        "0.882 ± 0.017, n=2"
+    )
     assert not any("ensemble" in key[0] for key in md28)
-    assert md28[("Small CNN (28)", "bench run, 2m", "BreastMNIST AUC")] == "0.843 ± 0.006"
-    assert md28[("Small CNN (28)", "bench run, 2m", "BreastMNIST ACC")] == "0.803 ± 0.008"
-    assert not any(key[1] == "bench run" for key in md28)  # every run row names its budget
-    # the failed PneumoniaMNIST run is not in the table; the single-seed train record has no ±
-    assert md28[("Small CNN (28)", "bench run, 10m", "PneumoniaMNIST AUC")] == "-"
-    assert not any(key[1] == "bench run, 5m" for key in md28)
-    assert md28[("ResNet-18 (28)", "bench train", "PneumoniaMNIST AUC")] == "0.951"
-    assert md28[("ResNet-18 (28)", "bench train", "PathMNIST ACC")] == "-"
-    # best per column in bold: the tie at 0.863 (published ResNet-18 (28)) is bold twice
+    assert md28[("Small CNN (28)", "bench run, 2m (gen 1)", "BreastMNIST AUC")] == "0.843"
+    assert md28[("Small CNN (28)", "bench run, 2m (gen 1)", "BreastMNIST ACC")] == "0.803"
+    assert not any(key[1].startswith("bench run (") or key[1] == "bench run" for key in md28)
+    # the failed PneumoniaMNIST run is not in the table: the 10m row has no value in the first
+    # block, so that block does not list it; the single-run train record has no ±
+    assert ("Small CNN (28)", "bench run, 10m (gen 1)", "PneumoniaMNIST AUC") not in md28
+    assert not any(key[1].startswith("bench run, 5m") for key in md28)
+    assert md28[("ResNet-18 (28)", "bench train (gen 1)", "PneumoniaMNIST AUC")] == "0.951"
+    assert md28[("ResNet-18 (28)", "bench train (gen 1)", "PathMNIST ACC")] == "-"
+    # best per column in bold
     text = (board / "medmnist2d_28.md").read_text()
-    assert "| **0.863 ± 0.008** |" in text and "| 0.901 | **0.863** |" in text
+    assert "| 0.901 | **0.863** |" in text and "0.882 ± 0.017, n=2 | 0.846 ± 0.024, n=2 |" in text
     md224 = _md_cells((board / "medmnist2d_224.md").read_text())
-    key = ("ResNet-18 (224) [28 px data]", "bench train", "BreastMNIST AUC")
-    assert md224[key] == "0.889 ± 0.006"
+    key = ("ResNet-18 (224) [28 px data]", "bench train (gen 1)", "BreastMNIST AUC")
+    assert md224[key] == "0.889"
     with open(board / "results.csv") as f:
         ours = {r["run_id"]: r for r in csv.DictReader(f) if r["source"] == "bench"}
     assert len(ours) == len(RECORDS)
@@ -205,16 +219,14 @@ def test_rows_ours_latest_failed_and_dash(board):
     params = ours["breastmnist.28.run.20261120T101500Z.a1b2"]["params"]
     assert params == json.dumps(json.loads(params), sort_keys=True, separators=(",", ":"))
     medical = (board / "medical_mnist.md").read_text()
-    assert (
-        "| Small CNN (64) | bench run, 15m | 0.998 ± 0.000 | **1.000 ± 0.000** "
-        "| 19.3 ± 3.7 |" in medical
-    )
+    assert "| Small CNN (64) | bench run, 15m (gen 1) | 0.998 | **1.000** | 19.3 |" in medical
     # the run's seed ensemble and selected ensemble are rows of their own (one figure each)
     # the fewest errors in bold, at the decimal shown (10.0 is not 7.0, though both ACCs
     # round to 0.999)
-    seeds = "| Small CNN (64), seed ensemble | bench run, 15m | **0.999** | 0.999 | 10.0 |"
+    seeds = "| Small CNN (64), seed ensemble | bench run, 15m (gen 1) | **0.999** | 0.999 | 10.0 |"
     selected = (
-        "| Small CNN (64), selected ensemble | bench run, 15m | **0.999** | **1.000** | **7.0** |"
+        "| Small CNN (64), selected ensemble | bench run, 15m (gen 1) | **0.999** | **1.000** "
+        "| **7.0** |"
     )
     assert seeds in medical and selected in medical
     readme = (board / "README.md").read_text()
@@ -332,11 +344,11 @@ def test_rebuild_again_when_a_record_lands_meanwhile(tmp_path, monkeypatch):
     assert main(["leaderboard", "--out", str(out), "--runs", str(RECORDS[0])]) == 0
     real_render, calls = lb.render, []
 
-    def render_while_another_process_writes(records, reference):
+    def render_while_another_process_writes(records, reference, **kwargs):
         calls.append(len(records))
         if len(calls) == 1:
             gather([RECORDS[1]], out / "records")
-        return real_render(records, reference)
+        return real_render(records, reference, **kwargs)
 
     monkeypatch.setattr(lb, "render", render_while_another_process_writes)
     lb.rebuild(out)
@@ -347,9 +359,10 @@ def test_rebuild_again_when_a_record_lands_meanwhile(tmp_path, monkeypatch):
 def test_3d_rows_by_volume_size(board):
     md28 = _md_cells((board / "medmnist3d.md").read_text())
     md64 = _md_cells((board / "medmnist3d_64.md").read_text())
-    key = ("Small 3D CNN (28)", "bench run, 20m", "AdrenalMNIST3D AUC")
-    assert md28[key] == "0.831 ± 0.012"
-    assert md64[("Small 3D CNN (64)", "bench run, 30m", "AdrenalMNIST3D AUC")] == "0.841 ± 0.012"
+    key = ("Small 3D CNN (28)", "bench run, 20m (gen 1)", "AdrenalMNIST3D AUC")
+    assert md28[key] == "0.831"
+    key = ("Small 3D CNN (64)", "bench run, 30m (gen 1)", "AdrenalMNIST3D AUC")
+    assert md64[key] == "0.841"
     assert not any(k[0] == "Small 3D CNN (64)" for k in md28)
     assert not any(k[0] == "Small 3D CNN (28)" for k in md64)
     published = ("ResNet-18 + 3D", "MedMNIST v2", "AdrenalMNIST3D AUC")
@@ -400,11 +413,13 @@ def test_an_ablations_policies_keep_their_own_rows_and_a_runs_pick_does_not():
               rec("train", "dcgan", 0.86, "3")]  # fmt: skip
     runs = [rec("run", "simple", 0.91, "4"), rec("run", "dcgan", 0.92, "5")]
     table = wide_table("t", ("breastmnist",), [], trains + runs)
-    cells = {(row.source, row.label): row.cells[("breastmnist", "auc")].mean
+    cells = {(row.source, row.label): round(row.cells[("breastmnist", "auc")].mean, 6)
              for row in table.rows}  # fmt: skip
     assert cells == {
-        ("bench train", "ResNet-18 (28)"): 0.89,
-        ("bench train", "ResNet-18 (28) + simple"): 0.90,
-        ("bench train", "ResNet-18 (28) + dcgan"): 0.86,
-        ("bench run", "ResNet-18 (28)"): 0.92,  # the later run replaces the earlier one
+        ("bench train (gen 1)", "ResNet-18 (28)"): 0.89,
+        ("bench train (gen 1)", "ResNet-18 (28) + simple"): 0.90,
+        ("bench train (gen 1)", "ResNet-18 (28) + dcgan"): 0.86,
+        ("bench run (gen 1)", "ResNet-18 (28)"): 0.915,  # both runs: their mean
     }
+    (run,) = [row for row in table.rows if row.source == "bench run (gen 1)"]
+    assert run.cells[("breastmnist", "auc")].n == 2
