@@ -119,7 +119,11 @@ class Record:
                            "workers' in a shared study)", 0)  # fmt: skip
     sampler: str = _f("Optuna sampler", "")
     pruner: str = _f("Optuna pruner", "")
-    study_name: str = _f("bench.{dataset}.{data_size}.{space_hash8}", "")
+    study_name: str = _f("bench.{dataset}.{data_size}.{space_hash8}.{budget}.s{seed}.r{k}, or "
+                         "--study as given", "")  # fmt: skip
+    repeat: int = _f("index k of the run's study (1: the first run of this command's key)", 1)
+    search_seed: int | None = _f("seed of the search sampler, folds and final fits (--seed "
+                                 "for k = 1)")  # fmt: skip
     storage_kind: str = _f("journal/sqlite/postgresql; never the URL (credentials)", "")
     device: str = _f("cpu or cuda:<name>", "")
     # provenance

@@ -83,7 +83,8 @@ def _journal(storage: str | None, *, kind: str, out: Path, name: str) -> Path | 
 
 
 def prepare(flags: RunFlags, *, finalize: bool, t0: float) -> tuple[RunConfig, RunState]:
-    """Validate every flag (each problem one line, exit 2); creates nothing."""
+    """Validate every flag (each problem one line, exit 2); creates nothing. Without
+    ``--study``, the study is repeat 1's until :func:`~bench.run.repeats.pick_study`."""
     from bench.config import parse_budget, parse_list
     from bench.data.catalog import get_dataset
     from bench.data.load import default_size
@@ -93,6 +94,7 @@ def prepare(flags: RunFlags, *, finalize: bool, t0: float) -> tuple[RunConfig, R
     from bench.run.workers import follow_file
     from bench.runtime import check_writable
     from bench.search.budget import RunBudget, budget_epochs
+    from bench.search.repeats import repeat_name, run_key
     from bench.search.spaces import resolve_space
     from bench.search.storage import storage_kind
     from bench.search.study import space_hash, study_name
@@ -106,8 +108,10 @@ def prepare(flags: RunFlags, *, finalize: bool, t0: float) -> tuple[RunConfig, R
     families, augment = parse_list(flags.families), parse_list(flags.augment)
     space = resolve_space(families or None, augment=augment or None, img_size=img_size,
                           ndim=spec.ndim, dataset=spec.name)  # fmt: skip
-    name = flags.study or study_name(spec.name, data_size, space_hash(
-        space, metric=flags.metric, img_size=img_size, cv=counts["cv"]))  # fmt: skip
+    key = None if flags.study else run_key(study_name(spec.name, data_size, space_hash(
+        space, metric=flags.metric, img_size=img_size, cv=counts["cv"])),
+        budget_label=budget_label(budget_s), seed=flags.seed)  # fmt: skip
+    name = flags.study or repeat_name(key, 1)  # the repeat is chosen later (pick_study)
     out = Path(flags.out).expanduser()
     check_writable(out)
     kind = storage_kind(flags.storage)
@@ -121,7 +125,7 @@ def prepare(flags: RunFlags, *, finalize: bool, t0: float) -> tuple[RunConfig, R
         quiet=flags.quiet, data_dir=flags.data_dir, max_epochs=budget_epochs(budget_s),
         budget_s=budget_s, budget_text=flags.budget, constraint=budget_label(budget_s),
         families=tuple(families), augment=tuple(augment), plugins=flags.plugins,
-        follow=follow, **counts,
+        follow=follow, study_key=key, **counts,
     )  # fmt: skip
     budget = RunBudget(t0=t0, budget_s=budget_s, seeds=cfg.seeds, ensemble=cfg.ensemble,
                        follow=follow)  # fmt: skip
@@ -129,15 +133,60 @@ def prepare(flags: RunFlags, *, finalize: bool, t0: float) -> tuple[RunConfig, R
 
 
 def _main(flags: RunFlags, *, finalize: bool) -> int:
-    from bench.files import write_guard
+    from bench.run.repeats import check_repeats
     from bench.runtime import process_start
 
+    repeats = check_repeats(flags.repeats, study=flags.study)
     cfg, state = prepare(flags, finalize=finalize, t0=process_start())
+    if repeats == 1:
+        _run_one(*_pick(cfg, state))
+        return 0
+    return _run_repeats(flags, cfg, state, repeats=repeats)
+
+
+def _pick(cfg: RunConfig, state: RunState, *, after: int = 0) -> tuple[RunConfig, RunState]:
+    """The study :func:`~bench.run.repeats.pick_study` chooses above repeat ``after``, its
+    lines said."""
+    from bench.run.repeats import pick_study, say
+
+    cfg, state, lines = pick_study(cfg, state, after=after)
+    say(lines)
+    return cfg, state
+
+
+def _run_one(cfg: RunConfig, state: RunState):
+    """One search (and for ``bench run``, its final phase); the record (None for ``bench
+    search``)."""
+    from bench.files import write_guard
+
     with write_guard(cfg.out, journal=cfg.journal_path, resumes=True):
         return _search_and_finalize(cfg, state)
 
 
-def _search_and_finalize(cfg: RunConfig, state: RunState) -> int:
+def _run_repeats(flags: RunFlags, cfg: RunConfig, state: RunState, *, repeats: int) -> int:
+    """``bench run --repeats R``: R runs one after another, each the whole budget and the
+    next unfinished study; one that fails is said and the others go on. Exit 1 if any
+    failed."""
+    from bench.errors import BenchError
+    from bench.run.repeats import say, summary_line, total_line
+
+    say([total_line(repeats, cfg.budget_s)])
+    done, failed, after = [], 0, 0
+    for i in range(repeats):
+        try:
+            if i:
+                cfg, state = prepare(flags, finalize=True, t0=time.monotonic())
+            cfg, state = _pick(cfg, state, after=after)
+            after = cfg.repeat  # a failed repeat's study is left for a later command
+            done.append(_run_one(cfg, state))
+        except BenchError as exc:
+            failed += 1
+            say([f"error: repeat {i + 1} of {repeats} ({cfg.study_name}): {exc}"])
+    print(summary_line(done, repeats=repeats, failed=failed), flush=True)
+    return 1 if failed else 0
+
+
+def _search_and_finalize(cfg: RunConfig, state: RunState):
     from bench.data.load import load_splits
     from bench.run.display import Display
     from bench.runtime import cpu_threads
@@ -167,12 +216,13 @@ def _search_and_finalize(cfg: RunConfig, state: RunState) -> int:
         if not cfg.finalize:
             display.set_counts(study)
             display.log(f"search finished: {display.status()}")
-            return 0
+            return None
         from bench.run.final import finalize_run
 
+        search_s += state.search_before_s  # a resumed run's earlier parts
         record, run_dir = finalize_run(splits, study, cfg, state, display, search_s=search_s)
     print_summary(record, cfg.spec, run_dir)
-    return 0
+    return record
 
 
 def open_study(cfg: RunConfig, state: RunState):
@@ -274,10 +324,25 @@ def search(study, data, cfg: RunConfig, state: RunState, display) -> float:
         val_dir=val_dir(cfg.out, cfg.study_name), cv=cfg.cv, memory_limit=cfg.memory_limit,
         final_seconds=budget.final_fit_most, final_sizes=sizes[:2],
     )  # fmt: skip
+    callbacks = [display.trial_done, stopper]
+    clock = _spent_clock(cfg, state)
+    if clock is not None:
+        callbacks.append(clock)
     if budget.search_open():
         study.optimize(objective, n_trials=cfg.n_trials, catch=(TrialFailed,),
-                       callbacks=[display.trial_done, stopper])  # fmt: skip
+                       callbacks=callbacks)  # fmt: skip
+    if clock is not None:
+        clock.save(study)
     return time.monotonic() - budget.search_start
+
+
+def _spent_clock(cfg: RunConfig, state: RunState):
+    """The run's :class:`~bench.run.repeats.SpentClock` (None: a worker, or ``--study``)."""
+    from bench.run.repeats import SpentClock
+
+    if not cfg.finalize or cfg.study_key is None:
+        return None
+    return SpentClock(state.budget, search_before_s=state.search_before_s)
 
 
 def first_trials(cfg: RunConfig, *, speeds: dict[str, float]) -> list[dict]:

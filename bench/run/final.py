@@ -180,6 +180,7 @@ def _write_run(run_dir: Path, study, cfg: RunConfig, state: RunState, best, fit_
     from bench.models.registry import method_label
     from bench.results.records import RECORD_FILE, build_record
     from bench.run.fit import augment_train_seconds, write_fits
+    from bench.run.repeats import mark_finished
     from bench.search.study import trial_counts
 
     write_fits(run_dir, results)
@@ -212,7 +213,9 @@ def _write_run(run_dir: Path, study, cfg: RunConfig, state: RunState, best, fit_
         sampler=cfg.sampler, pruner=cfg.pruner, study_name=cfg.study_name,
         storage_kind=cfg.storage_kind, device=device_label(cfg.device),
         epochs=max(r.epochs for r in results), augment_train_s=augment_train_seconds(results),
-        best_trial=best.number, cv=cfg.cv, jobs=cfg.jobs, **ensembles,
+        best_trial=best.number, cv=cfg.cv, jobs=cfg.jobs, repeat=cfg.repeat,
+        search_seed=cfg.seed, **ensembles,
     )  # fmt: skip
     write_once_json(run_dir / RECORD_FILE, record.as_dict())
+    mark_finished(study, cfg, run_dir.name)
     return record

@@ -106,6 +106,9 @@ RUN_FLAGS = (
     Flag("--jobs", type=int, default=1, metavar="N",
          help="local search processes on the study (each its share of the cores, or its own "
          "GPU); this one does the final phase"),
+    Flag("--repeats", type=int, default=1, metavar="R",
+         help="independent searches one after another, each with the whole budget, its own "
+         "study, search seed and record (default 1)"),
 )  # fmt: skip
 """``bench run``'s own flags (never passed to a worker)."""
 

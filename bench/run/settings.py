@@ -49,6 +49,7 @@ class RunFlags:
     seeds: int | None = None  # bench run only
     ensemble: int = 1  # bench run only
     jobs: int = 1  # bench run only
+    repeats: int = 1  # bench run only
     follow: str | None = None  # bench search only: a worker of bench run --jobs
 
     @classmethod
@@ -97,6 +98,8 @@ class RunConfig:
     jobs: int = 1  # local search processes (the run itself and jobs - 1 workers)
     plugins: str = ""  # --plugins as given (its workers import them too)
     follow: Path | None = None  # a worker: the file holding the run's search end
+    study_key: str | None = None  # the default name before ``.r<k>`` (None: --study as given)
+    repeat: int = 1  # k of the study ``{study_key}.r{k}`` (bench.search.repeats)
 
     @property
     def device_type(self) -> str:
@@ -140,8 +143,10 @@ class RunConfig:
 class RunState:
     """What changes while a run runs: its budget clock, the speeds measured here (``speed_key``
     -> train images/s; the first-trial choice fills it, the trials reuse it) and, with
-    ``--jobs``, the file its search end is published to for its workers."""
+    ``--jobs``, the file its search end is published to for its workers; for a resumed run, the
+search time of its earlier parts (their wall time is in the budget's shifted ``t0``)."""
 
     budget: RunBudget
     speeds: dict[str, float] = field(default_factory=dict)
     publish: Path | None = None
+    search_before_s: float = 0.0  # seconds earlier parts of a resumed run searched

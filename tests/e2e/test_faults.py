@@ -217,7 +217,7 @@ def test_a_full_disk_stops_the_run_in_one_line_and_the_same_command_resumes(
         before = _finished(_plain(only_journal(out)))  # loadable by Optuna itself, unrepaired
         assert len(before) >= len(before_fill)
         filler.unlink()
-        again = bench(*_run_args(npz, out), "--budget", "1m", "--n-trials", "2")
+        again = bench(*args, "--n-trials", "2")  # the same command: its study resumes
         _, stderr = again.communicate(timeout=180)
         assert again.returncode == 0, stderr
         study = _plain(only_journal(out))
@@ -237,7 +237,8 @@ def test_a_full_disk_stops_the_run_in_one_line_and_the_same_command_resumes(
 def test_sigkill_at_random_moments_loses_no_finished_trial(npz, tmp_path) -> None:
     rng = random.Random(15)
     out = tmp_path / "out"
-    args = [*_run_args(npz, out), "--budget", "40s"]
+    # the killed parts' time counts against the budget of the run that resumes them
+    args = [*_run_args(npz, out), "--budget", "2m"]
     kept: dict[int, tuple] = {}
     for kill in range(5):
         delay = rng.uniform(3.0, 14.0)
@@ -250,7 +251,7 @@ def test_sigkill_at_random_moments_loses_no_finished_trial(npz, tmp_path) -> Non
         assert not lost, f"kill {kill} after {delay:.1f}s: lost finished trials {sorted(lost)}"
         assert not _partial_files(out), f"kill {kill} after {delay:.1f}s: {_partial_files(out)}"
         kept = now
-    proc = bench(*args)
+    proc = bench(*args, "--n-trials", "2")
     _, stderr = proc.communicate(timeout=180)
     assert proc.returncode == 0, stderr
     study = load_study(str(only_journal(out)), only_journal(out).stem)

@@ -86,9 +86,10 @@ def test_resume_after_sigkill_keeps_every_completed_trial(npz, tmp_path) -> None
     before = {t.number for t in study.get_trials(states=(TrialState.COMPLETE,))}
     assert not records(out)
 
-    again = _bench(*args, "--budget", "90s", "--n-trials", "2")
-    _, stderr = again.communicate(timeout=120)
+    again = _bench(*args, "--budget", "2m", "--n-trials", "2")  # the same command's study
+    _, stderr = again.communicate(timeout=150)
     assert again.returncode == 0, stderr
+    assert f"resuming study {files[0].stem}: " in stderr
     (record,) = records(out)
     study = _study(str(files[0]), files[0].stem)
     after = {t.number: t for t in study.trials}

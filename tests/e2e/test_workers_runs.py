@@ -66,7 +66,7 @@ def test_a_sigkill_of_the_run_stops_its_workers_and_loses_no_finished_trial(npz,
     while any(alive(p) for p in pids) and time.monotonic() < give_up:
         time.sleep(0.2)
     assert not any(alive(p) for p in pids), "a worker outlived the killed run"
-    again = bench(*args, "--budget", "40s", "--n-trials", "2")
+    again = bench(*args, "--budget", "2m", "--n-trials", "2")  # the same command's study
     _, stderr = again.communicate(timeout=180)
     assert again.returncode == 0, stderr
     study = load_study(str(only_journal(out)), only_journal(out).stem)
