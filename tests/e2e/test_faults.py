@@ -109,10 +109,10 @@ def test_a_journal_cut_at_any_byte_of_its_last_two_records_keeps_every_whole_one
     original = only_journal(out)
     data = original.read_bytes()
     lines = data.splitlines(keepends=True)
-    start = len(data) - len(lines[-1]) - len(lines[-2])
+    start, end = _last_trial_records(data)
     reference: dict[int, list] = {}
     cut = tmp_path / original.name
-    for offset in range(start, len(data)):
+    for offset in range(start, end):
         cut.write_bytes(data[:offset])
         whole = data[:offset].count(b"\n") + (data[offset : offset + 1] == b"\n")
         study = load_study(str(cut), original.stem)  # bench's opening repairs it
@@ -142,8 +142,19 @@ def test_a_journal_cut_at_any_byte_of_its_last_two_records_keeps_every_whole_one
     study.enqueue_trial({"tiny_mlp.width": 8})
     assert len(load_study(str(cut), original.stem).trials) == len(study.trials)
     assert complete_prefix(cut.read_bytes()).n_bytes == cut.stat().st_size
-    print(f"FAULT cut journal: {len(data) - start} offsets over the last 2 of {len(lines)} "
-          f"records; every one opened with {sorted(reference)} whole records kept")
+    print(f"FAULT cut journal: {end - start} offsets over the last 2 trial records of "
+          f"{len(lines)}; every one opened with {sorted(reference)} whole records kept")
+
+
+def _last_trial_records(data: bytes) -> tuple[int, int]:
+    """Byte range of a journal's last two trial records (a finished run's journal ends with
+    study attributes: its time and the finished mark, written after the last trial)."""
+    offsets, pos = [], 0
+    for line in data.splitlines(keepends=True):
+        if b'"trial_id"' in line:
+            offsets.append((pos, pos + len(line)))
+        pos += len(line)
+    return offsets[-2][0], offsets[-1][1]
 
 
 @pytest.mark.slow
@@ -153,7 +164,8 @@ def test_a_cut_journal_is_repaired_and_the_same_command_resumes(finished_run, tm
     shutil.copytree(src, out)
     args = [a if a != str(src) else str(out) for a in args]
     journal = only_journal(out)
-    journal.write_bytes(journal.read_bytes()[:-37])  # as the issue did
+    data = journal.read_bytes()
+    journal.write_bytes(data[: _last_trial_records(data)[1] - 37])  # into the last trial record
     before = _finished(_plain(journal))
     proc = bench(*args)
     _, stderr = proc.communicate(timeout=180)
