@@ -192,20 +192,24 @@ def make_scheduler(optimizer, hp: TrainHP):
     return None
 
 
-def to_input(x, *, mean: float, std: float, img_size: int | None = None, device=None):
+def to_input(x, *, mean: float, std: float, img_size: int | None = None, device=None,
+             policy=None):  # fmt: skip
     """uint8 batch (B,C,H,W) or (B,C,D,H,W) -> normalised float, resized (nearest) if needed.
 
-    ``device`` only chooses the memory format (channels_last on CUDA); ``x`` stays where it is.
+    ``policy`` (default: ``device``'s :class:`~bench.device.DevicePolicy`) only chooses the
+    memory format; ``x`` stays where it is. With neither, the layout is left as it comes.
     """
     import torch.nn.functional as F
 
-    from bench.device import memory_format
+    from bench.device import policy_for
 
     x = x.float().mul_(1.0 / (255.0 * std)).sub_(mean / std)
     if img_size and x.shape[-1] != img_size:
         x = F.interpolate(x, size=(img_size,) * (x.dim() - 2), mode="nearest")
-    if device is not None:
-        x = x.contiguous(memory_format=memory_format(device, x.dim()))
+    if policy is None and device is not None:
+        policy = policy_for(device)
+    if policy is not None:
+        x = x.contiguous(memory_format=policy.batch_format(x.dim()))
     return x
 
 
@@ -224,13 +228,21 @@ class TrainState:
     augment: Callable | None = None
     perm_gen: Any = None  # CPU torch.Generator for the permutations
     aug_gen: Any = None  # device torch.Generator handed to ``augment``
+    policy: Any = None  # bench.device.DevicePolicy (default: the device's)
+
+    def __post_init__(self) -> None:
+        if self.policy is None:
+            from bench.device import policy_for
+
+            self.policy = policy_for(self.device)
 
 
-def train_step(model, optimizer, loss_fn, x, y, device):
-    """One optimiser step on a ready float batch; returns the (detached) loss tensor."""
-    from bench.device import autocast
+def train_step(model, optimizer, loss_fn, x, y, device, policy=None):
+    """One optimiser step on a ready float batch, under the autocast of ``policy`` (default:
+    ``device``'s); returns the (detached) loss tensor."""
+    from bench.device import policy_for
 
-    with autocast(device):
+    with (policy or policy_for(device)).autocast(device):
         out = model(x)
         loss = loss_fn(out.float(), y)
     optimizer.zero_grad(set_to_none=True)
@@ -254,7 +266,7 @@ def train_epoch(state: TrainState, deadline: Deadline | None = None) -> tuple[fl
     perm = torch.randperm(n, generator=state.perm_gen).to(state.device)
     bs = hp.batch_size
     n_batches = n // bs + (1 if n % bs > 1 else 0)  # a last batch of 1 breaks BatchNorm
-    check_every = 1 if state.device.type == "cpu" else 25  # loss .item() syncs on CUDA
+    check_every = state.policy.check_every  # loss .item() syncs on CUDA
     state.model.train()
     loss_sum = torch.zeros((), device=state.device)
     seen = 0
@@ -266,8 +278,9 @@ def train_epoch(state: TrainState, deadline: Deadline | None = None) -> tuple[fl
         xb, yb = state.x.index_select(0, idx), state.y.index_select(0, idx)
         if state.augment is not None:
             xb, yb = state.augment(xb, yb, state.aug_gen)
-        xb = to_input(xb, mean=hp.mean, std=hp.std, img_size=state.img_size, device=state.device)
-        loss = train_step(state.model, state.optimizer, state.loss_fn, xb, yb, state.device)
+        xb = to_input(xb, mean=hp.mean, std=hp.std, img_size=state.img_size, policy=state.policy)
+        loss = train_step(state.model, state.optimizer, state.loss_fn, xb, yb, state.device,
+                          state.policy)  # fmt: skip
         loss_sum += loss * xb.shape[0]
         seen += int(xb.shape[0])
         if (i + 1) % check_every == 0 or i + 1 == n_batches:
@@ -289,23 +302,21 @@ def eval_batch_size(shape, img_size=None, *, most: int = EVAL_BATCH) -> int:
     return max(1, min(most, EVAL_ELEMENTS // max(per_sample, 1)))
 
 
-def predict_tensor(
-    model, x, *, task: str, device, img_size=None, mean=0.5, std=0.5, batch_size: int | None = None
-) -> np.ndarray:
+def predict_tensor(model, x, *, task: str, device, img_size=None, mean=0.5, std=0.5,
+                   batch_size: int | None = None, policy=None) -> np.ndarray:  # fmt: skip
     """Scores for a uint8 tensor already on the device (softmax, or sigmoid for multi-label),
-    in batches of ``batch_size`` (default: :func:`eval_batch_size`)."""
+    in batches of ``batch_size`` (default: :func:`eval_batch_size`). Always fp32, under
+    every policy (no autocast), so that scores, ensembles and ``bench predict`` agree to
+    1e-6 on any device; ``policy`` (default: ``device``'s) gives the batch memory format."""
     import torch
-
-    from bench.device import autocast
 
     batch_size = batch_size or eval_batch_size(tuple(x.shape), img_size)
     model.eval()
     outs = []
-    with torch.inference_mode(), autocast(device):
+    with torch.inference_mode():
         for i in range(0, x.shape[0], batch_size):
-            xb = to_input(
-                x[i : i + batch_size], mean=mean, std=std, img_size=img_size, device=device
-            )
+            xb = to_input(x[i : i + batch_size], mean=mean, std=std, img_size=img_size,
+                          device=device, policy=policy)  # fmt: skip
             logits = model(xb).float()
             outs.append(torch.sigmoid(logits) if task == MULTI_LABEL else logits.softmax(1))
     return torch.cat(outs).cpu().numpy().astype(np.float64)
@@ -532,5 +543,5 @@ def _evaluate(
     hp = state.hp
     scores = predict_tensor(state.model, x, task=task, device=state.device,
                             img_size=state.img_size, mean=hp.mean, std=hp.std,
-                            batch_size=hp.eval_batch)  # fmt: skip
+                            batch_size=hp.eval_batch, policy=state.policy)  # fmt: skip
     return scoring.auc(labels, scores, task), scoring.acc(labels, scores, task), scores

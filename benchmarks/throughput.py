@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from bench.data.splits import TrainVal, images_to_tensor, labels_to_tensor
-from bench.device import prepare_model, resolve_device
+from bench.device import policy_for, prepare_model, resolve_device
 from bench.models.registry import create_model
 from bench.train import (
     TrainHP,
@@ -231,8 +231,7 @@ class Bench:
         return torch.utils.data.Subset(dataset, range(n))
 
     def sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
+        policy_for(self.device).synchronize(self.device)
 
     def raw(self) -> int:
         for _ in range(self.steps):

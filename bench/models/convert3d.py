@@ -47,7 +47,7 @@ def _acs_module():
     class ACSConv(nn.Module):
         """Axial-coronal-sagittal convolution of a (out, in, k, k) 2D kernel over volumes."""
 
-        spatial_dims = 3  # for bench.device.prepare_model: a volume model with 2D weights
+        spatial_dims = 3  # for bench.device.DevicePolicy: a volume model with 2D weights
 
         def __init__(self, conv2d) -> None:
             super().__init__()

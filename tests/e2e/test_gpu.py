@@ -45,9 +45,9 @@ def _fit(npz: str, device: str):
 
 
 def test_bf16_autocast_trains_with_finite_losses_close_to_fp32(npz) -> None:
-    from bench.device import autocast
+    from bench.device import CUDA_POLICY
 
-    with autocast(torch.device("cuda")):
+    with CUDA_POLICY.autocast(torch.device("cuda")):
         assert torch.get_autocast_dtype("cuda") == torch.bfloat16
     gpu, cpu = _fit(npz, "cuda"), _fit(npz, "cpu")
     losses = [s.train_loss for s in gpu.history]
@@ -83,7 +83,7 @@ def test_an_epoch_makes_no_per_batch_host_to_device_copy(npz) -> None:
         model=model, optimizer=torch.optim.Adam(model.parameters()),
         loss_fn=torch.nn.CrossEntropyLoss(), hp=hp, device=cuda,
         x=images_to_tensor(data.train.images, n_channels=1, ndim=2, device=cuda),
-        y=labels_to_tensor(data.train.labels, multilabel=False, device=cuda).squeeze(1).long(),
+        y=labels_to_tensor(data.train.labels, multilabel=False, device=cuda),  # int64 (N,)
         perm_gen=torch.Generator().manual_seed(0),
     )  # fmt: skip
     train_epoch(state)  # warm-up
