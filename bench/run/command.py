@@ -50,7 +50,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _counts(flags: RunFlags, *, finalize: bool) -> dict:
     """The checked counts of ``flags``: ``n_trials``, ``cv``, ``seeds``, ``jobs``,
-    ``memory_limit`` (this process's share) and ``ensemble`` (each problem one line)."""
+    ``memory_limit`` (this process's share), ``gpu_memory_limit`` (the same, only when
+    ``--max-memory`` is given) and ``ensemble`` (each problem one line)."""
     from bench.data.folds import check_cv
     from bench.run.workers import check_jobs
     from bench.search.memory import default_limit, parse_memory
@@ -67,7 +68,8 @@ def _counts(flags: RunFlags, *, finalize: bool) -> dict:
         raise ConfigError(f"--ensemble {ensemble}: give at least 1 (1: no ensemble selection)")
     return dict(n_trials=flags.n_trials, cv=flags.cv or 0, seeds=seeds, jobs=jobs,
                 ensemble=ensemble,
-                memory_limit=(memory_limit or default_limit()) // jobs)  # the run's share
+                memory_limit=(memory_limit or default_limit()) // jobs,  # the run's share
+                gpu_memory_limit=memory_limit // jobs if memory_limit else None)  # fmt: skip
 
 
 def _journal(storage: str | None, *, kind: str, out: Path, name: str) -> Path | None:
@@ -197,10 +199,13 @@ def _search_and_finalize(cfg: RunConfig, state: RunState):
         from bench.data.folds import check_cv, pool_labels
 
         check_cv(cfg.cv, pool_labels(splits.train_val()), multilabel=cfg.spec.multilabel)
+    from bench.run.gpus import limit_memory, own_fraction
     from bench.run.workers import share_threads
 
     # before any speed probe (the trials reuse its figures); with --jobs, each process's share
     threads = cpu_threads(cfg.device, exact=share_threads(cfg.jobs) if cfg.jobs > 1 else None)
+    gpu_share = own_fraction(cfg)
+    limit_memory(cfg.device, gpu_share)
     warm_up()
     study = open_study(cfg, state)
     data = splits.train_val()
@@ -210,6 +215,8 @@ def _search_and_finalize(cfg: RunConfig, state: RunState):
              f"budget {cfg.budget_text})")  # fmt: skip
     if threads is not None:
         title += f", {threads} cpu thread{'s' if threads > 1 else ''}"
+    if gpu_share is not None:
+        title += f", {gpu_share:.0%} of the GPU's memory"
     with Display(title, end=state.budget.end, quiet=cfg.quiet, metric=cfg.metric) as display:
         display.set_counts(study)
         search_s = search_with_workers(study, data, cfg, state, display)

@@ -93,7 +93,8 @@ SEARCH_FLAGS = (
          "final fits then train on all of train+val (bench train: one per fold)"),
     Flag("--max-memory", metavar="SIZE", config="memory_limit",
          help="memory the run may use, e.g. 8G (default: 80%% of what is available; "
-         "shared among --jobs): CPU trials cap their batch size to fit, or are pruned"),
+         "shared among --jobs): CPU trials cap their batch size to fit, or are pruned; "
+         "on CUDA each process's share also caps its GPU memory"),
     Flag("--n-trials", type=int, help=argparse.SUPPRESS),  # tests
 )  # fmt: skip
 """The flags ``bench run`` and ``bench search`` share, in ``--help`` order."""

@@ -95,6 +95,7 @@ class RunConfig:
     ensemble: int = 1  # distinct configurations the final ensemble may hold
     cv: int = 0  # folds of the trials' cross-validation (0: the official val split)
     memory_limit: int | None = None  # bytes this process may hold (CPU trials cap their batch)
+    gpu_memory_limit: int | None = None  # this process's share of --max-memory when given (CUDA)
     jobs: int = 1  # local search processes (the run itself and jobs - 1 workers)
     plugins: str = ""  # --plugins as given (its workers import them too)
     follow: Path | None = None  # a worker: the file holding the run's search end

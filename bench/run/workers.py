@@ -2,8 +2,9 @@
 search, all on one study (the run's journal or ``--storage``); the run alone does the final
 phase once they have stopped.
 
-Each worker gets its share of the CPU cores (``OMP_NUM_THREADS``) or its own GPU
-(``CUDA_VISIBLE_DEVICES``, round-robin when there are fewer GPUs than workers). Workers search
+Each worker gets its share of the CPU cores (``OMP_NUM_THREADS``) or a GPU of those the run
+may use (``CUDA_VISIBLE_DEVICES``, taken from the run's in turn, and its memory fraction where
+processes share one: :mod:`bench.run.gpus`). Workers search
 until the run's search end; they die with the run (``PR_SET_PDEATHSIG``), and a trial one was
 running is failed and retried by the next run like any dead worker's. The run's display logs
 every worker's finished trials.
@@ -42,13 +43,20 @@ def share_threads(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // jobs)
 
 
-def worker_env(index: int, jobs: int, device) -> dict:
-    """The environment of worker ``index`` (1..jobs-1; the run itself is 0)."""
+def worker_env(index: int, jobs: int, device, *, gpu_limit: int | None = None) -> dict:
+    """The environment of worker ``index`` (1..jobs-1; the run itself is 0): on CUDA its GPU
+    and memory fraction (``gpu_limit``: each process's share of ``--max-memory``), else its
+    CPU threads."""
     env = dict(os.environ)
     if getattr(device, "type", str(device)) == "cuda":
         import torch
 
-        env["CUDA_VISIBLE_DEVICES"] = str(index % max(1, torch.cuda.device_count()))
+        from bench.run import gpus
+
+        visible = gpus.visible_devices(env.get("CUDA_VISIBLE_DEVICES"), torch.cuda.device_count())
+        env["CUDA_VISIBLE_DEVICES"] = gpus.process_devices(jobs, visible)[index]
+        fraction = gpus.gpu_fraction(index, jobs, limit=gpu_limit)
+        env[gpus.FRACTION_ENV] = "" if fraction is None else repr(fraction)
     else:
         env["OMP_NUM_THREADS"] = str(share_threads(jobs))
     return env
@@ -90,7 +98,8 @@ def start_workers(cfg: RunConfig, *, time_left: float) -> list[subprocess.Popen]
     for index in range(1, cfg.jobs):
         log = open(logs / f"{cfg.study_name}.worker{index}.log", "ab")  # noqa: SIM115 (child's)
         procs.append(subprocess.Popen(
-            argv, env=worker_env(index, cfg.jobs, cfg.device), stdout=log,
+            argv, env=worker_env(index, cfg.jobs, cfg.device, gpu_limit=cfg.gpu_memory_limit),
+            stdout=log,
             stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         ))  # fmt: skip
         log.close()

@@ -24,16 +24,23 @@ class TrialFailed(RuntimeError):
     """A trial could not run (OOM, a plugin raising); the study records FAIL and goes on."""
 
 
+OOM_MESSAGES = (
+    "out of memory",  # CUDA's caching allocator and runtime, NCCL
+    "can't allocate memory",  # the CPU allocator
+    "alloc_failed",  # CUBLAS_STATUS_ALLOC_FAILED, CUDNN_STATUS_ALLOC_FAILED, CUFFT_ALLOC_FAILED
+    "not_enough_workspace",  # CUDNN_STATUS_NOT_ENOUGH_WORKSPACE
+)
+
+
 def is_oom(exc: BaseException) -> bool:
-    """True for CUDA/CPU out-of-memory errors."""
+    """True for CUDA/CPU out-of-memory errors: every allocation failure of the CUDA libraries
+    (cuBLAS, cuDNN) too, so that it fails the one trial rather than the run."""
     import torch
 
     if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
         return True
     msg = str(exc).lower()
-    return isinstance(exc, RuntimeError) and (
-        "out of memory" in msg or "can't allocate memory" in msg
-    )
+    return isinstance(exc, RuntimeError) and any(m in msg for m in OOM_MESSAGES)
 
 
 def _reason(exc: BaseException) -> str:
@@ -177,12 +184,13 @@ class Objective:
         except Exception as exc:
             reason = _reason(exc)
             if is_oom(exc):
-                _free_cuda()
                 reason = f"out of memory: {reason}"
             elif not (plugin or isinstance(exc, BenchError) or _plugin_augment(aug_name)):
                 raise  # a bug in bench itself: an internal fault, not a trial outcome
             trial.set_user_attr(attrs.FAIL_REASON, reason)
             raise TrialFailed(reason) from None
+        finally:  # between trials: the cached blocks back to the processes sharing the GPU
+            _free_cuda(self.device)
 
     def _run(self, trial, family, model_params, train_params, deadline, start) -> float:
         from bench.models.registry import model_for, param_count
@@ -434,10 +442,13 @@ def _plugin_augment(name: str) -> bool:
         return False
 
 
-def _free_cuda() -> None:
-    import torch
+def _free_cuda(device) -> None:
+    """``torch.cuda.empty_cache()`` on a CUDA ``device``."""
+    from bench.device import is_cuda
 
-    if torch.cuda.is_available():
+    if is_cuda(device):
+        import torch
+
         torch.cuda.empty_cache()
 
 
