@@ -36,16 +36,19 @@ def saved(run_dir: Path, label: str) -> np.ndarray:
 
 
 def assert_round_trip(run_dir: Path, npz: Path, tmp_path: Path) -> None:
-    """``bench predict`` on the test split reproduces every saved fit's and both
-    ensembles' test probabilities to 1e-6."""
+    """``bench predict --device cpu`` on the test split reproduces every saved fit's and both
+    ensembles' test probabilities to 1e-6 (the run trained on the CPU too: with CUDA present,
+    ``auto`` would predict on the GPU)."""
     models = json.loads((run_dir / "models" / "ensemble.json").read_text())
     for seed in models["members"][0]["seeds"]:
         out = tmp_path / f"seed{seed}.csv"
-        done = bench("predict", run_dir, npz, "--seed", seed, "--out", out, "--quiet")
+        done = bench("predict", run_dir, npz, "--seed", seed, "--out", out, "--quiet",
+                     "--device", "cpu")  # fmt: skip
         assert done.returncode == 0, done.stderr
         np.testing.assert_allclose(read_csv_scores(out), saved(run_dir, f"seed{seed}"), atol=1e-6)
     for how, label in (("seeds", "ensemble-seeds"), ("selected", "ensemble")):
         out = tmp_path / f"{how}.csv"
-        done = bench("predict", run_dir, npz, "--ensemble", how, "--out", out, "--quiet")
+        done = bench("predict", run_dir, npz, "--ensemble", how, "--out", out, "--quiet",
+                     "--device", "cpu")  # fmt: skip
         assert done.returncode == 0, done.stderr
         np.testing.assert_allclose(read_csv_scores(out), saved(run_dir, label), atol=1e-6)

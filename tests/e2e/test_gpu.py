@@ -1,7 +1,8 @@
 """The CUDA path, as the README promises it: bf16 autocast with finite losses and a val metric
-close to fp32's, channels_last, the split resident on the device (no per-batch host-to-device
-copy), ``bench train`` and ``bench run`` with ``--device cuda``, ``--jobs 2`` on one GPU, and
-``benchmarks/throughput.py --device cuda``. Every test skips without CUDA, saying so.
+close to fp32's, channels_last, a 3D step (ACS included), the split resident on the device (no
+per-batch host-to-device copy), ``bench train`` and ``bench run`` with ``--device cuda``,
+``--jobs 2`` on one GPU, and ``benchmarks/throughput.py --device cuda``. Every test skips
+without CUDA, saying so.
 """
 
 from __future__ import annotations
@@ -64,6 +65,24 @@ def test_models_and_batches_are_channels_last_on_cuda() -> None:
     x = torch.zeros(4, 1, 28, 28, dtype=torch.uint8, device="cuda")
     xb = to_input(x, mean=0.5, std=0.5, device=torch.device("cuda"))
     assert xb.is_cuda and xb.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("family", ["resnet18_acs", "small_cnn3d"])
+def test_a_volume_model_trains_a_step_on_cuda(family: str) -> None:
+    """ACS models (2D weights on volumes) stay as built; the others go channels_last_3d."""
+    from bench.device import CUDA_POLICY, prepare_model
+    from bench.models.registry import create_model
+    from bench.train import to_input, train_step
+
+    cuda = torch.device("cuda")
+    model = prepare_model(create_model(family, num_classes=3, in_chans=1, img_size=28), cuda)
+    assert (CUDA_POLICY.model_format(model) is None) == family.endswith("_acs")
+    x = torch.randint(0, 256, (4, 1, 28, 28, 28), dtype=torch.uint8, device=cuda)
+    xb = to_input(x, mean=0.5, std=0.5, device=cuda)
+    y = torch.tensor([0, 1, 2, 0], device=cuda)
+    loss = train_step(model, torch.optim.Adam(model.parameters()),
+                      torch.nn.CrossEntropyLoss(), xb, y, cuda)  # fmt: skip
+    assert torch.isfinite(loss).item()
 
 
 def test_an_epoch_makes_no_per_batch_host_to_device_copy(npz) -> None:

@@ -144,7 +144,7 @@ def test_installed_plugin_trains_with_bench_train(installed_plugin, run_bench, t
     meta = json.loads((run_dir / "models" / "seed0.json").read_text())
     assert meta["family_source"] == f"entry-point:{installed_plugin}"
     csv_out = tmp_path / "p.csv"
-    done = run_bench("predict", run_dir, npz, "--out", csv_out, "--quiet")
+    done = run_bench("predict", run_dir, npz, "--out", csv_out, "--quiet", "--device", "cpu")
     assert done.returncode == 0, done.stderr
     (saved,) = (run_dir / "predictions").glob("*@seed0.csv")
     rows = list(csv.reader(csv_out.open()))[1:]

@@ -24,7 +24,8 @@ def npz(tmp_path) -> Path:
 def test_run_selects_refits_and_saves_an_ensemble(npz, tmp_path):
     out = tmp_path / "out"
     done = bench("run", "--dataset", f"npz:{npz}", "--budget", "90s", "--n-trials", "6",
-                 "--seeds", "2", "--ensemble", "3", "--out", out, "--quiet", *TINY)  # fmt: skip
+                 "--seeds", "2", "--ensemble", "3", "--out", out, "--quiet", "--device", "cpu",
+                 *TINY)  # fmt: skip
     assert done.returncode == 0, done.stderr
     (record_path,) = out.glob("*/record.json")
     record, run_dir = json.loads(record_path.read_text()), record_path.parent

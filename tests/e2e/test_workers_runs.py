@@ -80,7 +80,8 @@ def test_a_sigkill_of_the_run_stops_its_workers_and_loses_no_finished_trial(npz,
 def test_a_run_over_its_memory_limit_prunes_each_trial_with_the_reason(npz, tmp_path) -> None:
     out = tmp_path / "out"
     proc = bench("run", "--dataset", npz, "--out", str(out), "--quiet", "--seeds", "1",
-                 "--budget", "30s", "--n-trials", "3", "--max-memory", "64M", *TINY)  # fmt: skip
+                 "--budget", "30s", "--n-trials", "3", "--max-memory", "64M", "--device", "cpu",
+                 *TINY)  # fmt: skip
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 2, stderr
     assert stderr.strip().splitlines()[-1].startswith("error: no trial completed"), stderr

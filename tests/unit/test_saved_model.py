@@ -56,7 +56,7 @@ def test_predict_reads_images_and_folders(trained, npz, tmp_path):
         Image.fromarray(images[i]).save(folder / "sub" / f"{i}.png")
     Image.fromarray(images[3]).convert("RGB").resize((56, 56)).save(folder / "big_rgb.png")
     out = tmp_path / "folder.csv"
-    done = bench("predict", trained, folder, "--out", out)
+    done = bench("predict", trained, folder, "--out", out, "--device", "cpu")  # trained on CPU
     assert done.returncode == 0, done.stderr
     assert "4 inputs" in done.stdout
     rows = out.read_text().splitlines()
