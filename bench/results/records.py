@@ -151,7 +151,7 @@ class Record:
     ensemble_members: list = _f("the selected ensemble: [{trial, family, weight, seeds}]",
                                 csv=False, factory=list)  # fmt: skip
     test_predictions: str = _f("the test probabilities of every fit and ensemble, with the "
-                               "test labels (.npz, float16; relative to the run folder; "
+                               "test labels (.npz, float32; relative to the run folder; "
                                "leaderboards: records/<run_id>.npz)", "", csv=False)  # fmt: skip
     fit_intervals: list = _f("per fit: [{fit, test_auc_ci, test_acc_ci, balanced_acc, ece, "
                              "brier}]", csv=False, factory=list)  # fmt: skip

@@ -144,7 +144,7 @@ def test_record_fields_from_a_saved_file_agree_with_medmnist(tmp_path) -> None:
     save_test_predictions(path, TestPredictions("breastmnist", BINARY, y, fits,
                                                 tuple(fits), ens, ens))  # fmt: skip
     preds = load_test_predictions(path)
-    assert preds.fits["seed0"].dtype == np.float16 and preds.labels.shape == (156, 1)
+    assert preds.fits["seed0"].dtype == np.float32 and preds.labels.shape == (156, 1)
     fields = record_fields(preds)
     saved = preds.ensemble.astype(np.float64)
     auc_ref, acc_ref = _independent(y, saved, BINARY)
@@ -155,6 +155,22 @@ def test_record_fields_from_a_saved_file_agree_with_medmnist(tmp_path) -> None:
     assert fields["n_test"] == 156 and len(fields["fit_intervals"]) == 3
     assert fields["test_auc_lo"] < fields["test_auc_hi"]
     assert fields["seed_ensemble_test_auc_lo"] == fields["ensemble_test_auc_lo"]
+
+
+def test_saved_probabilities_keep_a_confident_model_s_auc(tmp_path) -> None:
+    """Saturated probabilities (sigmoid of large logits) must not tie once saved: float16
+    makes 0.9995 and 1.0 one value (this AUC moves by 0.0016; a PneumoniaMNIST run's by up
+    to 0.013); float32 keeps it to 1e-4."""
+    rng = np.random.default_rng(10)
+    y = rng.integers(0, 2, (624, 1))
+    logits = 6.0 + 1.5 * rng.standard_normal(624) + 1.0 * y[:, 0]  # p from 0.98 to 1 - 1e-6
+    p = 1 / (1 + np.exp(-logits))
+    s = np.stack([1 - p, p], axis=1)
+    path = tmp_path / "p.npz"
+    save_test_predictions(path, TestPredictions("pneumoniamnist", BINARY, y, {"seed0": s},
+                                                ("seed0",)))  # fmt: skip
+    saved = load_test_predictions(path).fits["seed0"].astype(np.float64)
+    assert getAUC(y, saved, BINARY) == pytest.approx(getAUC(y, s, BINARY), abs=1e-4)
 
 
 def test_a_corrupt_file_is_one_error(tmp_path) -> None:
