@@ -22,7 +22,7 @@ from bench.peers.venv import (
     is_ready,
     venv_python,
 )
-from bench.results.predictions import read_predictions
+from bench.results.predictions import load_test_predictions, read_predictions
 
 
 def _npz_path(name: str) -> Path:
@@ -68,6 +68,11 @@ def test_constant_peer_exact_values(tiny_npz, tmp_path, task, acc):
     scores = read_predictions(pred)
     n_classes = 2 if task == "binary-class" else 4
     np.testing.assert_allclose(scores, np.full((16, n_classes), 1 / n_classes))
+    kept = load_test_predictions(run_dir / on_disk["test_predictions"])  # the peer's evidence
+    assert kept.chosen == ("seed0",) and kept.labels.shape == (16, 1)
+    np.testing.assert_allclose(kept.fits["seed0"], scores)
+    assert (on_disk["test_auc_lo"], on_disk["test_auc_hi"]) == (0.5, 0.5)  # a constant's AUC
+    assert on_disk["n_test"] == 16 and on_disk["test_acc_lo"] <= acc <= on_disk["test_acc_hi"]
 
 
 def test_constant_peer_multilabel_per_label_rates(tiny_npz, tmp_path):

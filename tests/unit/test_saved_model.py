@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from saved_runs import assert_round_trip, bench, read_csv_scores, saved
 
+from bench.results.predictions import load_test_predictions
 from bench.scoring import acc, auc
 from bench.search.ensemble import select_ensemble
 
@@ -43,6 +44,13 @@ def test_train_saves_fits_that_predict_reproduces(trained, npz, tmp_path):
     np.testing.assert_allclose(saved(trained, "ensemble-seeds"), mean, atol=1e-12)
     assert record["seed_ensemble_test_auc"] == pytest.approx(auc(labels, mean, "binary-class"))
     assert record["ensemble_test_acc"] == pytest.approx(acc(labels, mean, "binary-class"))
+    # bench train keeps its test evidence too: every fit and both ensembles, with the labels
+    kept = load_test_predictions(trained / record["test_predictions"])
+    assert kept.chosen == ("seed0", "seed1") and np.array_equal(kept.labels, labels)
+    np.testing.assert_allclose(kept.seed_ensemble, mean, atol=1e-6)
+    assert record["seed_ensemble_test_auc_lo"] <= record["seed_ensemble_test_auc"] <= record[
+        "seed_ensemble_test_auc_hi"]  # fmt: skip
+    assert [f["fit"] for f in record["fit_intervals"]] == ["seed0", "seed1"]
     assert_round_trip(trained, npz, tmp_path)
 
 
