@@ -201,26 +201,25 @@ def score_ensembles(splits, members: list[EnsembleMember], *, run_dir: Path) -> 
     and ``models/ensemble.json`` (after every fit it names). Returns the record's fields."""
     from bench.saved.fits import ensemble_scores, write_ensemble
 
-    fitted = members
     saved = [r.model_file for m in members for r in m.fits]
     seeds = ensemble_scores([[r.scores for r in members[0].fits]], [1.0])
-    members = [m for m in members if m.fits and m.weight > 0] or [
+    weighted = [m for m in members if m.fits and m.weight > 0] or [
         dataclasses.replace(members[0], weight=1.0)
     ]
     seeds_report, _ = score_test(splits, seeds, run_dir=run_dir, run_label="ensemble-seeds")
-    chosen = ensemble_scores([[r.scores for r in m.fits] for m in members],
-                             [m.weight for m in members])  # fmt: skip
+    chosen = ensemble_scores([[r.scores for r in m.fits] for m in weighted],
+                             [m.weight for m in weighted])  # fmt: skip
     chosen_report, _ = score_test(splits, chosen, run_dir=run_dir, run_label="ensemble")
-    total = sum(m.weight for m in members)
+    total = sum(m.weight for m in weighted)
     listed = [
         {"trial": m.trial, "family": m.family, "weight": round(m.weight / total, 6),
          "seeds": [r.seed for r in m.fits], "fits": [Path(r.model_file).stem for r in m.fits]}
-        for m in members
+        for m in weighted
     ]  # fmt: skip
     write_ensemble(run_dir, listed)
     uncertainty = keep_test_predictions(
-        splits, run_dir, fits={Path(r.model_file).stem: r.scores for m in fitted for r in m.fits},
-        chosen=[Path(r.model_file).stem for r in fitted[0].fits], seed_ensemble=seeds,
+        splits, run_dir, fits={Path(r.model_file).stem: r.scores for m in members for r in m.fits},
+        chosen=[Path(r.model_file).stem for r in members[0].fits], seed_ensemble=seeds,
         ensemble=chosen,
     )  # fmt: skip
     return {
