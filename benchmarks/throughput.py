@@ -27,6 +27,7 @@ Data: PneumoniaMNIST or BreastMNIST (AdrenalMNIST3D for the 3D lines) from ``--d
 ``LINES``.
 
     python benchmarks/throughput.py [--lines small_cnn,resnet18] [--steps N] [--repeats 3]
+        [--batch N] [--no-reference]
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +107,9 @@ def autoaugment_cifar10_reference() -> list:
 
 LINES = [
     Line("small_cnn", "small_cnn"),
+    Line("hybrid", "hybrid", steps=8),
     Line("resnet18", "resnet18", steps=4),
+    Line("resnet50", "resnet50", steps=2),
     Line("small_cnn+simple", "small_cnn", "simple", simple_reference),
     Line(
         "small_cnn+autoaugment_cifar10",
@@ -164,8 +167,9 @@ class Bench:
     """The three timed cases of one line, sharing one model and optimiser."""
 
     def __init__(
-        self, line: Line, data: TrainVal, flag: str | None, data_dir: Path, *, steps: int, device
-    ) -> None:
+        self, line: Line, data: TrainVal, flag: str | None, data_dir: Path, *, steps: int, device,
+        reference: bool = True,
+    ) -> None:  # fmt: skip
         torch.manual_seed(0)
         spec = data.spec
         self.line, self.device, self.steps = line, device, steps
@@ -200,7 +204,7 @@ class Bench:
         self.raw_x = to_input(self.state.x[: self.batch], mean=0.5, std=0.5, device=device)
         self.raw_y = self.state.y[: self.batch]
         self.reference_data = None
-        if line.ndim == 2:  # the MedMNIST 2D Dataset/DataLoader pipeline
+        if line.ndim == 2 and reference:  # the MedMNIST 2D Dataset/DataLoader pipeline
             self.reference_data = self.build_reference(images, labels, flag, data_dir, n)
 
     def build_augment(self, data: TrainVal):
@@ -318,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
         help="batches per timed pass (default: per line)",
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=None,
+                        help="samples per batch of every line (default: per line)")  # fmt: skip
+    parser.add_argument("--no-reference", action="store_true",
+                        help="time raw and ours only (no MedMNIST DataLoader)")  # fmt: skip
     parser.add_argument(
         "--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
     )
@@ -337,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     loaded = {}
     for label in wanted:
         line = by_label[label]
+        if args.batch:
+            line = replace(line, batch=args.batch)
         if line.ndim not in loaded:
             loaded[line.ndim] = load_data(args.data_dir, line.ndim)
             data, flag = loaded[line.ndim]
@@ -347,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         data, flag = loaded[line.ndim]
         steps = args.steps or line.steps
-        bench = Bench(line, data, flag, args.data_dir, steps=steps, device=device)
+        bench = Bench(line, data, flag, args.data_dir, steps=steps, device=device,
+                      reference=not args.no_reference)  # fmt: skip
         print(format_line(label, measure(bench, args.repeats)), flush=True)
     return 0
 

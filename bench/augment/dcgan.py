@@ -52,8 +52,11 @@ def default_cache_dir() -> Path:
     return cache_root() / "dcgan"
 
 
-def cache_path(data: Any, *, seed: int, settings: GanSettings, cache_dir: str | None) -> Path:
-    """The cache file of the generator for ``data.train`` at ``seed`` with ``settings``."""
+def cache_path(data: Any, *, seed: int, settings: GanSettings, cache_dir: str | None,
+               device: Any = "cpu") -> Path:  # fmt: skip
+    """The cache file of the generator for ``data.train`` at ``seed`` with ``settings``,
+    trained on ``device``'s kind (a CUDA generator's random stream is not the CPU's; a CPU
+    cache keeps the key it had)."""
     train = data.train
     digest = hashlib.sha1(train.images.tobytes())
     digest.update(train.labels.tobytes())
@@ -65,6 +68,9 @@ def cache_path(data: Any, *, seed: int, settings: GanSettings, cache_dir: str | 
         "seed": int(seed),
         "settings": asdict(settings),
     }
+    kind = getattr(device, "type", str(device).split(":")[0])
+    if kind != "cpu":
+        key["device"] = kind
     h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     stem = "".join(ch if ch.isalnum() else "_" for ch in Path(data.spec.name).stem)[:40]
     root = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -72,20 +78,25 @@ def cache_path(data: Any, *, seed: int, settings: GanSettings, cache_dir: str | 
 
 
 def conditions(data: Any, device: Any):
-    """Train images in [-1, 1] (N, C, H, W) and their condition vectors (N, n_classes)."""
+    """Train images as uint8 (N, C, H, W) on ``device`` (a batch goes to [-1, 1] with
+    :func:`to_unit`) and their condition vectors (N, n_classes)."""
     import torch
 
     from bench.data.splits import images_to_tensor
 
     spec = data.spec
-    x = images_to_tensor(data.train.images, n_channels=spec.n_channels, ndim=2, device=device)
-    real = x.float().div_(127.5).sub_(1.0)
+    real = images_to_tensor(data.train.images, n_channels=spec.n_channels, ndim=2, device=device)
     labels = torch.as_tensor(data.train.labels.astype("int64"), device=device)
     if spec.multilabel:
         cond = labels.float()
     else:
         cond = torch.nn.functional.one_hot(labels[:, 0], spec.n_classes).float()
     return real, cond
+
+
+def to_unit(x):
+    """uint8 images -> float in [-1, 1], what the networks see."""
+    return x.float().div_(127.5).sub_(1.0)
 
 
 @dataclass
@@ -96,7 +107,7 @@ class GanState:
     D: Any
     opt_g: Any
     opt_d: Any
-    rng: Any  # torch.Generator drawing batches and noise
+    rng: Any  # torch.Generator on the device, drawing batches and noise
     steps_done: int = 0
     train_s: float = 0.0
 
@@ -123,7 +134,7 @@ class GanState:
             D=D,
             opt_g=torch.optim.Adam(G.parameters(), lr=settings.lr, betas=betas),
             opt_d=torch.optim.Adam(D.parameters(), lr=settings.lr, betas=betas),
-            rng=torch.Generator().manual_seed(seed),
+            rng=torch.Generator(device=device).manual_seed(seed),
         )
 
     def state_dict(self) -> dict:
@@ -163,9 +174,9 @@ def train_gan(state: GanState, real, cond, settings: GanSettings, *, max_s: floa
         if max_s is not None and state.steps_done % CHECK_EVERY == 0:
             if time.monotonic() - t0 >= max_s:
                 break
-        idx = torch.randint(n, (bs,), generator=state.rng).to(device)
-        z = torch.randn(bs, settings.z_dim, generator=state.rng).to(device)
-        xr, c = real[idx], cond[idx]
+        idx = torch.randint(n, (bs,), generator=state.rng, device=device)
+        z = torch.randn(bs, settings.z_dim, generator=state.rng, device=device)
+        xr, c = to_unit(real.index_select(0, idx)), cond.index_select(0, idx)
         fake = state.G(z, c)
         d_loss = F.binary_cross_entropy_with_logits(state.D(xr, c), ones)
         d_loss = d_loss + F.binary_cross_entropy_with_logits(state.D(fake.detach(), c), zeros)
@@ -227,7 +238,8 @@ def prepare_dcgan(
     size = int(data.data_size)
     layout(size)
     settings = GanSettings(steps=int(dcgan_steps), width=int(dcgan_width))
-    path = cache_path(data, seed=ctx.seed, settings=settings, cache_dir=ctx.cache_dir)
+    path = cache_path(data, seed=ctx.seed, settings=settings, cache_dir=ctx.cache_dir,
+                      device=ctx.device)  # fmt: skip
     t0 = time.monotonic()
     state = GanState.new(
         settings, chans=spec.n_channels, cond_dim=spec.n_classes, size=size, seed=ctx.seed,

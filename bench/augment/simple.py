@@ -96,11 +96,10 @@ class SimpleAugment:
             if noise is not None:
                 warped = warped + (self.noise * self.strength * MAX_NOISE * 255.0) * noise
             out = warped.round_().clamp_(0, 255).to(torch.uint8)
-        hf = u[:, 5] < self.hflip
-        vf = u[:, 6] < self.vflip
-        if bool(hf.any()) or bool(vf.any()):
-            out = torch.where(hf[:, None, None, None], out.flip(-1), out)
-            out = torch.where(vf[:, None, None, None], out.flip(-2), out)
+        if self.hflip > 0:  # a where on the device, not a host read of the coins
+            out = torch.where((u[:, 5] < self.hflip)[:, None, None, None], out.flip(-1), out)
+        if self.vflip > 0:
+            out = torch.where((u[:, 6] < self.vflip)[:, None, None, None], out.flip(-2), out)
         return out
 
 
@@ -137,8 +136,9 @@ class SimpleAugment3D:
             )
             theta = torch.zeros(out.shape[0], 3, 4, device=out.device)
             theta[:, 0, 0] = theta[:, 1, 1] = theta[:, 2, 2] = 1.0
-            sizes = torch.tensor(out.shape[-1:-4:-1], device=out.device, dtype=torch.float32)
-            theta[:, :, 3] = -2 * shifts.flip(1) / sizes  # grid order is (x=W, y=H, z=D)
+            for row, axis in enumerate((-1, -2, -3)):  # grid order is (x=W, y=H, z=D)
+                # a Python divisor: no host-to-device copy of the sizes
+                theta[:, row, 3] = -2 * shifts[:, axis] / float(out.shape[axis])
             grid = F.affine_grid(theta, list(out.shape), align_corners=False)
             out = F.grid_sample(out.float(), grid, mode="nearest", padding_mode="zeros",
                                 align_corners=False).round_().to(torch.uint8)  # fmt: skip

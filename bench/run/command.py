@@ -363,29 +363,44 @@ def first_trials(cfg: RunConfig, *, speeds: dict[str, float]) -> list[dict]:
     from bench.search.speed import measure_throughput, speed_key
 
     spec, space = cfg.spec, cfg.space
+    batch = _first_batch(space, spec)
+    fastest = [0.0]
 
     def speed(family: str) -> float:
         kwargs = family_kwargs(default_params(space, family), family)
+        at = batch or int(default_params(space, family).get("batch_size", 128))
         try:
             model = model_for(spec, family, img_size=cfg.img_size, **kwargs)
-            thr = measure_throughput(model, in_chans=spec.n_channels, img_size=cfg.img_size,
-                                     device=cfg.device, ndim=spec.ndim)  # fmt: skip
+            thr, measured = measure_throughput(
+                model, in_chans=spec.n_channels, img_size=cfg.img_size, device=cfg.device,
+                batch=at, need=fastest[0] or None, ndim=spec.ndim,
+            )  # fmt: skip
         except Exception:  # a plugin that cannot build its defaults is simply not first
             return 0.0
-        speeds[speed_key(family, kwargs)] = thr  # the trials reuse it (no second probe)
+        if not measured:  # slower than the fastest so far for sure: not first, not kept
+            return 0.0
+        speeds[speed_key(family, kwargs, at)] = thr  # the trials reuse it (no second probe)
+        fastest[0] = max(fastest[0], thr)
         return thr
 
     families = list(space.families)
     best = max(families, key=speed) if len(families) > 1 else families[0]
     params = default_params(space, best)
-    batch = space.common.params.get("batch_size")
-    if batch is not None and batch.type == "categorical":
-        # enough optimiser steps on a small train split: the largest batch giving >= 16 steps
-        n_train = int(spec.n_samples.get("train", 0) or 0)
-        fits = [b for b in batch.choices if isinstance(b, int) and b * 16 <= n_train]
-        params["batch_size"] = max(fits) if fits else min(batch.choices)
+    if batch is not None:
+        params["batch_size"] = batch
     recipe = default_params(space, best, common=RECIPE)
     return [params] if recipe == params else [params, recipe]
+
+
+def _first_batch(space, spec) -> int | None:
+    """The first trial's batch size when the space samples it from choices: enough
+    optimiser steps on a small train split, the largest choice giving >= 16 steps."""
+    batch = space.common.params.get("batch_size")
+    if batch is None or batch.type != "categorical":
+        return None
+    n_train = int(spec.n_samples.get("train", 0) or 0)
+    fits = [b for b in batch.choices if isinstance(b, int) and b * 16 <= n_train]
+    return max(fits) if fits else min(batch.choices)
 
 
 def print_summary(record, spec, run_dir: Path) -> None:

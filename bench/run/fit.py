@@ -75,14 +75,16 @@ def planned_hp(plan: FitPlan, hp: TrainHP, model, augment, data, *, img_size: in
                deadline: Deadline) -> TrainHP:  # fmt: skip
     """``hp`` with the epochs and train fraction :func:`bench.search.budget.final_plan` gives
     for the time ``deadline`` leaves, at the trial's epoch time slowed by how much slower
-    this machine is now (a fresh probe of ``model``, with ``augment``'s cost)."""
+    this machine is now (a fresh probe of ``model`` at ``hp``'s batch, as the trial's was,
+    with ``augment``'s cost)."""
     from bench.search.budget import final_plan
     from bench.search.speed import augment_cost, measure_throughput
 
     slowdown = 1.0
     if plan.throughput:
         now = measure_throughput(model, in_chans=data.spec.n_channels, img_size=img_size,
-                                 device=device, ndim=data.spec.ndim)  # fmt: skip
+                                 device=device, batch=hp.batch_size,
+                                 ndim=data.spec.ndim).images_s  # fmt: skip
         if augment is not None:
             now = 1.0 / (1.0 / now + augment_cost(augment, data, device=device))
         slowdown = max(1.0, float(plan.throughput) / max(now, 1e-9))

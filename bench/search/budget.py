@@ -50,6 +50,7 @@ MIN_FRACTION = 0.1  # and at least a tenth of the split, once other trials have 
 SMALLEST_EPOCHS = 1  # the smallest trial (when none has completed yet): one epoch...
 VAL_COST = 1 / 3  # a val image costs about a third of a train image (forward only)
 CALIBRATION_PRIOR = 2.0  # real epochs run ~2x slower than the probe until one is measured
+CALIBRATION_MIN = 0.25  # a probe that read low is corrected down to a quarter, not below
 EPOCHS_MIN, EPOCHS_MAX = 5, 100  # epoch cap bounds; 100 is the MedMNIST v2 protocol's
 
 

@@ -150,11 +150,12 @@ class Objective:
     @property
     def calib(self) -> float:
         """How much slower real epochs are than the probe predicts (median of the trials
-        run here; a prior until one has run): data movement, evaluation, schedulers."""
+        run here; a prior until one has run): data movement, evaluation, schedulers. Below 1
+        when the probe read low (down to :data:`~bench.search.budget.CALIBRATION_MIN`)."""
         if not self._ratios:
             return budget.CALIBRATION_PRIOR
         ordered = sorted(self._ratios)
-        return max(1.0, ordered[len(ordered) // 2])
+        return max(budget.CALIBRATION_MIN, ordered[len(ordered) // 2])
 
     def __call__(self, trial) -> float:
         import optuna
@@ -206,8 +207,8 @@ class Objective:
         model = build()
         trial.set_user_attr(attrs.N_PARAMS, param_count(model))
         smallest = not _any_complete(trial)
-        thr = self._feasible_speed(trial, model, suggestion, deadline, smallest)
         batch, eval_batch = self._memory_batch(trial, model, suggestion)
+        thr = self._feasible_speed(trial, model, suggestion, deadline, smallest, batch)
         augment = None
         if aug_name != "none":
             augment, thr = self._augment(trial, suggestion, deadline, thr)
@@ -259,9 +260,11 @@ class Objective:
 
         return [fold_data(self.data, self.folds, i, self._pool) for i in range(self.cv)]
 
-    def _feasible_speed(self, trial, model, suggestion: Suggestion, deadline, smallest) -> float:
-        """The model's measured train images/s; pruned with the reason when even the shortest
-        allowed trial cannot finish before ``deadline``."""
+    def _feasible_speed(self, trial, model, suggestion: Suggestion, deadline, smallest,
+                        batch: int) -> float:  # fmt: skip
+        """The model's train images/s at ``batch`` (measured once per configuration and batch;
+        a probe cut short by ``need`` is not kept); pruned with the reason when even the
+        shortest allowed trial cannot finish before ``deadline``."""
         import optuna
 
         from bench.search.speed import measure_throughput, speed_key
@@ -271,30 +274,36 @@ class Objective:
         need = self.calib * budget.needed_throughput(
             n_train=n_train, n_val=n_val, seconds=seconds, smallest=smallest, n_once=n_once
         )
-        key = speed_key(suggestion.family, suggestion.model_params)
-        if key not in self._speed:
-            self._speed[key] = measure_throughput(
+        key = speed_key(suggestion.family, suggestion.model_params, batch)
+        measured = key in self._speed
+        if measured:
+            thr = self._speed[key]
+        else:
+            thr, measured = measure_throughput(
                 model, in_chans=self.data.spec.n_channels, img_size=self.img_size,
-                device=self.device, need=need, ndim=self.data.spec.ndim,
+                device=self.device, batch=batch, need=need, ndim=self.data.spec.ndim,
             )  # fmt: skip
-        thr = self._speed[key]
+            if measured:
+                self._speed[key] = thr
         trial.set_user_attr(attrs.THROUGHPUT, round(thr, 1))
         if thr < need:
             epochs = budget.SMALLEST_EPOCHS if smallest else budget.MIN_EPOCHS
             reason = (
-                f"too slow for the time left: {thr:.1f} train images/s cannot run "
-                f"{epochs} epoch{'s' if epochs > 1 else ''} in {seconds:.0f}s"
+                f"too slow for the time left: {'' if measured else 'at most '}{thr:.1f} train "
+                f"images/s cannot run {epochs} epoch{'s' if epochs > 1 else ''} in {seconds:.0f}s"
             )
             trial.set_user_attr(attrs.FAIL_REASON, reason)
-            if not smallest and self._no_family_fits(need, deadline):
+            if not smallest and self._no_family_fits(need, deadline, thr):
                 trial.study.stop()  # else every trial to the search end is pruned like this
             raise optuna.TrialPruned(reason)
         return thr
 
-    def _no_family_fits(self, need: float, deadline) -> bool:
-        """True when the search's end bounds this trial and no family measured here trains
-        ``need`` images/s: every further trial of this search would be pruned as too slow."""
-        return deadline.end >= self.search_end() and max(self._speed.values()) < need
+    def _no_family_fits(self, need: float, deadline, thr: float) -> bool:
+        """True when the search's end bounds this trial and neither this trial (``thr``) nor
+        any family measured here trains ``need`` images/s: every further trial of this
+        search would be pruned as too slow."""
+        fastest = max([thr, *self._speed.values()])
+        return deadline.end >= self.search_end() and fastest < need
 
     def _memory_batch(self, trial, model, suggestion: Suggestion):
         """(train batch, eval batch or None): the sampled batch, or the largest that fits the memory

@@ -1,14 +1,18 @@
 """The CUDA path, as the README promises it: bf16 autocast with finite losses and a val metric
 close to fp32's, channels_last, a 3D step (ACS included), the split resident on the device (no
-per-batch host-to-device copy), ``bench train`` and ``bench run`` with ``--device cuda``,
-``--jobs 2`` on one GPU, and ``benchmarks/throughput.py --device cuda``. Every test skips
-without CUDA, saying so.
+per-batch host-to-device copy), a convolutional family trained with ``simple`` and AutoAugment,
+host waits per batch counted with ``torch.cuda.set_sync_debug_mode``, the speed probe within
+[0.75, 1.33] of a synchronised steady state, fp32 evaluation, ``bench train`` and ``bench run``
+with ``--device cuda``, ``--jobs 2`` on one GPU, and ``benchmarks/throughput.py --device
+cuda``. Every test skips without CUDA, saying so.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
+import warnings
 from pathlib import Path
 
 import bench_tiny_plugin  # noqa: F401
@@ -112,6 +116,114 @@ def test_an_epoch_makes_no_per_batch_host_to_device_copy(npz) -> None:
     copies = [e for e in prof.events() if "Memcpy HtoD" in e.name]
     n_batches = len(data.train) // hp.batch_size
     assert len(copies) < n_batches / 4, f"{len(copies)} host-to-device copies, {n_batches} batches"
+
+
+AUGMENTS = ["simple", "autoaugment_cifar10"]
+
+
+def _state(npz: str, augment: str, batch: int = 16):
+    """A small_cnn TrainState on CUDA over the tiny split, with ``augment``."""
+    from bench.augment.registry import build_augmentation
+    from bench.data.load import load_splits
+    from bench.data.splits import images_to_tensor, labels_to_tensor
+    from bench.device import prepare_model
+    from bench.models.registry import model_for
+    from bench.train import TrainHP, TrainState
+
+    cuda = torch.device("cuda")
+    data = load_splits(npz).train_val()
+    model = prepare_model(model_for(data.spec, "small_cnn", img_size=28), cuda)
+    return TrainState(
+        model=model, optimizer=torch.optim.Adam(model.parameters()),
+        loss_fn=torch.nn.CrossEntropyLoss(), hp=TrainHP(epochs=1, batch_size=batch),
+        device=cuda, augment=build_augmentation(augment, data=data, img_size=28, seed=0,
+                                                device=cuda),
+        x=images_to_tensor(data.train.images, n_channels=1, ndim=2, device=cuda),
+        y=labels_to_tensor(data.train.labels, multilabel=False, device=cuda),
+        perm_gen=torch.Generator().manual_seed(0),
+        aug_gen=torch.Generator(device=cuda).manual_seed(1),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("augment", AUGMENTS)
+def test_a_conv_family_trains_with_augmentation_on_cuda(npz, augment: str) -> None:
+    from bench.train import train_epoch
+
+    state = _state(npz, augment)
+    losses = [train_epoch(state)[0] for _ in range(2)]
+    assert all(torch.isfinite(torch.tensor(losses))), losses
+
+
+@pytest.mark.parametrize("augment", AUGMENTS)
+def test_host_waits_per_batch(npz, augment: str) -> None:
+    """One epoch after a warm-up one: ``simple`` adds no host wait to a batch, AutoAugment
+    one (its draws); the loop's own are the permutation and the loss checks."""
+    from bench.train import train_epoch
+
+    state = _state(npz, augment)
+    train_epoch(state)  # warm-up: index maps, filters, cuDNN plans
+    torch.cuda.synchronize()
+    n_batches = state.x.shape[0] // state.hp.batch_size
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            train_epoch(state)
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+    syncs = sum("synchroniz" in str(w.message).lower() for w in caught)
+    # the loop's own: the permutation's copy, a loss check every check_every batches and at
+    # the last one, the epoch's mean loss
+    loop = 3 + n_batches // state.policy.check_every
+    per_batch = 1 if augment.startswith("autoaugment") else 0
+    assert syncs <= loop + per_batch * n_batches, (syncs, n_batches)
+
+
+@pytest.mark.parametrize("family", ["small_cnn", "resnet18"])
+def test_the_probe_is_within_a_third_of_a_synchronised_steady_state(family: str) -> None:
+    from bench.device import CUDA_POLICY, prepare_model
+    from bench.models.registry import create_model
+    from bench.search.speed import measure_throughput
+    from bench.train import to_input, train_step
+
+    cuda, batch = torch.device("cuda"), 128
+    torch.manual_seed(0)
+    model = create_model(family, num_classes=2, in_chans=1, img_size=28)
+    probe = measure_throughput(model, in_chans=1, img_size=28, device=cuda, batch=batch)
+    model = prepare_model(model, cuda)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-6)
+    x = torch.randint(0, 256, (batch, 1, 28, 28), dtype=torch.uint8, device=cuda)
+    y = torch.randint(0, 2, (batch,), device=cuda)
+    loss = torch.nn.CrossEntropyLoss()
+
+    def steps(n: int) -> float:
+        CUDA_POLICY.synchronize(cuda)
+        t = time.perf_counter()
+        for _ in range(n):
+            train_step(model, opt, loss, to_input(x, mean=0.5, std=0.5, device=cuda), y, cuda)
+        CUDA_POLICY.synchronize(cuda)
+        return n * batch / (time.perf_counter() - t)
+
+    steps(5)  # warm-up
+    steady = sorted(steps(50) for _ in range(3))[1]
+    assert probe.measured and 0.75 <= probe.images_s / steady <= 1.33, (probe, steady)
+
+
+def test_evaluation_is_fp32_on_cuda() -> None:
+    """predict_tensor on CUDA equals an fp32 forward on CUDA to 1e-6 (no bf16 autocast)."""
+    from bench.device import prepare_model
+    from bench.models.registry import create_model
+    from bench.train import predict_tensor, to_input
+
+    cuda = torch.device("cuda")
+    torch.manual_seed(0)
+    model = prepare_model(create_model("small_cnn", num_classes=4, in_chans=1, img_size=28), cuda)
+    x = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, device=cuda)
+    scores = predict_tensor(model, x, task="multi-class", device=cuda)
+    with torch.inference_mode():
+        ref = model(to_input(x, mean=0.5, std=0.5, device=cuda)).float().softmax(1)
+    assert scores.dtype.name == "float64"
+    assert abs(scores - ref.cpu().double().numpy()).max() < 1e-6
 
 
 def test_bench_train_and_run_on_cuda(npz, tmp_path) -> None:

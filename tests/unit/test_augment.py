@@ -205,3 +205,67 @@ def test_bench_models_lists_augmentations(capsys):
     rows = json.loads(capsys.readouterr().out)
     augs = {r["name"] for r in rows if r["kind"] == "augmentation"}
     assert {"none", "simple", "autoaugment_cifar10", "dcgan"} <= augs
+
+
+def _old_simple_apply(aug, x, u, noise=None):
+    """``SimpleAugment.apply`` before the host read of the flip coins went (reference)."""
+    import torch.nn.functional as F
+
+    b, _, h, w = x.shape
+    out = x
+    if aug.strength > 0:
+        grid = F.affine_grid(aug.theta(u), [b, 1, h, w], align_corners=False)
+        warped = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="zeros",
+                               align_corners=False)  # fmt: skip
+        if noise is not None:
+            warped = warped + (aug.noise * aug.strength * 0.08 * 255.0) * noise
+        out = warped.round_().clamp_(0, 255).to(torch.uint8)
+    hf, vf = u[:, 5] < aug.hflip, u[:, 6] < aug.vflip
+    if bool(hf.any()) or bool(vf.any()):
+        out = torch.where(hf[:, None, None, None], out.flip(-1), out)
+        out = torch.where(vf[:, None, None, None], out.flip(-2), out)
+    return out
+
+
+def _old_shift_theta(out, shifts):
+    """The 3D shift's translation column before the sizes stayed on the host (reference)."""
+    sizes = torch.tensor(out.shape[-1:-4:-1], dtype=torch.float32)
+    return -2 * shifts.flip(1) / sizes
+
+
+@pytest.mark.parametrize("hflip,vflip,noise", [(0.5, 0.0, 0.0), (0.0, 0.0, 0.0), (0.3, 0.7, 0.5)])
+def test_simple_output_is_unchanged_for_a_generator(hflip, vflip, noise):
+    from bench.augment.simple import SimpleAugment
+
+    aug = SimpleAugment(strength=0.7, hflip=hflip, vflip=vflip, noise=noise)
+    x = torch.randint(0, 256, (16, 3, 28, 28), dtype=torch.uint8,
+                      generator=torch.Generator().manual_seed(1))  # fmt: skip
+    ours, _ = aug(x, None, torch.Generator().manual_seed(2))
+    g = torch.Generator().manual_seed(2)
+    u = torch.rand((16, 7), generator=g)
+    z = torch.randn(x.shape, generator=g) if noise > 0 else None
+    assert torch.equal(ours, _old_simple_apply(aug, x, u, z))
+
+
+def test_simple_volume_output_is_unchanged_for_a_generator():
+    from bench.augment.simple import MAX_SHIFT_3D, SimpleAugment3D
+
+    aug = SimpleAugment3D(strength=1.0, flip=0.5)
+    x = torch.randint(0, 256, (6, 1, 12, 14, 16), dtype=torch.uint8,
+                      generator=torch.Generator().manual_seed(3))  # fmt: skip
+    u = torch.rand((6, 8), generator=torch.Generator().manual_seed(4))
+    ours = aug.apply(x, u)
+    # the reference: the same steps with the old translation column
+    out = x
+    for axis, coin in zip((-3, -2, -1), (u[:, 0], u[:, 1], u[:, 2]), strict=True):
+        out = torch.where((coin < 0.5)[:, None, None, None, None], out.flip(axis), out)
+    assert out.shape[-1] != out.shape[-2]  # no quarter turn on a non-square H-W plane
+    m = int(round(MAX_SHIFT_3D * 16))
+    shifts = ((u[:, 5:8] * (2 * m + 1)).floor() - m).clamp(-m, m)
+    theta = torch.zeros(6, 3, 4)
+    theta[:, 0, 0] = theta[:, 1, 1] = theta[:, 2, 2] = 1.0
+    theta[:, :, 3] = _old_shift_theta(out, shifts)
+    grid = torch.nn.functional.affine_grid(theta, list(out.shape), align_corners=False)
+    ref = torch.nn.functional.grid_sample(out.float(), grid, mode="nearest", align_corners=False)
+    assert torch.equal(ours, ref.round_().to(torch.uint8))
+    assert not torch.equal(ours, x)

@@ -103,3 +103,54 @@ def test_grouped_op_equals_per_image_op():
         together = apply_op(x, op, mag)
         alone = torch.stack([apply_op(im, op, mag) for im in x])
         assert torch.equal(together, alone), op
+
+
+def _old_call(aug: BatchAutoAugment, x, generator):
+    """The batch call before the host waits went: two reads of the draws, torchvision's op
+    on each group and one index copy per group (reference)."""
+    from bench.augment.autoaugment import apply_op
+
+    b, _, h, w = x.shape
+    dev = generator.device
+    sub = torch.randint(len(aug.sub_policies), (b,), generator=generator, device=dev)
+    coins = torch.rand((b, 4), generator=generator, device=dev)
+    stages = aug.groups(aug.plan(sub.tolist(), coins.tolist()), aug.magnitudes(h, w))
+    out = x.clone()
+    for groups in stages:
+        for (op, magnitude), idx in groups.items():
+            if len(idx) == b:
+                out = apply_op(out, op, magnitude)
+            else:
+                sel = torch.tensor(idx)
+                out[sel] = apply_op(out[sel], op, magnitude)
+    return out
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("channels,size", [(1, 28), (3, 32)])
+def test_every_op_equals_torchvisions(policy, channels, size):
+    """The gather, sharpness and autocontrast kernels give torchvision's outputs for every
+    op, magnitude and sign a policy can draw."""
+    from bench.augment.autoaugment import apply_op
+
+    aug = BatchAutoAugment(policy)
+    x = images(5, channels, size, seed=4)
+    table = aug.magnitudes(size, size)
+    for op, _, bin_ in {stage for sub in aug.sub_policies for stage in sub}:
+        mags = table[op]
+        signs = (1.0, -1.0) if mags is not None and aug.space[op][1] else (1.0,)
+        for sign in signs:
+            magnitude = 0.0 if mags is None else sign * mags[bin_]
+            assert torch.equal(aug.apply(x, op, magnitude), apply_op(x, op, magnitude)), (
+                op, magnitude,
+            )  # fmt: skip
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_batch_equals_the_old_implementation(policy):
+    """Same generator, same output as before the host waits went (CPU)."""
+    aug = BatchAutoAugment(policy)
+    x = images(32, 1, 28, seed=5)
+    ours, _ = aug(x, None, torch.Generator().manual_seed(11))
+    assert torch.equal(ours, _old_call(aug, x, torch.Generator().manual_seed(11)))
+    assert not torch.equal(ours, x)

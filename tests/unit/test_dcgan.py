@@ -189,3 +189,65 @@ def test_preview_of_volumes_shows_three_planes(tiny_npz, tmp_path):
     image = np.asarray(Image.open(out))
     assert out.name.endswith("_3d_simple.png") and image.std() > 0
     assert image.shape[0] > image.shape[1] * 0.5  # six rows: original + augmented per plane
+
+
+def _old_train_gan(state, real_float, cond, settings):
+    """The training loop before the split stayed uint8 on the device: the split as float32
+    in [-1, 1], batch indices and noise drawn on the CPU and copied (reference)."""
+    import torch.nn.functional as F
+
+    bs = min(settings.batch, real_float.shape[0])
+    ones = torch.full((bs,), settings.real_label)
+    zeros = torch.zeros(bs)
+    state.G.train()
+    state.D.train()
+    while state.steps_done < settings.steps:
+        idx = torch.randint(real_float.shape[0], (bs,), generator=state.rng).to("cpu")
+        z = torch.randn(bs, settings.z_dim, generator=state.rng).to("cpu")
+        xr, c = real_float[idx], cond[idx]
+        fake = state.G(z, c)
+        d_loss = F.binary_cross_entropy_with_logits(state.D(xr, c), ones)
+        d_loss = d_loss + F.binary_cross_entropy_with_logits(state.D(fake.detach(), c), zeros)
+        state.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        state.opt_d.step()
+        g_loss = F.binary_cross_entropy_with_logits(state.D(fake, c), torch.ones_like(zeros))
+        state.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        state.opt_g.step()
+        state.steps_done += 1
+
+
+def test_training_keeps_the_split_uint8_and_the_cpu_results(tiny_npz):
+    """The split stays uint8 (a batch is converted when drawn), draws come from a generator
+    on the training device, and on the CPU the trained weights equal the old loop's."""
+    from bench.augment.dcgan import GanState, conditions, train_gan
+
+    tv = load_splits(tiny_npz(task="multi-class")).train_val()
+    settings = GanSettings(steps=3, width=4, z_dim=8, batch=16)
+    real, cond = conditions(tv, "cpu")
+    assert real.dtype == torch.uint8 and real.shape == (len(tv.train), 1, 28, 28)
+
+    def new_state():
+        return GanState.new(settings, chans=1, cond_dim=tv.spec.n_classes, size=28, seed=0,
+                            device="cpu")  # fmt: skip
+
+    ours, old = new_state(), new_state()
+    assert ours.rng.device == torch.device("cpu")
+    train_gan(ours, real, cond, settings, max_s=None)
+    _old_train_gan(old, real.float().div_(127.5).sub_(1.0), cond, settings)
+    assert ours.steps_done == old.steps_done == 3
+    for (k, a), (_, b) in zip(ours.G.state_dict().items(), old.G.state_dict().items(),
+                              strict=True):  # fmt: skip
+        assert torch.equal(a, b), k
+    with torch.no_grad():
+        img = ours.G(torch.randn(4, 8), torch.eye(tv.spec.n_classes)[[0, 1, 0, 1]])
+    assert img.shape == (4, 1, 28, 28) and float(img.abs().max()) <= 1.0
+
+
+def test_a_cuda_cache_has_its_own_key(tiny_npz):
+    tv = load_splits(tiny_npz()).train_val()
+    s = GanSettings()
+    cpu = cache_path(tv, seed=0, settings=s, cache_dir="c")
+    assert cache_path(tv, seed=0, settings=s, cache_dir="c", device="cpu") == cpu
+    assert cache_path(tv, seed=0, settings=s, cache_dir="c", device="cuda:0") != cpu

@@ -299,11 +299,11 @@ def test_needed_throughput_and_calibration(data) -> None:
     assert obj.calib == 2.0  # before any trial has run
     study = optuna.create_study(direction="maximize")
     study.optimize(obj, n_trials=1)
-    assert len(obj.ratios) == 1 and obj.calib == max(1.0, obj.ratios[0])
+    assert len(obj.ratios) == 1 and obj.calib == max(0.25, obj.ratios[0])  # may go below 1
 
 
 SLOW_SECONDS = 30.0
-FIXED_MLP = {"family": "tiny_mlp", "tiny_mlp.hidden": 8}
+FIXED_MLP = {"family": "tiny_mlp", "tiny_mlp.hidden": 8, "batch_size": 128}
 
 
 def _too_slow_for_min_epochs(data, *, end_in: float = SLOW_SECONDS) -> Objective:
@@ -315,7 +315,7 @@ def _too_slow_for_min_epochs(data, *, end_in: float = SLOW_SECONDS) -> Objective
     smallest_epoch = MIN_TRAIN + VAL_COST * 300  # image-equivalents of one epoch
     speed = 2 * smallest_epoch * CALIBRATION_PRIOR / SLOW_SECONDS
     return _objective(data, ["tiny_mlp"], max_epochs=5, end_in=end_in,
-                      speeds={speed_key("tiny_mlp", {"hidden": 8}): speed})  # fmt: skip
+                      speeds={speed_key("tiny_mlp", {"hidden": 8}, 128): speed})  # fmt: skip
 
 
 def _fixed_trial_states(obj: Objective, n: int) -> list:
