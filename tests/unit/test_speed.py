@@ -39,6 +39,20 @@ def test_a_probe_times_the_trials_batch_and_restores_the_model() -> None:
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)  # as trained
 
 
+def test_a_heavy_model_gets_the_faster_of_two_timed_passes(monkeypatch) -> None:
+    """When one pass outlasts TIMED_S (ResNet-50 at batch 128 here: about 10 s), a single
+    timed pass read 0.74 of the steady state once; the probe times a second and keeps the
+    faster, so it runs the batch three times (untimed, timed, timed)."""
+    import bench.search.speed as speed
+
+    monkeypatch.setattr(speed, "TIMED_S", 0.0)
+    model = small_cnn()
+    seen: list[int] = []
+    model.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[0]))
+    probe = measure_throughput(model, in_chans=1, img_size=28, device="cpu", batch=16)
+    assert probe.measured and seen == [16, 16, 16]
+
+
 def test_the_probe_runs_under_the_policys_autocast_and_memory_format() -> None:
     """The CUDA policy applied on the CPU: bf16 forward, channels_last inputs."""
     dtypes, layouts = set(), set()
