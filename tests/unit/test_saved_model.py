@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from saved_runs import assert_round_trip, bench, read_csv_scores, saved
 
+from bench.results.predict_csv import read_table
 from bench.results.predictions import load_test_predictions
 from bench.scoring import acc, auc
 from bench.search.ensemble import select_ensemble
@@ -67,16 +68,22 @@ def test_predict_reads_images_and_folders(trained, npz, tmp_path):
     done = bench("predict", trained, folder, "--out", out, "--device", "cpu")  # trained on CPU
     assert done.returncode == 0, done.stderr
     assert "4 inputs" in done.stdout
-    rows = out.read_text().splitlines()
-    assert rows[0].startswith("input,") and rows[0].endswith(",predicted")
-    assert [r.split(",")[0] for r in rows[1:]] == ["big_rgb.png", "sub/0.png", "sub/1.png",
-                                                   "sub/2.png"]  # fmt: skip
+    # one notice: the 56 px RGB image was shrunk to the run's 28 px, and how
+    assert done.stderr.strip().splitlines() == [
+        "note: resized 1 of 4 inputs from 56x56 to 28x28, the run's data size, with PIL "
+        "bilinear (Image.resize, antialiased when shrinking)"
+    ]
+    table = read_table(out)
+    assert table.index == ("big_rgb.png", "sub/0.png", "sub/1.png", "sub/2.png")
+    assert table.split == "" and table.original_size == ("56x56", "28x28", "28x28", "28x28")
+    assert table.resized_to == ("28x28",) * 4
     # a PNG of a test image scores exactly as the npz row did
     np.testing.assert_allclose(read_csv_scores(out)[1:], saved(trained, "ensemble")[:3],
                                atol=1e-6)  # fmt: skip
     one_csv = tmp_path / "1.csv"
     one = bench("predict", trained, folder / "sub" / "0.png", "--quiet", "--out", one_csv)
     assert one.returncode == 0 and len(one_csv.read_text().splitlines()) == 2
+    assert one.stderr == ""  # nothing resized, no notice
 
 
 def _corrupt(run_dir: Path) -> None:
