@@ -173,6 +173,18 @@ def test_export_matches_pytorch_on_the_test_split(trained, npz, tmp_path):
     images = np.load(npz)["test_images"]
     (got,) = session.run(["probabilities"], {"images": images})
     np.testing.assert_allclose(got, saved(trained, "ensemble"), atol=1e-4)
+    # the file says how to feed it and read it: the saved fit's facts, read back by onnxruntime
+    fit = json.loads((trained / "models" / "seed0.json").read_text())
+    props = session.get_modelmeta().custom_metadata_map
+    assert json.loads(props["class_names"]) == fit["class_names"]
+    assert (props["task"], props["input_layout"], props["input_dtype"]) == (
+        "binary-class", "NHW", "uint8")  # fmt: skip
+    assert images.dtype == np.uint8 and images.shape[1:] == (28, 28)
+    assert (props["input_size"], props["channels"], props["model_input_size"]) == ("28", "1", "28")
+    assert (float(props["mean"]), float(props["std"])) == (fit["mean"], fit["std"]) == (0.5, 0.5)
+    assert props["normalisation"] == "(x / 255 - mean) / std, inside the graph"
+    assert props["output"] == "probabilities (N, classes): softmax" and props["n_fits"] == "2"
+    assert props["resize"].startswith("inside the graph: none. Resize other images to 28 first")
     single = bench("export", trained, "--onnx", tmp_path / "one.onnx", "--seed", "1")
     assert single.returncode == 0, single.stderr
     one = ort.InferenceSession(str(tmp_path / "one.onnx"), providers=["CPUExecutionProvider"])
