@@ -112,7 +112,8 @@ def _models_parser(sub) -> None:
 def _evaluate_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="re-score a prediction file in the medmnist format")
     _data_args(p)
-    p.add_argument("--predictions", required=True, help="CSV of index,score... rows")
+    p.add_argument("--predictions", required=True,
+                   help="a bench predict --out CSV, or medmnist's index,score... rows")  # fmt: skip
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
 
 

@@ -131,16 +131,22 @@ def check_score_shape(path, scores, spec, split: str, n_rows: int) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """``bench evaluate``: re-score a medmnist-format prediction file on the official labels."""
+    """``bench evaluate``: re-score a prediction file on the official labels: a ``bench
+    predict --out`` CSV of a split (:mod:`bench.results.predict_csv`) or a medmnist-format file."""
     from bench.data.catalog import get_dataset
     from bench.data.load import load_splits
-    from bench.results.predictions import read_predictions
+    from bench.results.predict_csv import read_for_evaluate
 
     spec = get_dataset(args.dataset)
-    scores = read_predictions(args.predictions)
+    scores, names = read_for_evaluate(args.predictions, split=args.split)
     splits = load_splits(spec, args.size, args.data_dir)
     n = len(getattr(splits, args.split))
     check_score_shape(args.predictions, scores, splits.spec, args.split, n)
+    if names is not None and names != tuple(splits.spec.class_names):
+        raise BenchError(
+            f"{args.predictions}: classes {json.dumps(list(names))} but {splits.spec.name} has "
+            f"{json.dumps(list(splits.spec.class_names))}; give predictions for this dataset"
+        )
     report = score_split(splits, args.split, scores)
     out = {
         "dataset": splits.spec.name,

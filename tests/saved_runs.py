@@ -22,11 +22,10 @@ def bench(*args, cwd=None) -> subprocess.CompletedProcess:
 
 
 def read_csv_scores(path: Path) -> np.ndarray:
-    """The probability columns of a ``bench predict`` CSV."""
-    import csv
+    """The probability columns of a ``bench predict`` CSV, in its row order."""
+    from bench.results.predict_csv import read_table
 
-    rows = list(csv.reader(path.open()))
-    return np.array([[float(v) for v in row[1:-1]] for row in rows[1:]])
+    return read_table(path).scores
 
 
 def saved(run_dir: Path, label: str) -> np.ndarray:
@@ -38,7 +37,7 @@ def saved(run_dir: Path, label: str) -> np.ndarray:
 def assert_round_trip(run_dir: Path, npz: Path, tmp_path: Path) -> None:
     """``bench predict --device cpu`` on the test split reproduces every saved fit's and both
     ensembles' test probabilities to 1e-6 (the run trained on the CPU too: with CUDA present,
-    ``auto`` would predict on the GPU)."""
+    ``auto`` would predict on the GPU), and ``bench evaluate`` of its CSV the record's scores."""
     models = json.loads((run_dir / "models" / "ensemble.json").read_text())
     for seed in models["members"][0]["seeds"]:
         out = tmp_path / f"seed{seed}.csv"
@@ -52,3 +51,16 @@ def assert_round_trip(run_dir: Path, npz: Path, tmp_path: Path) -> None:
                      "--device", "cpu")  # fmt: skip
         assert done.returncode == 0, done.stderr
         np.testing.assert_allclose(read_csv_scores(out), saved(run_dir, label), atol=1e-6)
+    assert_evaluate_reproduces(run_dir, npz, tmp_path / "selected.csv")
+
+
+def assert_evaluate_reproduces(run_dir: Path, npz: Path, predicted: Path) -> None:
+    """``bench evaluate`` of the ``bench predict --out`` CSV of the run's selected ensemble
+    (the default) on the test split gives the record's ``ensemble_test_auc``/``acc``."""
+    record = json.loads((run_dir / "record.json").read_text())
+    done = bench("evaluate", "--dataset", f"npz:{npz}", "--predictions", predicted)
+    assert done.returncode == 0, done.stderr
+    scored = json.loads(done.stdout)
+    assert scored["n"] == len(np.load(npz)["test_labels"])
+    assert abs(scored["auc"] - record["ensemble_test_auc"]) <= 1e-6
+    assert abs(scored["acc"] - record["ensemble_test_acc"]) <= 1e-6

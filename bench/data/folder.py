@@ -48,6 +48,7 @@ MIN_PER_CLASS = 4  # smallest class that still puts one image in val and one in 
 # Other names a catalog folder dataset may have inside --data-dir.
 FOLDER_ALIASES = {"medical_mnist": ("Medical MNIST", "medical-mnist")}
 NOTICE_AT = 2000  # announce the one-off decode of folders at least this large
+RESIZE_FILTER = "PIL bilinear (Image.resize, antialiased when shrinking)"  # resize_image's
 
 
 @dataclass(frozen=True)
@@ -153,8 +154,17 @@ def _mode_error(path: Path, mode: str, expected: str | None) -> DataError:
     )
 
 
+def resize_image(im, size: int):
+    """A PIL image to ``size x size`` (:data:`RESIZE_FILTER`): the one resize of images loaded
+    at a data size, for folder datasets and ``bench predict`` alike."""
+    from PIL import Image
+
+    return im.resize((size, size), Image.Resampling.BILINEAR)
+
+
 def decode_image(path: Path, mode: str, size: int, *, convert: bool = False) -> np.ndarray:
-    """One image as uint8 (size, size[, 3]); resized (bilinear) only if not already that size.
+    """One image as uint8 (size, size[, 3]); resized (:func:`resize_image`) only if not already
+    that size.
     With ``convert`` (``bench predict``), an 8-bit image of another mode is converted."""
     from PIL import Image
 
@@ -170,7 +180,7 @@ def decode_image(path: Path, mode: str, size: int, *, convert: bool = False) -> 
             im = im.convert(mode) if im.mode != mode else im
             im.load()
             if im.size != (size, size):
-                im = im.resize((size, size), Image.Resampling.BILINEAR)
+                im = resize_image(im, size)
             return np.asarray(im, dtype=np.uint8)
     except DataError:
         raise

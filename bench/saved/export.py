@@ -6,6 +6,8 @@ The graph takes ``images``: uint8 in the layout of the data files, (N, S, S) gra
 (N, S, S, 3) RGB or (N, S, S, S) volumes at the run's data size, and returns
 ``probabilities`` (N, classes): scaled and normalised, resized to the model's input size,
 every fit's softmax (sigmoid for multi-label) weighted as ``bench predict`` weighs them.
+The file's ``metadata_props`` (:func:`graph_metadata`) say so: class names, task, input
+layout, dtype and size, channels, normalisation, the model's input size.
 """
 
 from __future__ import annotations
@@ -63,6 +65,43 @@ def build_graph_module(answer, meta: dict):
     return Exported()
 
 
+def input_layout(meta: dict) -> str:
+    """The graph input's axes: ``NHW`` (grayscale), ``NHWC`` (RGB) or ``NDHW`` (volumes)."""
+    if int(meta["ndim"]) == 3:
+        return "NDHW"
+    return "NHW" if int(meta["n_channels"]) == 1 else "NHWC"
+
+
+def graph_metadata(meta: dict, *, n_fits: int) -> dict[str, str]:
+    """The ONNX file's ``metadata_props``: what a caller needs to feed the graph and read its
+    output, from the saved fit's metadata (the same fields the graph is built from)."""
+    from bench import __version__
+    from bench.data.folder import RESIZE_FILTER
+    from bench.data.spec import MULTI_LABEL
+
+    size, img_size = int(meta["data_size"]), int(meta["img_size"])
+    inside = f"{size} to {img_size} (nearest, as in training)" if img_size != size else "none"
+    return {
+        "class_names": json.dumps(list(meta["class_names"])),
+        "task": meta["task"],
+        "input_name": "images",
+        "input_layout": input_layout(meta),
+        "input_dtype": "uint8",
+        "input_size": str(size),
+        "channels": str(int(meta["n_channels"])),
+        "mean": repr(float(meta["mean"])),
+        "std": repr(float(meta["std"])),
+        "normalisation": "(x / 255 - mean) / std, inside the graph",
+        "model_input_size": str(img_size),
+        "resize": f"inside the graph: {inside}. Resize other images to {size} first; bench "
+        f"predict uses {RESIZE_FILTER}",
+        "output": "probabilities (N, classes): "
+        + ("sigmoid per label" if meta["task"] == MULTI_LABEL else "softmax"),
+        "n_fits": str(n_fits),
+        "producer": f"bench {__version__}",
+    }
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Handler of ``bench export``."""
     from bench.runtime import check_writable
@@ -75,10 +114,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     meta = answer[0][1][0].meta
     images = _test_images(Path(args.run_dir), meta, args.data_dir)
     module = build_graph_module(answer, meta)
-    with atomic_path(onnx_path) as tmp:
-        _export(module, images[:2], str(tmp))
-        diff = _check(Path(args.run_dir), images, str(tmp), seed=args.seed)
     n_fits = sum(len(f) for _, f in answer)
+    with atomic_path(onnx_path) as tmp:
+        _export(module, images[:2], str(tmp), graph_metadata(meta, n_fits=n_fits))
+        diff = _check(Path(args.run_dir), images, str(tmp), seed=args.seed)
     print(f"{onnx_path}: {n_fits} fit{'s' if n_fits > 1 else ''} in one graph; onnxruntime "
           f"matches PyTorch on {len(images)} test images (max |diff| {diff:.1e} <= "
           f"{TOLERANCE:.0e})")  # fmt: skip
@@ -109,7 +148,8 @@ def _test_images(run_dir: Path, meta: dict, data_dir):
     return splits.test.images
 
 
-def _export(module, sample, path: str) -> None:
+def _export(module, sample, path: str, props: dict[str, str]) -> None:
+    import onnx
     import torch
 
     x = torch.from_numpy(sample)
@@ -118,6 +158,9 @@ def _export(module, sample, path: str) -> None:
                           output_names=["probabilities"], opset_version=OPSET,
                           dynamic_axes={"images": {0: "batch"}, "probabilities": {0: "batch"}},
                           dynamo=False)  # fmt: skip
+    model = onnx.load(path)
+    onnx.helper.set_model_props(model, props)
+    onnx.save(model, path)
 
 
 def _check(run_dir: Path, images, path: str, *, seed: int | None) -> float:

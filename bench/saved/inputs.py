@@ -1,6 +1,7 @@
 """Inputs of ``bench predict``: an image file, a folder of images (recursively) or an npz in
 MedMNIST layout, converted as a saved model was trained: its channels (grayscale or RGB),
-its data size (bilinear, as folder datasets are loaded) and, for volumes, its shape.
+its data size (:func:`~bench.data.folder.resize_image`, as folder datasets are loaded) and,
+for volumes, its shape.
 
 What cannot be converted (a 16-bit or float image, a channel count other than 1 or 3, a
 volume for an image model) is one DataError naming the file.
@@ -8,17 +9,39 @@ volume for an image model) is one DataError naming the file.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from bench.data.folder import IMAGE_EXTS, decode_image
+from bench.data.folder import IMAGE_EXTS, decode_image, resize_image
 from bench.errors import DataError
 
 
-def read_inputs(path: Path, *, meta: dict, split: str = "test") -> tuple[list[str], np.ndarray]:
-    """``(names, images)``: uint8 images in the layout of the model's data (N, S, S),
-    (N, S, S, 3) or (N, S, S, S), with ``S`` the saved data size."""
+@dataclass(frozen=True)
+class Inputs:
+    """What :func:`read_inputs` read: one name per image (its index in the npz split, or its
+    path relative to the input folder), the converted images, the npz split ("" for image
+    files) and each input's spatial shape as read, (H, W) or (D, H, W)."""
+
+    names: tuple[str, ...]
+    images: np.ndarray
+    split: str
+    shapes: tuple[tuple[int, ...], ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The spatial shape the model is given (the run's data size)."""
+        return tuple(self.images.shape[1 : 1 + len(self.shapes[0])])
+
+    def resized(self) -> list[tuple[int, ...]]:
+        """The shapes as read of the inputs that were resized, in order."""
+        return [s for s in self.shapes if s != self.shape]
+
+
+def read_inputs(path: Path, *, meta: dict, split: str = "test") -> Inputs:
+    """Uint8 images in the layout of the model's data (N, S, S), (N, S, S, 3) or (N, S, S, S),
+    with ``S`` the saved data size."""
     path = Path(path)
     if path.suffix.lower() == ".npz" and path.is_file():
         return _read_npz(path, meta, split)
@@ -29,21 +52,28 @@ def read_inputs(path: Path, *, meta: dict, split: str = "test") -> tuple[list[st
                        and p.is_file() and not p.name.startswith("."))  # fmt: skip
         if not files:
             raise DataError(f"{path}: no images ({'/'.join(IMAGE_EXTS)}) in this folder or below")
-        names = [str(p.relative_to(path)) for p in files]
+        names = [p.relative_to(path).as_posix() for p in files]
     elif path.is_file():
         files, names = [path], [path.name]
     else:
         raise DataError(f"{path} does not exist; give an image, a folder of images or an npz")
-    images = np.stack([_read_image(p, meta) for p in files])
-    return names, images
+    read = [_read_image(p, meta) for p in files]
+    return Inputs(names=tuple(names), images=np.stack([im for im, _ in read]), split="",
+                  shapes=tuple(hw for _, hw in read))  # fmt: skip
 
 
-def _read_image(path: Path, meta: dict) -> np.ndarray:
+def _read_image(path: Path, meta: dict) -> tuple[np.ndarray, tuple[int, int]]:
+    """The converted image and its (H, W) as read."""
+    from PIL import Image
+
     mode = "L" if meta["n_channels"] == 1 else "RGB"
-    return decode_image(path, mode, int(meta["data_size"]), convert=True)
+    image = decode_image(path, mode, int(meta["data_size"]), convert=True)  # checks the file
+    with Image.open(path) as im:  # the header only
+        width, height = im.size
+    return image, (height, width)
 
 
-def _read_npz(path: Path, meta: dict, split: str) -> tuple[list[str], np.ndarray]:
+def _read_npz(path: Path, meta: dict, split: str) -> Inputs:
     """``{split}_images`` (MedMNIST layout) or ``images`` of an npz file."""
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -56,8 +86,11 @@ def _read_npz(path: Path, meta: dict, split: str) -> tuple[list[str], np.ndarray
         raise
     except (OSError, ValueError, EOFError) as exc:
         raise DataError(f"{path}: not a readable npz ({exc}); replace the file") from None
+    shape = tuple(int(s) for s in images.shape[1 : 1 + (3 if int(meta["ndim"]) == 3 else 2)])
     images = _convert_array(path, images, meta)
-    return [f"{key}[{i}]" for i in range(len(images))], images
+    n = len(images)
+    return Inputs(names=tuple(map(str, range(n))), images=images,
+                  split=split if key != "images" else "", shapes=(shape,) * n)  # fmt: skip
 
 
 def _convert_array(path: Path, images: np.ndarray, meta: dict) -> np.ndarray:
@@ -88,5 +121,4 @@ def _convert_array(path: Path, images: np.ndarray, meta: dict) -> np.ndarray:
 def _resize(images: np.ndarray, size: int) -> np.ndarray:
     from PIL import Image
 
-    return np.stack([np.asarray(Image.fromarray(im).resize((size, size),
-                                Image.Resampling.BILINEAR)) for im in images])  # fmt: skip
+    return np.stack([np.asarray(resize_image(Image.fromarray(im), size)) for im in images])

@@ -1,11 +1,11 @@
 """``bench predict RUN_DIR INPUT``: the run's saved model (its selected ensemble by default)
-on new images; one CSV row per input with the class probabilities and the predicted class."""
+on new images; one CSV row per input (:mod:`bench.results.predict_csv`: the index, the class
+probabilities, the predicted class and the sizes) that ``bench evaluate`` reads back, and one
+notice on stderr when inputs were resized."""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
@@ -35,28 +35,50 @@ def predicted_names(scores: np.ndarray, meta: dict) -> list[str]:
     """The predicted class name of each row (multi-label: the labels above 0.5, ``;``)."""
     from bench.data.spec import MULTI_LABEL
     from bench.results.intervals import predicted_labels
+    from bench.results.predict_csv import LABEL_SEP
 
     names, task = meta["class_names"], meta["task"]
     labels = predicted_labels(scores, task)
     if task == MULTI_LABEL:
-        return [";".join(n for n, on in zip(names, row, strict=True) if on) for row in labels]
+        return [LABEL_SEP.join(n for n, on in zip(names, row, strict=True) if on) for row in labels]
     return [names[int(i)] for i in np.asarray(labels).reshape(-1)]
 
 
-def to_csv(names: list[str], scores: np.ndarray, meta: dict) -> str:
-    """``input,<class names...>,predicted`` rows, probabilities at full precision."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["input", *meta["class_names"], "predicted"])
-    for name, row, label in zip(names, scores, predicted_names(scores, meta), strict=True):
-        writer.writerow([name, *(repr(float(v)) for v in row), label])
-    return buf.getvalue()
+def prediction_table(inputs, scores: np.ndarray, meta: dict):
+    """The :class:`~bench.results.predict_csv.PredictTable` of ``scores`` on ``inputs``."""
+    from bench.results.predict_csv import PredictTable, size_text
+
+    return PredictTable(
+        class_names=tuple(meta["class_names"]), index=inputs.names, scores=scores,
+        predicted=tuple(predicted_names(scores, meta)), split=inputs.split,
+        original_size=tuple(size_text(s) for s in inputs.shapes),
+        resized_to=(size_text(inputs.shape),) * len(inputs.names),
+    )  # fmt: skip
+
+
+def resize_notice(inputs) -> str | None:
+    """One line when some inputs were resized to the model's data size: how many, from which
+    sizes, to which, with which filter; None when none was."""
+    from bench.data.folder import RESIZE_FILTER
+    from bench.results.predict_csv import size_text
+
+    resized = inputs.resized()
+    if not resized:
+        return None
+    sizes = list(dict.fromkeys(size_text(s) for s in resized))
+    shown = ", ".join(sizes[:3]) + (f" and {len(sizes) - 3} more sizes" if len(sizes) > 3 else "")
+    return (f"note: resized {len(resized)} of {len(inputs.names)} input"
+            f"{'s' if len(inputs.names) != 1 else ''} from {shown} to "
+            f"{size_text(inputs.shape)}, the run's data size, with {RESIZE_FILTER}")  # fmt: skip
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Handler of ``bench predict``."""
+    import sys
+
     from bench.device import resolve_device
     from bench.files import atomic_write_text
+    from bench.results.predict_csv import to_text
     from bench.runtime import check_writable
     from bench.saved.fits import load_ensemble, read_fit_meta
     from bench.saved.inputs import read_inputs
@@ -67,28 +89,33 @@ def cmd_predict(args: argparse.Namespace) -> int:
     data = load_ensemble(run_dir)  # no saved model: one line before any work
     device = resolve_device(args.device)
     meta = read_fit_meta(run_dir, data["members"][0]["fits"][0])  # weights load once, below
-    names, images = read_inputs(Path(args.input), meta=meta, split=args.split)
-    scores = predict_run(run_dir, images, device=device, seed=args.seed, ensemble=args.ensemble)
-    text = to_csv(names, scores, meta)
+    inputs = read_inputs(Path(args.input), meta=meta, split=args.split)
+    notice = resize_notice(inputs)
+    if notice:
+        print(notice, file=sys.stderr)
+    scores = predict_run(run_dir, inputs.images, device=device, seed=args.seed,
+                         ensemble=args.ensemble)  # fmt: skip
+    table = prediction_table(inputs, scores, meta)
     if args.out:
-        atomic_write_text(Path(args.out).expanduser(), text)
+        atomic_write_text(Path(args.out).expanduser(), to_text(table))
     if not args.quiet:
-        _print_table(text, len(names), args.out)
+        _print_table(table, args.out)
     return 0
 
 
-def _print_table(text: str, n: int, out: str | None) -> None:
+def _print_table(table, out: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    rows = list(csv.reader(io.StringIO(text)))
-    table = Table(title=f"{n} input{'s' if n != 1 else ''}")
-    for col in rows[0]:
-        table.add_column(col)
-    for row in rows[1 : TABLE_ROWS + 1]:
-        table.add_row(row[0], *(f"{float(v):.4f}" for v in row[1:-1]), row[-1])
+    n = len(table.index)
+    view = Table(title=f"{n} input{'s' if n != 1 else ''}")
+    for col in ("index", *table.class_names, "predicted"):
+        view.add_column(col)
+    for i in range(min(n, TABLE_ROWS)):
+        view.add_row(table.index[i], *(f"{float(v):.4f}" for v in table.scores[i]),
+                     table.predicted[i])  # fmt: skip
     console = Console()
-    console.print(table)
+    console.print(view)
     if n > TABLE_ROWS:
         console.print(f"... {n - TABLE_ROWS} more rows" + (f" in {out}" if out else ""))
     if out:

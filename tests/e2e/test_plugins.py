@@ -6,7 +6,6 @@ Names carry a random token so two test runs sharing one venv never collide.
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.results.predict_csv import read_table
 from bench.results.predictions import read_predictions
 
 TOKEN = uuid.uuid4().hex[:6]
@@ -147,8 +147,7 @@ def test_installed_plugin_trains_with_bench_train(installed_plugin, run_bench, t
     done = run_bench("predict", run_dir, npz, "--out", csv_out, "--quiet", "--device", "cpu")
     assert done.returncode == 0, done.stderr
     (saved,) = (run_dir / "predictions").glob("*@seed0.csv")
-    rows = list(csv.reader(csv_out.open()))[1:]
-    got = np.array([[float(v) for v in row[1:-1]] for row in rows])
+    got = read_table(csv_out).scores
     np.testing.assert_allclose(got, read_predictions(saved), atol=1e-6)
 
 

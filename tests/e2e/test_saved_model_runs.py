@@ -1,5 +1,6 @@
 """``bench run --ensemble`` end to end in a subprocess: the run selects, refits and saves an
-ensemble whose saved files ``bench predict`` reproduces."""
+ensemble whose saved files ``bench predict`` reproduces, and whose CSV ``bench evaluate``
+scores as the record did."""
 
 from __future__ import annotations
 
@@ -17,7 +18,12 @@ from bench.scoring import auc
 
 @pytest.fixture
 def npz(tmp_path) -> Path:
-    return make_npz(tmp_path / "data" / "tiny.npz", counts=(96, 32, 32))
+    """Tiny binary data whose first class name holds a comma (as BreastMNIST's does): the
+    ``bench predict`` CSV must quote it for ``bench evaluate`` to read it back."""
+    path = make_npz(tmp_path / "data" / "tiny.npz", counts=(96, 32, 32))
+    path.with_name(path.name + ".json").write_text(json.dumps(
+        {"task": "binary-class", "class_names": ["normal, benign", "malignant"]}))  # fmt: skip
+    return path
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from saved_runs import assert_round_trip, bench, read_csv_scores, saved
 
+from bench.results.predict_csv import read_table
 from bench.results.predictions import load_test_predictions
 from bench.scoring import acc, auc
 from bench.search.ensemble import select_ensemble
@@ -67,16 +68,22 @@ def test_predict_reads_images_and_folders(trained, npz, tmp_path):
     done = bench("predict", trained, folder, "--out", out, "--device", "cpu")  # trained on CPU
     assert done.returncode == 0, done.stderr
     assert "4 inputs" in done.stdout
-    rows = out.read_text().splitlines()
-    assert rows[0].startswith("input,") and rows[0].endswith(",predicted")
-    assert [r.split(",")[0] for r in rows[1:]] == ["big_rgb.png", "sub/0.png", "sub/1.png",
-                                                   "sub/2.png"]  # fmt: skip
+    # one notice: the 56 px RGB image was shrunk to the run's 28 px, and how
+    assert done.stderr.strip().splitlines() == [
+        "note: resized 1 of 4 inputs from 56x56 to 28x28, the run's data size, with PIL "
+        "bilinear (Image.resize, antialiased when shrinking)"
+    ]
+    table = read_table(out)
+    assert table.index == ("big_rgb.png", "sub/0.png", "sub/1.png", "sub/2.png")
+    assert table.split == "" and table.original_size == ("56x56", "28x28", "28x28", "28x28")
+    assert table.resized_to == ("28x28",) * 4
     # a PNG of a test image scores exactly as the npz row did
     np.testing.assert_allclose(read_csv_scores(out)[1:], saved(trained, "ensemble")[:3],
                                atol=1e-6)  # fmt: skip
     one_csv = tmp_path / "1.csv"
     one = bench("predict", trained, folder / "sub" / "0.png", "--quiet", "--out", one_csv)
     assert one.returncode == 0 and len(one_csv.read_text().splitlines()) == 2
+    assert one.stderr == ""  # nothing resized, no notice
 
 
 def _corrupt(run_dir: Path) -> None:
@@ -166,6 +173,18 @@ def test_export_matches_pytorch_on_the_test_split(trained, npz, tmp_path):
     images = np.load(npz)["test_images"]
     (got,) = session.run(["probabilities"], {"images": images})
     np.testing.assert_allclose(got, saved(trained, "ensemble"), atol=1e-4)
+    # the file says how to feed it and read it: the saved fit's facts, read back by onnxruntime
+    fit = json.loads((trained / "models" / "seed0.json").read_text())
+    props = session.get_modelmeta().custom_metadata_map
+    assert json.loads(props["class_names"]) == fit["class_names"]
+    assert (props["task"], props["input_layout"], props["input_dtype"]) == (
+        "binary-class", "NHW", "uint8")  # fmt: skip
+    assert images.dtype == np.uint8 and images.shape[1:] == (28, 28)
+    assert (props["input_size"], props["channels"], props["model_input_size"]) == ("28", "1", "28")
+    assert (float(props["mean"]), float(props["std"])) == (fit["mean"], fit["std"]) == (0.5, 0.5)
+    assert props["normalisation"] == "(x / 255 - mean) / std, inside the graph"
+    assert props["output"] == "probabilities (N, classes): softmax" and props["n_fits"] == "2"
+    assert props["resize"].startswith("inside the graph: none. Resize other images to 28 first")
     single = bench("export", trained, "--onnx", tmp_path / "one.onnx", "--seed", "1")
     assert single.returncode == 0, single.stderr
     one = ort.InferenceSession(str(tmp_path / "one.onnx"), providers=["CPUExecutionProvider"])
