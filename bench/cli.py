@@ -21,6 +21,7 @@ from bench.run.flags import (
     WORKER_FLAGS,
     add_flags,
 )
+from bench.terminal import FORMATS
 
 # command -> "module:function"; modules are imported only when their command runs.
 RESUMABLE = {"run", "search"}  # commands whose study a rerun of the same command resumes
@@ -64,6 +65,19 @@ def _attach_values(argv: list[str]) -> list[str]:
     return out
 
 
+def _format_args(p: argparse.ArgumentParser) -> None:
+    """A listing's ``--format``, and ``--json``: its old spelling, kept as a hidden alias."""
+    p.add_argument(
+        "--format",
+        default="table",
+        choices=FORMATS,
+        help="table for the terminal, json or csv for a program",
+    )
+    p.add_argument(
+        "--json", dest="format", action="store_const", const="json", help=argparse.SUPPRESS
+    )
+
+
 def _data_args(p: argparse.ArgumentParser) -> None:
     add_flags(p, DATA_FLAGS)
 
@@ -98,14 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _datasets_parser(sub) -> None:
     p = sub.add_parser("datasets", help="list every dataset, and which are on disk")
-    p.add_argument("--json", action="store_true")
+    _format_args(p)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--plugins", default="")
 
 
 def _models_parser(sub) -> None:
     p = sub.add_parser("models", help="list model families and augmentations")
-    p.add_argument("--json", action="store_true")
+    _format_args(p)
     p.add_argument("--plugins", default="")
 
 
@@ -120,6 +134,7 @@ def _spaces_parser(sub) -> None:
     p = sub.add_parser("spaces", help="show or validate search_spaces/*.yaml")
     p.add_argument("--check", action="store_true", help="validate every file")
     p.add_argument("--dir", default=None, help="search space folder (default search_spaces/)")
+    _format_args(p)
     p.add_argument("--plugins", default="")
 
 
@@ -177,7 +192,7 @@ def _compare_parser(sub) -> None:
     p = sub.add_parser("compare", help="paired test difference A - B of two records (95 %% CI, p)")
     p.add_argument("a", metavar="RUN_OR_RECORD_A", help="run folder or record .json")
     p.add_argument("b", metavar="RUN_OR_RECORD_B", help="run folder or record .json")
-    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    _format_args(p)
 
 
 def _report_parser(sub) -> None:
