@@ -205,7 +205,8 @@ def _evaluate_parser(sub) -> None:
         """
         Scores a prediction file (one row per image of the split, in order: the index, then
         one score per class, as the medmnist package and a run folder's
-        <dataset>_test_[AUC]..._[ACC]...@<fit>.csv files hold) on the official labels, and
+        predictions/<dataset>_test_[AUC]..._[ACC]...@<fit>.csv files hold) on the official
+        labels, and
         prints AUC, ACC and macro precision, recall and F1 as JSON. Writes no file.""",
         """
         bench evaluate --dataset breastmnist --predictions preds.csv
