@@ -257,37 +257,17 @@ def _train_parser(sub) -> None:
     _data_args(p)
     _common_args(p)
     p.add_argument("--model", required=True, help="family name, e.g. resnet18 or timm:NAME")
-    p.add_argument(
-        "--epochs",
-        type=int,
-        default=None,
-        help="epochs of each fit (default 10; --protocol medmnist-v2: 100)",
-    )
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs of each fit (default 10; --protocol medmnist-v2: 100)")  # fmt: skip
     p.add_argument("--seeds", type=int, default=1, help="how many seeds: one fit each (default 1)")
-    p.add_argument(
-        "--cv",
-        type=int,
-        default=None,
-        metavar="K",
-        help="stratified K-fold CV over train+val: one model per fold",
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="the first random seed: the fits use --seed, --seed+1, ...",
-    )
-    p.add_argument(
-        "--protocol",
-        default=None,
-        choices=["medmnist-v2"],
-        help="medmnist-v2: the paper's exact baseline recipe",
-    )
-    p.add_argument(
-        "--augment",
-        default="none",
-        help="augmentation policy; several, comma-separated: one run each",
-    )
+    p.add_argument("--cv", type=int, default=None, metavar="K",
+                   help="stratified K-fold CV over train+val: one model per fold")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0,
+                   help="the first random seed: the fits use --seed, --seed+1, ...")  # fmt: skip
+    p.add_argument("--protocol", default=None, choices=["medmnist-v2"],
+                   help="medmnist-v2: the paper's exact baseline recipe")  # fmt: skip
+    p.add_argument("--augment", default="none",
+                   help="augmentation policy; several, comma-separated: one run each")  # fmt: skip
     p.add_argument(
         "--img-size", type=int, default=None, help="model input size (default: the data size)"
     )
