@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import textwrap
 from pathlib import Path
 
 from bench import __version__
@@ -21,6 +22,7 @@ from bench.run.flags import (
     WORKER_FLAGS,
     add_flags,
 )
+from bench.terminal import FORMATS
 
 # command -> "module:function"; modules are imported only when their command runs.
 RESUMABLE = {"run", "search"}  # commands whose study a rerun of the same command resumes
@@ -64,6 +66,61 @@ def _attach_values(argv: list[str]) -> list[str]:
     return out
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Help that keeps a command's examples as written (indented lines stay as they are; the
+    other lines are filled to the terminal), and shows each option's default after its help,
+    unless the help says it already or there is none to say (None, '', False, [])."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        out: list[str] = []
+        words: list[str] = []
+        for line in [*text.splitlines(), ""]:
+            if words and (not line.strip() or line[0].isspace()):
+                out.append(textwrap.fill(" ".join(words), width, initial_indent=indent,
+                                         subsequent_indent=indent))  # fmt: skip
+                words = []
+            if not line.strip() or line[0].isspace():
+                out.append(indent + line if line.strip() else "")
+            else:
+                words.append(line.strip())
+        return "\n".join(out).strip("\n")
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if not action.option_strings or text == argparse.SUPPRESS or "default" in text:
+            return action.help
+        if any(default is none for none in (None, False, argparse.SUPPRESS)) or default in ("", []):
+            return action.help
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
+def _command(sub, name: str, summary: str, does: str, examples: str) -> argparse.ArgumentParser:
+    """The parser of ``bench NAME``: ``summary`` in ``bench --help``; in its own ``--help``
+    ``does`` (what it produces, and where) and ``examples`` (one command a line, ``#``
+    comments allowed)."""
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=textwrap.dedent(does).strip(),
+        epilog="examples:\n" + textwrap.indent(textwrap.dedent(examples).strip(), "  "),
+        formatter_class=HelpFormatter,
+    )
+
+
+def _format_args(p: argparse.ArgumentParser) -> None:
+    """A listing's ``--format``, and ``--json``: its old spelling, kept as a hidden alias."""
+    p.add_argument(
+        "--format",
+        default="table",
+        choices=FORMATS,
+        help="table for the terminal, json or csv for a program",
+    )
+    p.add_argument(
+        "--json", dest="format", action="store_const", const="json", help=argparse.SUPPRESS
+    )
+
+
 def _data_args(p: argparse.ArgumentParser) -> None:
     add_flags(p, DATA_FLAGS)
 
@@ -76,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="bench",
         description="AutoML benchmark harness for medical image classification.",
+        epilog="examples:\n  bench run --dataset breastmnist --budget 3m\n"
+        "  bench datasets\n  bench COMMAND --help        # what COMMAND writes, its defaults",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"bench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
@@ -97,50 +157,118 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _datasets_parser(sub) -> None:
-    p = sub.add_parser("datasets", help="list every dataset, and which are on disk")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--plugins", default="")
+    p = _command(
+        sub,
+        "datasets",
+        "list every dataset, and which are on disk",
+        """
+        Prints every dataset bench knows (the MedMNIST 2D and 3D sets, medical_mnist and
+        plugins): its task, channels, classes, split sizes, the data sizes it comes in
+        (--size) and those found on disk. Writes no file. At a narrow terminal the table
+        drops its least important columns (it says which); --format csv has them all.""",
+        """
+        bench datasets
+        bench datasets --data-dir ~/medmnist --format csv > datasets.csv""",
+    )
+    _format_args(p)
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder of data files to look in (default: $BENCH_DATA_DIR, else "
+        "the medmnist package's download folder and the embedded BreastMNIST)",
+    )
+    p.add_argument("--plugins", default="", help="comma-separated modules to import first")
 
 
 def _models_parser(sub) -> None:
-    p = sub.add_parser("models", help="list model families and augmentations")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--plugins", default="")
+    p = _command(
+        sub,
+        "models",
+        "list model families and augmentations",
+        """
+        Prints every model family (the name --model and --families take), its label, where
+        it comes from, the input sizes it takes and its search space file; then every
+        augmentation policy (the names --augment takes). Writes no file.""",
+        """
+        bench models
+        bench models --plugins mypkg.bench_models --format json""",
+    )
+    _format_args(p)
+    p.add_argument("--plugins", default="", help="comma-separated modules to import first")
 
 
 def _evaluate_parser(sub) -> None:
-    p = sub.add_parser("evaluate", help="re-score a prediction file in the medmnist format")
+    p = _command(
+        sub,
+        "evaluate",
+        "re-score a prediction file in the medmnist format",
+        """
+        Scores a prediction file on the official labels of the split: a `bench predict
+        --out` CSV of an npz split, or medmnist's layout (one row per image, in order: the
+        index, then one score per class, as a run folder's
+        predictions/<dataset>_test_[AUC]..._[ACC]...@<fit>.csv files hold). Prints AUC, ACC
+        and macro precision, recall and F1 as JSON. Writes no file.""",
+        """
+        bench evaluate --dataset breastmnist --predictions preds.csv
+        bench evaluate --dataset pathmnist --size 64 --data-dir ~/medmnist \\
+            --predictions preds.csv --split val""",
+    )
     _data_args(p)
     p.add_argument("--predictions", required=True,
                    help="a bench predict --out CSV, or medmnist's index,score... rows")  # fmt: skip
-    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--split", default="test", choices=["train", "val", "test"],
+                   help="the split the rows are for")  # fmt: skip
 
 
 def _spaces_parser(sub) -> None:
-    p = sub.add_parser("spaces", help="show or validate search_spaces/*.yaml")
+    p = _command(
+        sub,
+        "spaces",
+        "show or validate search_spaces/*.yaml",
+        """
+        Prints every parameter of the search space files (its file, family, the name Optuna
+        records, its type and range or choices); with --check, validates every file instead
+        and exits 2 if one is wrong. Writes no file.""",
+        """
+        bench spaces
+        bench spaces --check --dir my_spaces/""",
+    )
     p.add_argument("--check", action="store_true", help="validate every file")
     p.add_argument("--dir", default=None, help="search space folder (default search_spaces/)")
-    p.add_argument("--plugins", default="")
+    _format_args(p)
+    p.add_argument("--plugins", default="", help="comma-separated modules to import first")
 
 
 def _train_parser(sub) -> None:
-    p = sub.add_parser("train", help="train one fixed configuration over K seeds, no search")
+    p = _command(
+        sub,
+        "train",
+        "train one fixed configuration over K seeds, no search",
+        """
+        Trains one fixed configuration (no search) --seeds times, seeds --seed, --seed+1,
+        ..., and scores each fit and their average once on the test split. Writes the run
+        folder OUT/<run_id>/ (record.json, models/, test_predictions.npz, fits.json,
+        config.json, the medmnist-format prediction files) and prints a closing table;
+        --augment with several policies writes one run folder per policy.""",
+        """
+        bench train --dataset breastmnist --model resnet18 --epochs 20 --seeds 3
+        bench train --dataset breastmnist --model resnet18_3d --protocol medmnist-v2
+        bench train --dataset breastmnist --model small_cnn --param lr=0.01 --cv 5""",
+    )
     _data_args(p)
     _common_args(p)
     p.add_argument("--model", required=True, help="family name, e.g. resnet18 or timm:NAME")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--seeds", type=int, default=1, help="number of seeds (seed, seed+1, ...)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs of each fit (default 10; --protocol medmnist-v2: 100)")  # fmt: skip
+    p.add_argument("--seeds", type=int, default=1, help="how many seeds: one fit each (default 1)")
     p.add_argument("--cv", type=int, default=None, metavar="K",
-                   help="stratified K-fold CV over train+val: one model per fold")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--protocol",
-        default=None,
-        choices=["medmnist-v2"],
-        help="medmnist-v2: the paper's exact baseline recipe",
-    )
-    p.add_argument("--augment", default="none")
+                   help="stratified K-fold CV over train+val: one model per fold")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0,
+                   help="the first random seed: the fits use --seed, --seed+1, ...")  # fmt: skip
+    p.add_argument("--protocol", default=None, choices=["medmnist-v2"],
+                   help="medmnist-v2: the paper's exact baseline recipe")  # fmt: skip
+    p.add_argument("--augment", default="none",
+                   help="augmentation policy; several, comma-separated: one run each")  # fmt: skip
     p.add_argument(
         "--img-size", type=int, default=None, help="model input size (default: the data size)"
     )
@@ -159,53 +287,175 @@ def _train_parser(sub) -> None:
 
 
 def _run_parser(sub) -> None:
-    p = sub.add_parser("run", help="budgeted search, then a multi-seed final evaluation")
+    p = _command(
+        sub,
+        "run",
+        "budgeted search, then a multi-seed final evaluation",
+        """
+        Searches model families, augmentations and hyperparameters with Optuna for
+        --budget (counted from the start, final fits included), refits the chosen
+        configurations --seeds times and scores them once on the test split. Writes the run
+        folder OUT/<run_id>/ (record.json, models/ with the ensemble it hands back,
+        test_predictions.npz, trials.csv, journal.log, ...; the README's "What you get"
+        lists them) and the study journal OUT/studies/<study>.journal, and prints a
+        closing table. The same command again resumes an unfinished study.""",
+        """
+        bench run --dataset breastmnist --budget 3m
+        bench run --dataset pathmnist --data-dir ~/medmnist --budget 4h --jobs 2
+        bench run --dataset breastmnist --budget 10m --families small_cnn --seeds 5""",
+    )
     add_flags(p, (*SEARCH_FLAGS, *RUN_FLAGS))
 
 
 def _search_parser(sub) -> None:
-    p = sub.add_parser("search", help="a worker that joins a study and only searches")
+    p = _command(
+        sub,
+        "search",
+        "a worker that joins a study and only searches",
+        """
+        A worker: joins the study that a `bench run` with the same --dataset, --budget,
+        --storage and --study runs (on this or another machine) and adds trials to it until
+        the budget ends; no final fits, no run folder, no record. Writes only to the study's
+        storage (by default the journal OUT/studies/<study>.journal).""",
+        """
+        bench search --dataset octmnist --budget 4h --storage sqlite:///s.db --study s
+        bench run    --dataset octmnist --budget 4h --storage sqlite:///s.db --study s""",
+    )
     add_flags(p, (*SEARCH_FLAGS, *WORKER_FLAGS))
 
 
 def _leaderboard_parser(sub) -> None:
-    p = sub.add_parser("leaderboard", help="gather records and rebuild leaderboards/")
-    p.add_argument("--runs", nargs="*", default=[], help="run folders or record files")
-    p.add_argument("--out", default="leaderboards")
+    p = _command(
+        sub,
+        "leaderboard",
+        "gather records and rebuild leaderboards/",
+        """
+        Copies the record of each run in --runs into OUT/records/ (write-once; a record
+        already there is kept) and rebuilds every table under OUT from all its records and
+        the published MedMNIST v2 rows: results.csv (one row per evaluation),
+        medmnist2d_<size>.md|csv, medmnist3d*.md, medical_mnist.md, reproductions.md and
+        README.md. Prints each file written.""",
+        """
+        bench leaderboard --runs runs/breastmnist.28.3m.*
+        bench leaderboard                       # rebuild the tables only""",
+    )
+    p.add_argument(
+        "--runs",
+        nargs="*",
+        default=[],
+        metavar="RUN",
+        help="run folders or record .json files to add (default: none)",
+    )
+    p.add_argument(
+        "--out",
+        default="leaderboards",
+        help="leaderboard folder: its records/ and the tables (default leaderboards)",
+    )
 
 
 def _compare_parser(sub) -> None:
-    p = sub.add_parser("compare", help="paired test difference A - B of two records (95 %% CI, p)")
+    p = _command(
+        sub,
+        "compare",
+        "paired test difference A - B of two records (95 %% CI, p)",
+        """
+        Answers "is A better than B?" on the same test set: for the single fits, the seed
+        ensemble and the selected ensemble, the paired difference A - B in test AUC and ACC
+        with its 95 % bootstrap interval, a two-sided p-value and a verdict. Prints it;
+        writes no file.""",
+        """
+        bench compare runs/<run_a> runs/<run_b>
+        bench compare leaderboards/records/<run_id>.json runs/<run_b> --format json""",
+    )
     p.add_argument("a", metavar="RUN_OR_RECORD_A", help="run folder or record .json")
     p.add_argument("b", metavar="RUN_OR_RECORD_B", help="run folder or record .json")
-    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    _format_args(p)
 
 
 def _report_parser(sub) -> None:
-    p = sub.add_parser("report", help="write the plots of one run")
-    p.add_argument("run_dir")
+    p = _command(
+        sub,
+        "report",
+        "write the plots of one run",
+        """
+        Writes the PNG plots of one finished bench run or bench train into
+        RUN_DIR/plots/: learning curves, confusion matrix, the Optuna history and parameter
+        importances (for a search), DCGAN samples where used. Prints each file written and
+        a note for each plot the run has no data for.""",
+        """
+        bench report runs/<run_id>""",
+    )
+    p.add_argument("run_dir", help="folder of a finished run")
 
 
 def _preview_parser(sub) -> None:
-    p = sub.add_parser("augment-preview", help="PNG grid of originals beside augmented images")
+    p = _command(
+        sub,
+        "augment-preview",
+        "PNG grid of originals beside augmented images",
+        """
+        Writes one PNG: train images beside their augmented versions (dcgan: real beside
+        generated images, per class; volumes: the central slice of each plane), and prints
+        its path.""",
+        """
+        bench augment-preview --dataset breastmnist --augment simple
+        bench augment-preview --dataset breastmnist --augment dcgan --out previews/""",
+    )
     _data_args(p)
-    p.add_argument("--augment", required=True)
-    p.add_argument("--out", default=None, help="PNG path")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--plugins", default="")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--augment", required=True, help="augmentation policy (see bench models)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="PNG file to write, or a folder for it (default: "
+        "augment_preview_<dataset>_<augment>.png here)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="the random seed: picks the images and the augmentations",
+    )
+    p.add_argument("--plugins", default="", help="comma-separated modules to import first")
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="auto: cuda when present, else cpu",
+    )
 
 
 def _peer_parser(sub) -> None:
-    p = sub.add_parser("peer", help="run a peer AutoML system under the same budget")
+    p = _command(
+        sub,
+        "peer",
+        "run a peer AutoML system under the same budget",
+        """
+        Runs a peer AutoML system (autogluon: AutoGluon MultiModal in its own venv;
+        constant: the train-prior floor) on the same data and budget, and scores it once on
+        the test split like bench run. Writes the run folder OUT/<run_id>/ (record.json,
+        test_predictions.npz, the medmnist-format prediction file); bench leaderboard adds
+        it to the tables.""",
+        """
+        bench peer constant --dataset breastmnist --budget 3m
+        bench peer autogluon --dataset breastmnist --budget 10m --img-size 224""",
+    )
     from bench.peers.systems import PEERS
 
-    p.add_argument("system", choices=list(PEERS))
+    p.add_argument("system", choices=list(PEERS), help="the peer system")
     _data_args(p)
-    p.add_argument("--budget", default="10m")
-    p.add_argument("--out", default="runs")
-    p.add_argument("--python", default=None, help="interpreter of AutoGluon's own venv")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--budget", default="10m", help="wall-clock budget: 4h, 90m, 45s (default 10m)")
+    p.add_argument(
+        "--out",
+        default="runs",
+        help="folder the run folder OUT/<run_id>/ is made in (default runs)",
+    )
+    p.add_argument(
+        "--python",
+        default=None,
+        help="interpreter of AutoGluon's own venv "
+        "(default: ~/.cache/bench/autogluon-venv, built on first use)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="the random seed of its one fit (default 0)")
     p.add_argument(
         "--backbone", default=None, help="autogluon: timm backbone (default mobilenetv3_large_100)"
     )
@@ -223,24 +473,72 @@ def _peer_parser(sub) -> None:
 
 
 def _predict_parser(sub) -> None:
-    p = sub.add_parser("predict", help="apply a finished run's model to new images")
+    p = _command(
+        sub,
+        "predict",
+        "apply a finished run's model to new images",
+        """
+        Applies the model a finished run hands back (its selected ensemble, or one fit) to
+        new images, each converted as the model was trained, and prints a table of the
+        class probabilities and the predicted class; --out writes the same as a CSV file,
+        one row per input.""",
+        """
+        bench predict runs/<run_id> scans/ --out probs.csv
+        bench predict runs/<run_id> data.npz --split val --seed 1""",
+    )
     p.add_argument("run_dir", help="folder of a finished bench run or bench train")
     p.add_argument("input", help="an image, a folder of images, or an npz in MedMNIST layout")
-    p.add_argument("--out", default=None, help="CSV of class probabilities (default: none)")
-    p.add_argument("--seed", type=int, default=None, help="one fit of the chosen config")
-    p.add_argument("--ensemble", default="selected", choices=["selected", "seeds"],
-                   help="selected (default): the run's answer; seeds: the chosen config's fits")
+    p.add_argument("--out", default=None, help="CSV file to write (default: none)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="use only the fit trained with this seed (default: the ensemble)",
+    )
+    p.add_argument(
+        "--ensemble",
+        default="selected",
+        choices=["selected", "seeds"],
+        help="selected (default): the run's answer; seeds: the chosen config's fits",
+    )
     p.add_argument("--split", default="test", help="npz input: which split (default test)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="auto: cuda when present, else cpu",
+    )
     p.add_argument("--quiet", action="store_true", help="no table on the terminal")
 
 
 def _export_parser(sub) -> None:
-    p = sub.add_parser("export", help="the run's model as one ONNX graph")
+    p = _command(
+        sub,
+        "export",
+        "the run's model as one ONNX graph",
+        """
+        Writes the model a finished run hands back (its selected ensemble, or one fit) as
+        one ONNX graph that takes uint8 images in the data files' layout and returns
+        probabilities, after checking it with onnxruntime against bench predict on the
+        run's test split. Needs pip install -e ".[onnx]".""",
+        """
+        bench export runs/<run_id> --onnx model.onnx
+        bench export runs/<run_id> --onnx seed1.onnx --seed 1""",
+    )
     p.add_argument("run_dir", help="folder of a finished bench run or bench train")
     p.add_argument("--onnx", required=True, help="ONNX file to write")
-    p.add_argument("--seed", type=int, default=None, help="one fit instead of the ensemble")
-    p.add_argument("--data-dir", default=None, help="where the run's data is (the check)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="use only the fit trained with this seed (default: the ensemble)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder of the run's data files, for the check "
+        "(default: $BENCH_DATA_DIR, else the medmnist package's)",
+    )
 
 
 def _interrupted(command: str) -> int:

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
 from bench.errors import BenchError
+from bench.terminal import Column, console, fit_table, print_rows
 
 SAMPLE_COLS = ("train", "val", "test")
+
+# The tables' columns; at a narrow terminal the highest ``drop`` goes first, names never.
+DATASET_COLUMNS = (
+    Column("name"), Column("dim", drop=6), Column("task", drop=3, wrap=True),
+    Column("ch", drop=5), Column("classes", drop=4),
+    *(Column(s, drop=d, right=True) for s, d in zip(SAMPLE_COLS, (7, 8, 9), strict=True)),
+    Column("sizes", drop=2, wrap=True), Column("on disk", drop=1, wrap=True),
+)  # fmt: skip
+MODEL_COLUMNS = (
+    Column("name"), Column("label", drop=4), Column("source", drop=3, wrap=True),
+    Column("sizes", drop=1, wrap=True), Column("search space", drop=2),
+)  # fmt: skip
+AUGMENT_COLUMNS = (Column("name"), Column("source", drop=1, wrap=True))
 
 
 def on_disk(spec, data_dir) -> list[int]:
@@ -45,35 +55,31 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         row = spec.as_dict()
         row["on_disk"] = on_disk(spec, args.data_dir)
         rows.append(row)
-    if args.json:
-        print(json.dumps(rows, indent=1))
+    if args.format != "table":
+        print_rows(rows, args.format)
         return 0
-    table = Table(title="datasets (on disk: data sizes found)")
-    for col in ("name", "dim", "task", "ch", "classes", "train", "val", "test", "sizes"):
-        table.add_column(col, no_wrap=True, justify="right" if col in SAMPLE_COLS else "left")
-    table.add_column("on disk", no_wrap=True)
-    for r in rows:
-        ns = r["n_samples"]
-        table.add_row(
+    cells = [
+        (
             r["name"],
             f"{r['ndim']}D",
             r["task"],
             str(r["n_channels"]),
             str(r["n_classes"]),
-            *(f"{ns[s]:,}" if s in ns else "?" for s in SAMPLE_COLS),
+            *(f"{r['n_samples'][s]:,}" if s in r["n_samples"] else "?" for s in SAMPLE_COLS),
             _sizes(r),
-            ",".join(map(str, r["on_disk"])) or "-",
+            " ".join(map(str, r["on_disk"])) or "-",
         )
-    console = Console()
-    if not console.is_terminal:  # piped: don't squeeze the table into 80 columns
-        console = Console(width=160)
-    console.print(table)
+        for r in rows
+    ]
+    out = console()
+    out.print(fit_table("datasets (on disk: data sizes found)", DATASET_COLUMNS, cells,
+                        width=out.width))  # fmt: skip
     return 0
 
 
 def _sizes(row: dict) -> str:
-    """``28,64,128,224``; a folder's ``8-1024 (native 64)``: it is resized on load."""
-    native = ",".join(map(str, row["sizes"]))
+    """``28 64 128 224``; a folder's ``8-1024 (native 64)``: it is resized on load."""
+    native = " ".join(map(str, row["sizes"]))
     if row.get("size_range"):
         low, high = row["size_range"]
         return f"{low}-{high} (native {native})"
@@ -111,28 +117,20 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "search_space": None,
             }
         )
-    if args.json:
-        print(json.dumps(rows, indent=1))
+    if args.format != "table":
+        print_rows(rows, args.format)
         return 0
-    models_table = Table(title="model families (and timm:NAME for any timm model)")
-    for col in ("name", "label", "source", "sizes", "search space"):
-        models_table.add_column(col, no_wrap=True)
-    augment_table = Table(title="augmentations")
-    for col in ("name", "source"):
-        augment_table.add_column(col, no_wrap=True)
-    for r in rows:
-        if r["kind"] == "model":
-            sizes = ",".join(map(str, r["sizes"])) or "-"
-            space = short_path(r["search_space"])
-            models_table.add_row(r["name"], r["label"], r["source"], sizes, space)
-        else:
-            augment_table.add_row(r["name"], r["source"])
-    console = Console()
-    if not console.is_terminal:  # piped: don't squeeze the table into 80 columns
-        console = Console(width=160)
-    console.print(models_table)
-    if augment_table.row_count:
-        console.print(augment_table)
+    models = [
+        (r["name"], r["label"], r["source"], " ".join(map(str, r["sizes"])) or "-",
+         short_path(r["search_space"]))
+        for r in rows if r["kind"] == "model"
+    ]  # fmt: skip
+    augments = [(r["name"], r["source"]) for r in rows if r["kind"] == "augmentation"]
+    out = console()
+    title = "model families (and timm:NAME for any timm model)"
+    out.print(fit_table(title, MODEL_COLUMNS, models, width=out.width))
+    if augments:
+        out.print(fit_table("augmentations", AUGMENT_COLUMNS, augments, width=out.width))
     return 0
 
 

@@ -222,8 +222,16 @@ def as_json(c: Comparison) -> dict:
 
 
 def cmd_compare(args) -> int:
-    """``bench compare A B [--json]``."""
+    """``bench compare A B [--format table|json|csv]``: csv has one line per row of the
+    table (the ``rows`` of the JSON)."""
+    from bench.terminal import print_rows
+
     a, b = load_side(args.a), load_side(args.b)
     result = compare(a, b)
-    print(json.dumps(as_json(result), indent=2) if args.json else render(result).rstrip("\n"))
+    if args.format == "csv":
+        print_rows([_row_json(r) for r in result.rows], "csv")
+    elif args.format == "json":
+        print(json.dumps(as_json(result), indent=2))
+    else:
+        print(render(result).rstrip("\n"))
     return 0

@@ -65,8 +65,11 @@ DATA_FLAGS = (
 COMMON_FLAGS = (
     Flag("--plugins", default="", config="plugins",
          help="comma-separated modules to import first"),
-    Flag("--device", default="auto", choices=("auto", "cpu", "cuda"), config="device_type"),
-    Flag("--out", default="runs", config="out", help="folder for run artefacts (default runs/)"),
+    Flag("--device", default="auto", choices=("auto", "cpu", "cuda"), config="device_type",
+         help="auto: cuda when present, else cpu"),
+    Flag("--out", default="runs", config="out",
+         help="output folder: the run folders OUT/<run_id>/ and the study journals "
+         "OUT/studies/ (default runs)"),
     Flag("--quiet", store_true=True, help="plain log lines, no live display"),
 )  # fmt: skip
 
@@ -76,16 +79,21 @@ SEARCH_FLAGS = (
     Flag("--budget", required=True, help="wall-clock budget: 4h, 90m, 1h30m, 45s"),
     Flag("--families", default="", config="families",
          help="families to search (default: all built-in)"),
-    Flag("--augment", default="", config="augment", help="augmentation policies to search"),
+    Flag("--augment", default="", config="augment",
+         help="augmentation policies to search (default: those of common.yaml)"),
     Flag("--storage", config="storage_arg",
          help="Optuna storage URL: sqlite:///f.db, postgresql://..., or a journal "
-         "file path (default: a journal file in the run folder)"),
+         "file path (default: the journal file OUT/studies/<study>.journal)"),
     Flag("--study", config="study_name", help="study name (default derived from the space)"),
-    Flag("--metric", default="auc", choices=("auc", "acc"), config="metric"),
-    Flag("--sampler", default="tpe", choices=("tpe", "random"), config="sampler"),
+    Flag("--metric", default="auc", choices=("auc", "acc"), config="metric",
+         help="validation metric the search maximises"),
+    Flag("--sampler", default="tpe", choices=("tpe", "random"), config="sampler",
+         help="Optuna sampler"),
     Flag("--pruner", default="hyperband", choices=("hyperband", "median", "none"),
-         config="pruner"),
-    Flag("--seed", type=int, default=0, config="seed"),
+         config="pruner", help="Optuna pruner of unpromising trials"),
+    Flag("--seed", type=int, default=0, config="seed",
+         help="the first random seed: seeds the search; bench run's final fits use "
+         "--seed, --seed+1, ..."),
     Flag("--img-size", type=int, config="img_size",
          help="model input size (default: the data size)"),
     Flag("--cv", type=int, metavar="K", config="cv",
@@ -101,12 +109,14 @@ SEARCH_FLAGS = (
 
 RUN_FLAGS = (
     Flag("--seeds", type=int,
-         help="seeds of the final evaluation (default 3; with --cv, each refits on train+val)"),
+         help="how many seeds: each chosen configuration's final fits (default 3; with --cv, "
+         "each refits on train+val)"),
     Flag("--ensemble", type=int, default=5,
-         help="distinct configurations the ensemble selected on val may hold (1: none)"),
+         help="distinct configurations the ensemble selected on val may hold (1: none; "
+         "default 5)"),
     Flag("--jobs", type=int, default=1, metavar="N",
          help="local search processes on the study (each its share of the cores, or its own "
-         "GPU); this one does the final phase"),
+         "GPU); this one does the final phase (default 1)"),
     Flag("--repeats", type=int, default=1, metavar="R",
          help="independent searches one after another, each with the whole budget, its own "
          "study, search seed and record (default 1)"),

@@ -570,27 +570,29 @@ def cmd_spaces(args: argparse.Namespace) -> int:
         return 2 if errors else 0
     if errors:
         raise ConfigError(errors[0])
-    _print_spaces(loaded)
+    _print_spaces(loaded, args.format)
     return 0
 
 
-def _print_spaces(files: list[SpaceFile]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def _print_spaces(files: list[SpaceFile], fmt: str) -> None:
+    """Every parameter of ``files``, one row each, as ``bench spaces --format`` asks."""
+    from bench.terminal import Column, console, fit_table, print_rows
 
-    table = Table(title="search spaces")
-    for col in ("file", "family", "optuna name", "type", "range / choices"):
-        table.add_column(col)
+    rows = []
     for sf in files:
         prefix = f"{sf.family}." if sf.family else ""
         fam = sf.family or "(common)"
-        for key, value in sf.fixed.items():
-            table.add_row(Path(sf.path).name, fam, prefix + key, "fixed", repr(value))
-        for key, p in sf.params.items():
-            table.add_row(Path(sf.path).name, fam, prefix + key, p.type, p.describe())
-        for cond, ps in sf.when.items():
-            for key, p in ps.items():
-                table.add_row(
-                    Path(sf.path).name, fam, f"{prefix}{key} (if {cond})", p.type, p.describe()
-                )
-    Console().print(table)
+        entries = [(prefix + key, "fixed", repr(value)) for key, value in sf.fixed.items()]
+        entries += [(prefix + key, p.type, p.describe()) for key, p in sf.params.items()]
+        entries += [(f"{prefix}{key} (if {cond})", p.type, p.describe())
+                    for cond, ps in sf.when.items() for key, p in ps.items()]  # fmt: skip
+        rows += [{"file": Path(sf.path).name, "family": fam, "optuna_name": name, "type": kind,
+                  "range": described} for name, kind, described in entries]  # fmt: skip
+    if fmt != "table":
+        print_rows(rows, fmt)
+        return
+    columns = (Column("file", drop=1), Column("family", drop=2), Column("optuna name", wrap=True),
+               Column("type", drop=3), Column("range / choices", wrap=True))  # fmt: skip
+    out = console()
+    out.print(fit_table("search spaces", columns, [tuple(r.values()) for r in rows],
+                        width=out.width))  # fmt: skip

@@ -3,6 +3,7 @@ mistakes (close names suggested), never a traceback."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -118,3 +119,75 @@ def test_ctrl_c_whose_cleanup_fails_is_still_the_interrupt_line(monkeypatch, tmp
     assert rc == 130
     err = capsys.readouterr().err
     assert err == "error: interrupted; run the same command again: the study resumes\n"
+
+
+def subcommands() -> dict:
+    """``{name: parser}`` of every ``bench`` subcommand."""
+    from bench.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def has_default(action: argparse.Action) -> bool:
+    """The option has a default worth showing (not None, '', False, [], SUPPRESS)."""
+    d = action.default
+    return bool(action.option_strings) and action.help != argparse.SUPPRESS and not (
+        any(d is none for none in (None, False, argparse.SUPPRESS)) or d in ("", []))  # fmt: skip
+
+
+@pytest.mark.parametrize("command", sorted(HANDLERS))
+def test_help_describes_output_shows_examples_and_defaults(command, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    parser = subcommands()[command]
+    text = parser.format_help()
+    assert len(parser.description) > 100  # what it does and writes, not a title
+    examples = text.split("\nexamples:\n", 1)[1].splitlines()
+    assert examples and all(line.startswith(f"  bench {command}") or line.startswith("      ")
+                            or line.startswith("  bench run ") for line in examples)  # fmt: skip
+    assert max(map(len, text.splitlines())) <= 80
+    formatter = parser._get_formatter()
+    shown = {a.option_strings[-1]: formatter._expand_help(a) for a in parser._actions
+             if a.option_strings and a.help != argparse.SUPPRESS}  # fmt: skip
+    for action in filter(has_default, parser._actions):
+        assert str(action.default) in shown[action.option_strings[-1]], action.option_strings
+    assert "--json" not in text  # the old spelling of --format json works, unlisted
+
+
+def test_defaults_resolved_after_parsing_are_in_the_help():
+    from bench.run.command import DEFAULT_SEEDS
+    from bench.train import TrainHP
+
+    parsers = subcommands()
+
+    def help_of(command: str, flag: str) -> str:
+        p = parsers[command]
+        action = next(a for a in p._actions if flag in a.option_strings)
+        return p._get_formatter()._expand_help(action)
+
+    assert f"default {TrainHP().epochs};" in help_of("train", "--epochs")
+    assert "default 1" in help_of("train", "--seeds")
+    assert f"default {DEFAULT_SEEDS};" in help_of("run", "--seeds")
+    assert "default 10m" in help_of("peer", "--budget")
+    assert "default leaderboards" in help_of("leaderboard", "--out")
+    assert "selected (default)" in help_of("predict", "--ensemble")
+    for command in ("predict", "export"):
+        assert help_of(command, "--seed").startswith("use only the fit trained with this seed")
+    for command in ("train", "run", "search"):
+        assert help_of(command, "--seed").startswith("the first random seed")
+    for command in ("train", "run"):
+        assert help_of(command, "--seeds").startswith("how many seeds")
+    for command in ("predict", "augment-preview"):
+        assert "file" in help_of(command, "--out")
+    for command in ("train", "run", "search", "peer", "leaderboard"):
+        assert "folder" in help_of(command, "--out")
+
+
+@pytest.mark.parametrize("command", ["datasets", "models", "spaces", "compare"])
+def test_listings_share_one_format_flag(command):
+    parser = subcommands()[command]
+    args = ["a", "b"] if command == "compare" else []
+    assert parser.parse_args(args).format == "table"
+    assert parser.parse_args([*args, "--json"]).format == "json"
+    assert parser.parse_args([*args, "--format", "csv"]).format == "csv"

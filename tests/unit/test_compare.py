@@ -131,3 +131,19 @@ def test_bad_input_is_one_line(tmp_path, capsys, case):
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], lines
     assert captured.out == ""
     assert sorted(p for p in tmp_path.rglob("*")) == before
+
+
+def test_csv_has_one_line_per_row_of_the_table(tmp_path, capsys):
+    import csv
+    import io
+
+    a, b = make_run(tmp_path, "a", probs(20)), make_run(tmp_path, "b", probs(40))
+    result = compare(load_side(a), load_side(b))
+    assert main(["compare", str(a), str(b), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["figure"], r["metric"]) for r in rows] == [(r.figure, r.metric) for r in result.rows]
+    for line, row in zip(rows, result.rows, strict=True):
+        assert float(line["diff"]) == pytest.approx(row.diff.value)
+        assert float(line["diff_lo"]) == pytest.approx(row.diff.lo)
+        assert float(line["p"]) == pytest.approx(row.diff.p)
+        assert line["verdict"] == row.verdict == "A better"
