@@ -6,8 +6,10 @@ The probe is :func:`bench.search.speed.measure_throughput`, the function ``bench
 (first-trial choice, every trial, every final fit). The steady state is ``throughput.py``'s
 own measurement (:class:`throughput.Bench` and :func:`throughput.measure`, no reference
 pipeline): ``ours``, the fit loop's epoch code on the split, and ``raw``, the training step
-alone on one batch in memory, each the median of ``--repeats`` passes after a warm-up. One
-row per family:
+alone on one batch in memory, each the median of ``--repeats`` passes after a warm-up. The
+probe runs once before and once after them (each as a run would, on a fresh model) and
+``probe`` is their mean, so a machine whose speed drifts during the minutes of a family's
+measurement does not pass for a probe error; both are printed. One row per family:
 
     FAMILY batch=B probe=N ours=N raw=N probe/ours=R probe/raw=R ok|MISS
 
@@ -75,10 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     ok = True
     for family in [f.strip() for f in args.families.split(",") if f.strip()]:
         t0 = time.perf_counter()
-        probe = probe_figure(family, data.spec, batch=args.batch, device=device)
+        before = probe_figure(family, data.spec, batch=args.batch, device=device)
         probe_s = time.perf_counter() - t0
         m = steady_figures(family, data, flag, batch=args.batch, repeats=args.repeats,
                            data_dir=args.data_dir, device=device)  # fmt: skip
+        after = probe_figure(family, data.spec, batch=args.batch, device=device)
+        probe = (before + after) / 2  # a machine whose speed drifts meets both sides alike
+        print(f"# {family} probes: before={before:.1f} after={after:.1f}", file=sys.stderr)
         r_ours, r_raw = probe / m["ours"], probe / m["raw"]
         row_ok = all(LOW <= r <= HIGH for r in (r_ours, r_raw))
         ok &= row_ok
