@@ -376,12 +376,14 @@ def _report_parser(sub) -> None:
     p = _command(
         sub,
         "report",
-        "write the plots of one run",
+        "write the plots and a text summary of one run",
         """
-        Writes the PNG plots of one finished bench run or bench train into
-        RUN_DIR/plots/: learning curves, confusion matrix, the Optuna history and parameter
-        importances (for a search), DCGAN samples where used. Prints each file written and
-        a note for each plot the run has no data for.""",
+        Writes into RUN_DIR/plots/ of a finished bench run, train or peer: the selected
+        ensemble's confusion matrix and ROC curve (what bench predict answers), learning
+        curves, the Optuna history and parameter importances (a search with >= 10 completed
+        trials), DCGAN samples where used, and report.md (the run, its test figures with
+        95 % intervals, the published rows). Prints each file written and a note for each
+        plot skipped.""",
         """
         bench report runs/<run_id>""",
     )

@@ -1,10 +1,14 @@
-"""``bench report RUN_DIR``: PNGs of one run in ``RUN_DIR/plots/``.
+"""``bench report RUN_DIR``: PNGs of one run and a text summary, in ``RUN_DIR/plots/``.
 
-Learning curves and the test confusion matrix come from ``fits.json``; Optuna's
-optimisation history and parameter importances from ``trials.csv`` (an in-memory study
-rebuilt with ``optuna.trial.create_trial``, so it works whatever storage the run used);
-a DCGAN sample grid is copied in when the run left one. matplotlib and optuna are
-imported inside the functions.
+The confusion matrix and the ROC curves are those of the selected ensemble, the answer
+``bench predict`` gives by default and the record's ``ensemble_test_*`` figures score, from
+``test_predictions.npz`` (:mod:`bench.results.answer`); a run made before those were kept
+falls back to seed 0's matrix in ``fits.json``, and says so. Learning curves come from
+``fits.json``; Optuna's optimisation history and parameter importances from ``trials.csv``
+(an in-memory study rebuilt with ``optuna.trial.create_trial``, so it works whatever storage
+the run used); a DCGAN sample grid is copied in when the run left one; ``report.md``
+(:func:`bench.results.summary.report_markdown`) lists the figures and every file written.
+matplotlib and optuna are imported inside the functions.
 """
 
 from __future__ import annotations
@@ -13,33 +17,59 @@ import argparse
 import json
 import math
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from bench.errors import BenchError
-from bench.files import atomic_path, copy_atomic
+from bench.files import atomic_path, atomic_write_text, copy_atomic
+from bench.results.answer import Curve, curve_kind, mean_auc, roc_curves, run_answer, scored
+from bench.results.predictions import TEST_PREDICTIONS, load_test_predictions
 from bench.results.records import RECORD_FILE, read_record
+from bench.results.summary import REPORT_FILE, report_markdown
 
 FITS_FILE = "fits.json"
 TRIALS_FILE = "trials.csv"
 DCGAN_SAMPLES = "dcgan_samples.png"
 _FIXED_STATES = ("COMPLETE", "PRUNED", "FAIL")
+# Completed trials below which parameter importances are not drawn. A floor, not a guarantee:
+# bench's TPE sampler draws its first 10 trials at random (Optuna's n_startup_trials), so
+# fewer describe a handful of random points over a space of 6-10 parameters; in the tests'
+# toy study, fANOVA on 5 completed trials ranked `family` first, on 6 or more `lr`, which
+# drives the objective.
+MIN_IMPORTANCE_TRIALS = 10
+
+
+@dataclass
+class Report:
+    """What ``bench report`` wrote: each file with what it shows, the notes on what it skipped,
+    and the numbers behind the test plots (the confusion matrix plotted, the ROC curves and
+    their mean AUC, the legend's)."""
+
+    files: list[tuple[Path, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    confusion: np.ndarray | None = None
+    curves: list[Curve] = field(default_factory=list)
+    auc: float | None = None
+
+    @property
+    def written(self) -> list[Path]:
+        return [path for path, _ in self.files]
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Handler of ``bench report RUN_DIR``: print each PNG written, then notes."""
-    written, notes = write_report(Path(args.run_dir))
-    for path in written:
+    """Handler of ``bench report RUN_DIR``: print each file written, then notes."""
+    report = write_report(Path(args.run_dir))
+    for path in report.written:
         print(path)
-    for note in notes:
+    for note in report.notes:
         print(f"note: {note}")
     return 0
 
 
-def write_report(run_dir: Path) -> tuple[list[Path], list[str]]:
-    """Write every plot the run folder has data for.
-
-    Returns:
-        The PNG files written and notes on plots skipped.
+def write_report(run_dir: Path) -> Report:
+    """Write every plot the run folder has data for, then ``plots/report.md``.
 
     Raises:
         BenchError: the folder is missing, holds no run data, or a file is malformed.
@@ -50,47 +80,109 @@ def write_report(run_dir: Path) -> tuple[list[Path], list[str]]:
     record = read_record(run_dir / RECORD_FILE) if (run_dir / RECORD_FILE).is_file() else {}
     fits = load_fits(run_dir / FITS_FILE)
     trials = load_trials(run_dir / TRIALS_FILE)
-    if fits is None and trials is None:
+    found = run_dir / TEST_PREDICTIONS
+    preds = load_test_predictions(found) if found.is_file() else None
+    if fits is None and trials is None and preds is None:
         raise BenchError(
-            f"{run_dir}: neither {FITS_FILE} nor {TRIALS_FILE} found; pass a run folder "
-            "written by bench run or bench train"
+            f"{run_dir}: no {FITS_FILE}, {TRIALS_FILE} or {TEST_PREDICTIONS} found; pass a run "
+            "folder written by bench run, bench train or bench peer"
         )
     plots = run_dir / "plots"
-    written: list[Path] = []
-    notes: list[str] = []
+    plots.mkdir(exist_ok=True)
+    report = Report()
     subject = _subject(record)
     if fits is not None:
-        written.append(plot_learning_curves(fits, plots / "learning_curves.png", subject))
-        cm = plot_confusion_matrix(fits, plots / "confusion_matrix.png", subject, record)
-        if cm is None:
-            notes.append(f"no confusion matrix in {FITS_FILE}; confusion_matrix.png skipped")
-        else:
-            written.append(cm)
+        path = plot_learning_curves(fits, plots / "learning_curves.png", subject)
+        report.files.append((path, "train loss and val AUC / ACC per epoch of each final fit"))
     else:
-        notes.append(f"no {FITS_FILE}: learning curves and confusion matrix skipped")
-    if trials is not None:
-        study = study_from_trials(trials, direction=_direction(record))
-        objective = str(record.get("objective") or "score")
-        written.append(plot_history(study, plots / "optuna_history.png", subject, objective))
-        importances = plot_importances(study, plots / "param_importances.png", subject)
-        if isinstance(importances, str):
-            notes.append(importances)
-        else:
-            written.append(importances)
+        report.notes.append(f"no {FITS_FILE}: learning curves skipped")
+    if preds is not None:
+        _answer_plots(report, preds, plots, record)
     else:
-        notes.append(f"no {TRIALS_FILE} (no search): Optuna plots skipped")
+        _old_confusion(report, fits, plots, record)
+    _search_plots(report, trials, plots, record)
+    _copy_samples(report, run_dir, plots, record)
+    listed = [(p.name, what) for p, what in report.files] + [(REPORT_FILE, "this summary")]
+    atomic_write_text(plots / REPORT_FILE, report_markdown(record, files=listed,
+                                                           notes=report.notes))  # fmt: skip
+    report.files.append((plots / REPORT_FILE, "this summary"))
+    return report
+
+
+def _answer_plots(report: Report, preds, plots: Path, record: dict) -> None:
+    """The selected ensemble's confusion matrix and ROC curves (their AUC checked against the
+    record's figure)."""
+    answer = run_answer(preds)
+    scores = scored(answer)
+    what = f"{answer.name}, {answer.n} test items"
+    report.confusion = np.asarray(scores["confusion_matrix"], dtype=np.int64)
+    title = f"Confusion matrix on test: {what} (ACC {scores['acc']:.3f})"
+    path = plot_confusion_matrix(report.confusion, plots / "confusion_matrix.png", title=title,
+                                 subject=_subject(record), record=record)  # fmt: skip
+    report.files.append((path, f"confusion matrix of the {what} (getACC's decisions)"))
+    report.curves = roc_curves(answer)
+    report.auc = mean_auc(report.curves)
+    recorded = record.get(answer.auc_field)
+    path = plot_roc(report.curves, plots / "roc_curve.png", title=f"ROC on test: {what}",
+                    task=answer.task, record=record, field_name=answer.auc_field)  # fmt: skip
+    report.files.append((path, f"ROC curves of the {answer.name} ({curve_kind(answer.task)}), "
+                               f"AUC {report.auc:.4f}"))  # fmt: skip
+    if isinstance(recorded, float) and abs(recorded - report.auc) > 1e-6:
+        report.notes.append(f"the ROC curves' AUC {report.auc:.6f} differs from the record's "
+                            f"{answer.auc_field} {recorded:.6f} (test probabilities are kept "
+                            "as float32)")  # fmt: skip
+
+
+def _old_confusion(report: Report, fits: list[dict] | None, plots: Path, record: dict) -> None:
+    """A run without test predictions: seed 0's confusion matrix from ``fits.json``, marked as
+    not the selected ensemble; no ROC curve."""
+    why = f"no {TEST_PREDICTIONS} (a run made before test predictions were kept)"
+    cm = ((fits or [{}])[0].get("test") or {}).get("confusion_matrix")
+    if not cm:
+        report.notes.append(f"{why} and no confusion matrix in {FITS_FILE}: confusion matrix "
+                            "and ROC curve skipped")  # fmt: skip
+        return
+    seed = fits[0].get("seed", 0)
+    acc = fits[0]["test"].get("acc")
+    extra = f" (ACC {acc:.3f})" if isinstance(acc, float) else ""
+    title = f"Confusion matrix on test: seed {seed}'s fit, not the selected ensemble{extra}"
+    report.confusion = np.asarray(cm, dtype=np.int64)
+    path = plot_confusion_matrix(report.confusion, plots / "confusion_matrix.png", title=title,
+                                 subject=_subject(record), record=record)  # fmt: skip
+    report.files.append((path, f"confusion matrix of seed {seed}'s fit ({FITS_FILE})"))
+    report.notes.append(f"{why}: confusion_matrix.png shows seed {seed}'s fit, not the selected "
+                        "ensemble; ROC curve skipped")  # fmt: skip
+
+
+def _search_plots(report: Report, trials, plots: Path, record: dict) -> None:
+    """Optuna's optimisation history, and the importances when enough trials completed."""
+    if trials is None:
+        report.notes.append(f"no {TRIALS_FILE} (no search): Optuna plots skipped")
+        return
+    study = study_from_trials(trials, direction=_direction(record))
+    objective = str(record.get("objective") or "score")
+    subject = _subject(record)
+    path = plot_history(study, plots / "optuna_history.png", subject, objective)
+    report.files.append((path, f"val {objective} of each trial and the best so far"))
+    importances = plot_importances(study, plots / "param_importances.png", subject)
+    if isinstance(importances, str):
+        report.notes.append(importances)
+    else:
+        report.files.append((importances, "Optuna parameter importances (fANOVA)"))
+
+
+def _copy_samples(report: Report, run_dir: Path, plots: Path, record: dict) -> None:
+    """The DCGAN sample grid the run left, copied in; a note when a dcgan run left none."""
     samples = _dcgan_samples(run_dir)
     if samples is not None:
         dest = plots / DCGAN_SAMPLES
-        dest.parent.mkdir(parents=True, exist_ok=True)
         copy_atomic(samples, dest)
-        written.append(dest)
+        report.files.append((dest, "DCGAN samples the run's augmentation drew from"))
     elif record.get("augment") == "dcgan":
-        notes.append(
+        report.notes.append(
             f"augment is dcgan but the run left no {DCGAN_SAMPLES}; sample grid skipped (make "
             f"one with bench augment-preview --augment dcgan --out {run_dir / DCGAN_SAMPLES})"
         )
-    return written, notes
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -318,23 +410,13 @@ def _class_names(record: dict, n: int) -> list[str]:
     return names
 
 
-def plot_confusion_matrix(
-    fits: list[dict], path: Path, subject: str = "", record: dict | None = None
-) -> Path | None:
-    """Counts on test of the first seed's best checkpoint (colour: fraction of the true
-    class); multi-label tasks get one 2x2 matrix per label. None if there is no matrix."""
-    import numpy as np
-
-    fit = fits[0]
-    report = fit.get("test") or {}
-    cm = report.get("confusion_matrix")
-    if not cm:
-        return None
-    cm = np.asarray(cm, dtype=np.int64)
+def plot_confusion_matrix(cm: np.ndarray, path: Path, *, title: str, subject: str = "",
+                          record: dict | None = None) -> Path:  # fmt: skip
+    """Counts on test, rows the true class (colour: fraction of the true class); a
+    multi-label matrix ``(labels, 2, 2)`` is drawn as one 2x2 matrix per label."""
     plt = _pyplot()
-    seed = fit.get("seed", 0)
+    names = _class_names(record or {}, cm.shape[0])
     if cm.ndim == 3:  # multi-label: (labels, 2, 2)
-        names = _class_names(record or {}, cm.shape[0])
         cols = min(4, cm.shape[0])
         rows = math.ceil(cm.shape[0] / cols)
         fig, axes = plt.subplots(
@@ -346,19 +428,38 @@ def plot_confusion_matrix(
         for ax in list(axes.flat)[cm.shape[0] :]:
             ax.axis("off")
     else:
-        names = _class_names(record or {}, cm.shape[0])
         size = max(4.5, 0.6 * cm.shape[0] + 2)
         fig, ax = plt.subplots(figsize=(size + 1, size), layout="constrained")
         _draw_matrix(ax, cm, names)
-    acc = report.get("acc")
-    extra = f", test ACC {acc:.3f}" if isinstance(acc, float) else ""
-    _suptitle(fig, f"Confusion matrix on test (seed {seed}{extra})", subject)
+    _suptitle(fig, title, subject)
+    return _save(fig, path)
+
+
+def plot_roc(curves: list[Curve], path: Path, *, title: str, task: str, record: dict,
+             field_name: str) -> Path:  # fmt: skip
+    """ROC curves (:func:`bench.results.answer.roc_curves`), each with its AUC; the legend's
+    title holds their mean (getAUC's figure) beside the record's ``field_name``."""
+    plt = _pyplot()
+    n_names = 2 if task == "binary-class" else len(curves)
+    names = _class_names(record, n_names)
+    fig, ax = plt.subplots(figsize=(6.8, 6.0), layout="constrained")
+    colors = plt.get_cmap("tab10" if len(curves) <= 10 else "tab20")
+    for i, curve in enumerate(curves):
+        ax.plot(curve.fpr, curve.tpr, color=colors(i % colors.N), lw=1.4,
+                label=f"{names[curve.index]} (AUC {curve.auc:.3f})")  # fmt: skip
+    ax.plot([0, 1], [0, 1], ":", color="grey", lw=1)
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="false positive rate", ylabel="true positive rate")
+    ax.grid(alpha=0.3)
+    heading = f"AUC {mean_auc(curves):.4f}"
+    recorded = record.get(field_name)
+    if isinstance(recorded, float):
+        heading += f" (record {field_name} {recorded:.4f})"
+    ax.legend(title=heading, title_fontsize=8, fontsize=7, loc="lower right")
+    _suptitle(fig, f"{title}\n{curve_kind(task)}", _subject(record))
     return _save(fig, path)
 
 
 def _draw_matrix(ax, mat, names: list[str]) -> None:
-    import numpy as np
-
     totals = mat.sum(axis=1, keepdims=True)
     frac = np.divide(mat, totals, out=np.zeros(mat.shape, dtype=float), where=totals > 0)
     ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
@@ -413,15 +514,17 @@ def _state_counts(study) -> str:
     )
 
 
-def plot_importances(study, path: Path, subject: str = "") -> Path | str:
+def plot_importances(study, path: Path, subject: str = "", *,
+                     min_trials: int = MIN_IMPORTANCE_TRIALS) -> Path | str:  # fmt: skip
     """Optuna's parameter importances over the complete trials (fANOVA, seeded, so the
-    plot is reproducible), or a note saying why they were skipped."""
+    plot is reproducible), or a note saying why they were skipped (fewer than
+    ``min_trials`` complete trials, see :data:`MIN_IMPORTANCE_TRIALS`)."""
     import optuna
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if len(complete) < 2:
+    if len(complete) < min_trials:
         return (
-            f"parameter importances need >= 2 complete trials, the study has {len(complete)}; "
+            f"importances need >= {min_trials} completed trials; this run has {len(complete)}; "
             "param_importances.png skipped"
         )
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
