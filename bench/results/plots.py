@@ -27,6 +27,10 @@ _FIXED_STATES = ("COMPLETE", "PRUNED", "FAIL")
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Handler of ``bench report RUN_DIR``: print each PNG written, then notes."""
+    from bench.runtime import check_output_dir
+
+    if Path(args.run_dir).is_dir():
+        check_output_dir(Path(args.run_dir) / "plots", "RUN_DIR")
     written, notes = write_report(Path(args.run_dir))
     for path in written:
         print(path)

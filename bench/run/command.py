@@ -75,12 +75,14 @@ def _counts(flags: RunFlags, *, finalize: bool) -> dict:
 def _journal(storage: str | None, *, kind: str, out: Path, name: str) -> Path | None:
     """The journal file of a journal storage (``--storage`` or one in the run folder),
     checked writable; None for a database."""
-    from bench.runtime import check_writable
+    from bench.runtime import check_output_dir
 
     if kind != "journal":
         return None
     journal = Path(storage).expanduser() if storage else out / "studies" / f"{name}.journal"
-    check_writable(journal.parent)
+    if journal.is_dir():
+        raise ConfigError(f"--storage {journal} is a folder; give a journal file path inside it")
+    check_output_dir(journal.parent, "--storage" if storage else "--out")
     return journal
 
 
@@ -94,7 +96,7 @@ def prepare(flags: RunFlags, *, finalize: bool, t0: float) -> tuple[RunConfig, R
     from bench.device import resolve_device
     from bench.results.records import budget_label
     from bench.run.workers import follow_file
-    from bench.runtime import check_writable
+    from bench.runtime import check_output_dir
     from bench.search.budget import RunBudget, budget_epochs
     from bench.search.repeats import repeat_name, run_key
     from bench.search.spaces import resolve_space
@@ -115,7 +117,7 @@ def prepare(flags: RunFlags, *, finalize: bool, t0: float) -> tuple[RunConfig, R
         budget_label=budget_label(budget_s), seed=flags.seed)  # fmt: skip
     name = flags.study or repeat_name(key, 1)  # the repeat is chosen later (pick_study)
     out = Path(flags.out).expanduser()
-    check_writable(out)
+    check_output_dir(out)
     kind = storage_kind(flags.storage)
     journal = _journal(flags.storage, kind=kind, out=out, name=name)
     follow = Path(flags.follow) if flags.follow else None

@@ -114,9 +114,9 @@ def _load_checked(model: str, model_spec, policies: list[str], *, out: Path, dat
     from bench.data.folds import check_cv, pool_labels
     from bench.data.load import load_splits
     from bench.models.registry import check_ndim
-    from bench.runtime import check_writable
+    from bench.runtime import check_output_dir
 
-    check_writable(out)
+    check_output_dir(out)
     splits = load_splits(dataset, size, data_dir)
     if cv is not None:
         check_cv(cv, pool_labels(splits.train_val()), multilabel=splits.spec.multilabel)

@@ -57,13 +57,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Handler of ``bench predict``."""
     from bench.device import resolve_device
     from bench.files import atomic_write_text
-    from bench.runtime import check_writable
+    from bench.runtime import check_output_file
     from bench.saved.fits import load_ensemble, read_fit_meta
     from bench.saved.inputs import read_inputs
 
     run_dir = Path(args.run_dir)
     if args.out:
-        check_writable(Path(args.out).expanduser().parent)
+        check_output_file(Path(args.out), "--out")
     data = load_ensemble(run_dir)  # no saved model: one line before any work
     device = resolve_device(args.device)
     meta = read_fit_meta(run_dir, data["members"][0]["fits"][0])  # weights load once, below
