@@ -31,7 +31,7 @@ def _check_inputs(system: str, *, dataset: str, size: int | None, budget: str, o
     peer = PEERS[system]
     budget_s = parse_budget(budget)
     spec = get_dataset(dataset)
-    data_size = size or default_size(spec)
+    data_size = default_size(spec) if size is None else size
     check_size(spec, data_size)
     if spec.ndim not in peer.ndims:
         takes = " or ".join(f"{n}D" for n in peer.ndims)
