@@ -203,7 +203,7 @@ def _peer_parser(sub) -> None:
 
     p.add_argument("system", choices=list(PEERS))
     _data_args(p)
-    p.add_argument("--budget", default="10m")
+    p.add_argument("--budget", required=True, help="wall-clock budget, e.g. 10m (required)")
     p.add_argument("--out", default="runs")
     p.add_argument("--python", default=None, help="interpreter of AutoGluon's own venv")
     p.add_argument("--seed", type=int, default=0)
@@ -229,9 +229,9 @@ def _predict_parser(sub) -> None:
     p.add_argument("input", help="an image, a folder of images, or an npz in MedMNIST layout")
     p.add_argument("--out", default=None, help="CSV of class probabilities (default: none)")
     p.add_argument("--seed", type=int, default=None, help="one fit of the chosen config")
-    p.add_argument("--ensemble", default="selected", choices=["selected", "seeds"],
+    p.add_argument("--ensemble", default=None, choices=["selected", "seeds"],
                    help="selected (default): the run's answer; seeds: the chosen config's fits")
-    p.add_argument("--split", default="test", help="npz input: which split (default test)")
+    p.add_argument("--split", default=None, help="npz input: which split (default test)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--quiet", action="store_true", help="no table on the terminal")
 

@@ -8,12 +8,14 @@ volume for an image model) is one DataError naming the file.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from bench.data.folder import IMAGE_EXTS, decode_image
-from bench.errors import DataError
+from bench.errors import DataError, one_line
 
 
 def read_inputs(path: Path, *, meta: dict, split: str = "test") -> tuple[list[str], np.ndarray]:
@@ -54,8 +56,8 @@ def _read_npz(path: Path, meta: dict, split: str) -> tuple[list[str], np.ndarray
             images = z[key]
     except DataError:
         raise
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable npz ({exc}); replace the file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataError(f"{path}: not a readable npz ({one_line(exc)}); replace the file") from None
     images = _convert_array(path, images, meta)
     return [f"{key}[{i}]" for i in range(len(images))], images
 
