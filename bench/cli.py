@@ -1,13 +1,14 @@
 """Command line: ``bench <command>``. Parsing only; each command's work lives in its module.
 
 Exit status: 0 done, 2 the user's input was wrong (one ``error:`` line on stderr), 1 an
-internal fault.
+internal fault, 141 the reader of stdout went away (``bench datasets | head -1``).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -44,6 +45,7 @@ HANDLERS = {
 }
 
 
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell shows for a writer killed by a closed pipe
 VALUE_FLAGS = ("--budget",)  # values that may start with "-" (a bad budget like -5m)
 
 
@@ -445,7 +447,9 @@ def _peer_parser(sub) -> None:
 
     p.add_argument("system", choices=list(PEERS), help="the peer system")
     _data_args(p)
-    p.add_argument("--budget", default="10m", help="wall-clock budget: 4h, 90m, 45s (default 10m)")
+    p.add_argument("--budget", required=True,
+                   help="wall-clock budget: 4h, 90m, 45s (required: the same as the run "
+                   "it is compared with)")  # fmt: skip
     p.add_argument(
         "--out",
         default="runs",
@@ -499,11 +503,11 @@ def _predict_parser(sub) -> None:
     )
     p.add_argument(
         "--ensemble",
-        default="selected",
+        default=None,
         choices=["selected", "seeds"],
         help="selected (default): the run's answer; seeds: the chosen config's fits",
     )
-    p.add_argument("--split", default="test", help="npz input: which split (default test)")
+    p.add_argument("--split", default=None, help="npz input: which split (default test)")
     p.add_argument(
         "--device",
         default="auto",
@@ -550,6 +554,15 @@ def _interrupted(command: str) -> int:
     return 130
 
 
+def _closed_pipe() -> int:
+    """The reader of stdout went away (``bench datasets | head -1``): stop quietly, as a
+    command killed by SIGPIPE would. stdout is pointed at devnull first, so the interpreter's
+    last flush fails no more (the Python docs' note on SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_CLOSED_PIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bench`` console script."""
     parser = build_parser()
@@ -564,8 +577,20 @@ def main(argv: list[str] | None = None) -> int:
             from bench.registry import import_plugins
 
             import_plugins(parse_list(args.plugins))
+        if hasattr(args, "data_dir"):  # --data-dir or BENCH_DATA_DIR: a folder, before any work
+            from bench.data.medmnist import resolve_data_dir
+
+            resolve_data_dir(args.data_dir)
         handler = getattr(importlib.import_module(module), func)
-        return int(handler(args) or 0)
+        code = int(handler(args) or 0)
+        sys.stdout.flush()  # here, so a closed pipe is caught below and not at exit
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
+    except SystemExit as exc:  # rich's own answer to a closed pipe is SystemExit(1)
+        if first_cause(exc, BrokenPipeError) is None:
+            raise
+        return _closed_pipe()
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import types
+import typing
 
 from bench.errors import ConfigError
 
@@ -46,6 +48,14 @@ def size_flag(size: int) -> str:
     return "" if size == 28 else f"_{size}"
 
 
+def at_least(flag: str, value: int, least: int = 1) -> int:
+    """``value`` of ``flag`` when it is at least ``least``; a one-line ConfigError otherwise
+    (``--img-size 0`` is refused, not taken for "the default")."""
+    if value < least:
+        raise ConfigError(f"{flag} {value}: give at least {least}")
+    return value
+
+
 def parse_list(text: str | None) -> list[str]:
     """``a,b , c`` -> ``["a", "b", "c"]``; None or empty -> []."""
     return [p.strip() for p in (text or "").split(",") if p.strip()]
@@ -75,3 +85,61 @@ def parse_params(items: list[str] | None) -> dict:
             raise ConfigError(f"bad --param {item!r}: use NAME=VALUE, e.g. --param depth=3")
         out[key.strip()] = parse_value(value.strip())
     return out
+
+
+def _takes(hint, value) -> bool:
+    """Whether ``value`` (as :func:`parse_value` gives it) fits the type ``hint``; a hint
+    this cannot judge (a class, ``Any``) lets the value through to its owner."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_takes(a, value) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if typing.get_origin(hint) in (tuple, list) or hint in (tuple, list):
+        return isinstance(value, (tuple, list))
+    return True
+
+
+def _words(hint) -> str:
+    """``int | None`` -> ``an integer or none``."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_words(a) for a in typing.get_args(hint))
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a word",
+             type(None): "none", tuple: "a list", list: "a list"}  # fmt: skip
+    return names.get(typing.get_origin(hint) or hint, getattr(hint, "__name__", str(hint)))
+
+
+def shown(value) -> str:
+    """A ``--param`` value as typed: ``true``, ``none``, ``0.001``, ``abc``."""
+    if isinstance(value, bool) or value is None:
+        return str(value).lower()
+    return str(value)
+
+
+def check_param_types(params: dict, hints: dict, defaults: dict, *, owner: str) -> None:
+    """Refuse a ``--param`` value that does not fit its type, before anything is built.
+
+    Args:
+        params: name -> value (:func:`parse_params`).
+        hints: name -> type hint of the names to check (others are left alone).
+        defaults: name -> default value, shown as an example.
+        owner: what takes them, e.g. ``model family resnet18``.
+
+    Raises:
+        ConfigError: ``--param lr=abc: lr takes a number (training hyperparameter); e.g.
+            --param lr=0.001``.
+    """
+    for name, value in params.items():
+        if name in hints and not _takes(hints[name], value):
+            example = f"; e.g. --param {name}={shown(defaults[name])}" if defaults.get(
+                name) is not None else ""  # fmt: skip
+            raise ConfigError(f"--param {name}={shown(value)}: {name} takes "
+                              f"{_words(hints[name])} ({owner}){example}")  # fmt: skip

@@ -33,3 +33,9 @@ def causes(exc: BaseException | None) -> Iterator[BaseException]:
 def first_cause(exc: BaseException | None, kind: type) -> BaseException | None:
     """The first of :func:`causes` that is a ``kind``, or None."""
     return next((e for e in causes(exc) if isinstance(e, kind)), None)
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """``exc``'s message on one line, at most ``limit`` characters (its type if it has none),
+    for the one-line error that replaces a third-party traceback."""
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__

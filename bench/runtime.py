@@ -37,20 +37,47 @@ def nearest_existing(path: Path) -> Path:
     return path
 
 
-def check_writable(out: Path) -> None:
-    """Prove that ``out`` can be created and written, creating nothing: the nearest existing
-    folder on its path must be a writable folder. One-line BenchError otherwise."""
-    out = Path(out).expanduser()
-    probe = nearest_existing(out)
+def check_output_dir(path: Path, flag: str = "--out") -> None:
+    """Prove that the folder ``path`` (given as ``flag``) can be created and written, creating
+    nothing: it is a folder or does not exist yet, and the nearest existing folder on its path
+    is writable. One-line BenchError naming ``flag`` otherwise."""
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        _refuse(flag, path, "it is a file", "give a folder")
+    probe = nearest_existing(path)
     if not probe.is_dir():
-        raise BenchError(f"--out {out} is not writable ({probe} is a file); choose another folder")
+        _refuse(flag, path, f"{probe} is a file", "choose another folder")
+    _probe_write(probe, flag, path, "choose another folder")
+
+
+def check_output_file(path: Path, flag: str = "--out") -> None:
+    """Prove that the file ``path`` (given as ``flag``) can be written, creating nothing: it
+    is not a folder, and its folder exists and is writable. One-line BenchError naming
+    ``flag`` otherwise."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        _refuse(flag, path, "it is a folder", "give a file name inside it")
+    folder = path.parent
+    if not folder.exists():
+        probe = nearest_existing(folder)
+        reason = f"{probe} is a file" if not probe.is_dir() else f"folder {folder} does not exist"
+        _refuse(flag, path, reason, "create the folder first or choose another path")
+    if not folder.is_dir():
+        _refuse(flag, path, f"{folder} is a file", "choose another path")
+    _probe_write(folder, flag, path, "choose another path")
+
+
+def _probe_write(folder: Path, flag: str, path: Path, fix: str) -> None:
+    """Create and remove a temporary file in ``folder``; one line if that fails."""
     try:
-        with tempfile.NamedTemporaryFile(dir=probe, prefix=".bench-write-test-"):
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".bench-write-test-"):
             pass
     except OSError as exc:
-        raise BenchError(
-            f"--out {out} is not writable ({exc.strerror or exc}); choose another folder"
-        ) from None
+        _refuse(flag, path, exc.strerror or str(exc), fix)
+
+
+def _refuse(flag: str, path: Path, reason: str, fix: str):
+    raise BenchError(f"{flag} {path} is not writable ({reason}); {fix}")
 
 
 def safe_name(text: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NamedTuple
@@ -71,8 +72,13 @@ class TrainHP:
     @classmethod
     def split_params(cls, params: dict) -> tuple[TrainHP, dict]:
         """Split ``params`` into (training hyperparameters, the rest: model kwargs etc.)."""
+        from bench.config import check_param_types
+
         names = {f.name for f in fields(cls)}
-        hp = cls(**{k: v for k, v in params.items() if k in names})
+        ours = {k: v for k, v in params.items() if k in names}
+        check_param_types(ours, typing.get_type_hints(cls), {f.name: f.default for f in
+                          fields(cls)}, owner="training hyperparameter")  # fmt: skip
+        hp = cls(**ours)
         return hp, {k: v for k, v in params.items() if k not in names}
 
 

@@ -138,6 +138,7 @@ def preview(
     from bench.device import resolve_device
 
     get_augmentation(augment)  # unknown names fail before any data is loaded
+    check_preview_out(out)
     splits = load_splits(dataset, size, data_dir)
     tv, spec = splits.train_val(), splits.spec
     dev = resolve_device(device)
@@ -165,15 +166,30 @@ def preview(
     return path
 
 
+def _is_folder(out: str | os.PathLike) -> bool:
+    """``--out`` names a folder: an existing one, or given with a trailing slash."""
+    return Path(out).is_dir() or str(out).endswith(("/", "\\"))
+
+
+def check_preview_out(out: str | os.PathLike | None) -> None:
+    """One line before any work when the PNG cannot be written where ``out`` says."""
+    from bench.runtime import check_output_dir, check_output_file
+
+    if not out:
+        check_output_dir(Path.cwd(), "the working folder")
+    elif _is_folder(out):
+        check_output_dir(Path(out), "--out")
+    else:
+        check_output_file(Path(out), "--out")
+
+
 def preview_path(out: str | Path | None, default_name: str) -> Path:
     """The PNG to write: ``out`` itself, or ``default_name`` inside it when ``out`` is a
     folder (existing, or given with a trailing slash); ``default_name`` here without it."""
     if not out:
         return Path(default_name)
     path = Path(out)
-    if path.is_dir() or str(out).endswith(("/", "\\")):
-        return path / default_name
-    return path
+    return path / default_name if _is_folder(out) else path
 
 
 def cmd_preview(args: argparse.Namespace) -> int:

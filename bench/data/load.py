@@ -19,7 +19,7 @@ def load_splits(
 ) -> Splits:
     """Load all three splits of dataset ``name`` at data size ``size`` as uint8 arrays."""
     spec = get_dataset(name) if isinstance(name, str) else name
-    size = size or default_size(spec)
+    size = default_size(spec) if size is None else size
     if spec.kind == "medmnist":
         from bench.data.medmnist import load_medmnist
 

@@ -21,9 +21,21 @@ IMAGE_LAYOUTS = {2: ("(N, H, W)", "(N, H, W, C)"), 3: ("(N, D, H, W)", "(N, D, H
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
-    """``--data-dir``, else ``$BENCH_DATA_DIR``, else None (use the medmnist package)."""
+    """``--data-dir``, else ``$BENCH_DATA_DIR``, else None (use the medmnist package).
+
+    Raises:
+        DataError: the folder given does not exist (or is a file).
+    """
     value = data_dir or os.environ.get(DATA_DIR_ENV)
-    return Path(value).expanduser() if value else None
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        what = "does not exist" if not path.exists() else "is not a folder"
+        given = f"--data-dir {value}" if data_dir else f"{DATA_DIR_ENV}={value}"
+        fix = "give the folder that holds the data files" + ("" if data_dir else " or unset it")
+        raise DataError(f"{given}: {path} {what}; {fix}")
+    return path
 
 
 def md5sum(path: Path, chunk: int = 1 << 22) -> str:

@@ -79,8 +79,16 @@ def check_ndim(family: str, ndim: int, dataset: str) -> None:
     )
 
 
-def create_model(name: str, *, num_classes: int, in_chans: int, img_size: int, **hp: Any):
-    """Build family ``name``; ``hp`` go to the builder unchanged (None values dropped)."""
+def check_params(name: str, hp: dict[str, Any]) -> None:
+    """Refuse, before anything is built, builder kwargs that family ``name`` does not take
+    and values that do not fit the type of its builder's parameter (its annotation, else
+    its default's type); None values are left out, as :func:`create_model` drops them.
+
+    Raises:
+        BenchError: one line naming the parameter and what the family takes.
+    """
+    from bench.config import check_param_types
+
     spec = get_model_spec(name)
     accepted = spec.accepted_kwargs()
     hp = {k: v for k, v in hp.items() if v is not None}
@@ -91,6 +99,14 @@ def create_model(name: str, *, num_classes: int, in_chans: int, img_size: int, *
                 f"model family {name!r} does not accept {', '.join(unknown)}; "
                 f"it takes: {', '.join(sorted(accepted)) or 'no hyperparameters'}"
             )
+    check_param_types(hp, *spec.param_types(), owner=f"model family {name}")
+
+
+def create_model(name: str, *, num_classes: int, in_chans: int, img_size: int, **hp: Any):
+    """Build family ``name``; ``hp`` go to the builder unchanged (None values dropped)."""
+    spec = get_model_spec(name)
+    check_params(name, hp)
+    hp = {k: v for k, v in hp.items() if v is not None}
     return spec.build(num_classes=num_classes, in_chans=in_chans, img_size=img_size, **hp)
 
 

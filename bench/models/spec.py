@@ -5,7 +5,9 @@ but ``bench.errors``)."""
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +46,32 @@ class ModelSpec:
         if any(p.kind is p.VAR_KEYWORD for p in params):
             return None
         return {p.name for p in params} - {"num_classes", "in_chans", "img_size"}
+
+    def param_types(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(name -> type, name -> default) of the builder's keyword parameters
+        (:func:`signature_types`)."""
+        return signature_types(self.build)
+
+
+def signature_types(fn: Callable[..., Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(name -> type, name -> default) of the parameters of ``fn`` (a function, a
+    ``functools.partial`` or a class: its ``__init__``): the annotation where it resolves,
+    else the type of a default that is not None; parameters with neither are left out."""
+    target = fn.func if isinstance(fn, functools.partial) else fn
+    target = target.__init__ if inspect.isclass(target) else target
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # an annotation naming what its module does not import
+        hints = {}
+    types, defaults = {}, {}
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        default = None if p.default is p.empty else p.default
+        hint = hints.get(p.name, type(default) if default is not None else None)
+        if hint is not None:
+            types[p.name], defaults[p.name] = hint, default
+    return types, defaults
 
 
 def unknown_passthrough(

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import functools
+import socket
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from bench.config import check_param_types
 from bench.errors import BenchError
-from bench.models.spec import TIMM_PREFIX, ModelSpec, unknown_passthrough
+from bench.models.spec import TIMM_PREFIX, ModelSpec, signature_types, unknown_passthrough
 
 NO_WEIGHTS = (None, False, "", "none", "false")
 HUB = (True, "hub", "true")
+HUB_PROBE_S = 3.0  # how long --pretrained hub waits to reach the Hub before going offline
 
 
 def timm_spec(name: str) -> ModelSpec:
@@ -59,22 +64,67 @@ def build_timm(
     """
     import timm
 
+    given = dict(kwargs)  # the --param values: checked against the model's class once built
     cfg = timm.get_pretrained_cfg(model_name)
     if cfg is not None and cfg.fixed_input_size:
         kwargs.setdefault("img_size", img_size)
     kwargs.update(model_name=model_name, num_classes=num_classes, in_chans=in_chans)
-    if pretrained in NO_WEIGHTS:
-        return timm.create_model(pretrained=False, **kwargs)
-    if pretrained in HUB:
+    try:
+        if pretrained in NO_WEIGHTS:
+            model = timm.create_model(pretrained=False, **kwargs)
+        elif pretrained in HUB:
+            model = _create_from_hub(kwargs)
+        else:
+            model = _create_from_file(Path(str(pretrained)), cfg, kwargs)
+    except (TypeError, ValueError, AssertionError, RuntimeError) as exc:  # its constructor's
+        raise BenchError(f"timm:{model_name} cannot be built ({type(exc).__name__}: "
+                         f"{_line(exc)}); check its --param values against "
+                         f"timm.create_model({model_name!r})") from None  # fmt: skip
+    check_param_types(given, *signature_types(type(model)), owner=f"timm:{model_name}")
+    return model
+
+
+def _create_from_hub(kwargs: dict[str, Any]):
+    """Create the model with timm's own pretrained weights; offline at once when the Hub
+    cannot be reached (:func:`hub_offline_if_unreachable`)."""
+    import timm
+
+    with hub_offline_if_unreachable() as offline:
         try:
             return timm.create_model(pretrained=True, **kwargs)
         except (OSError, RuntimeError, ValueError) as exc:
+            why = f"{offline} and they are not in the local cache" if offline else (
+                f"{type(exc).__name__}: {_line(exc)}")  # fmt: skip
             raise BenchError(
-                f"could not get timm's pretrained weights for {model_name} "
-                f"({type(exc).__name__}: {_line(exc)}); "
+                f"could not get timm's pretrained weights for {kwargs['model_name']} ({why}); "
                 "pass --pretrained PATH with a local checkpoint file instead"
             ) from None
-    return _create_from_file(Path(str(pretrained)), cfg, kwargs)
+
+
+@contextmanager
+def hub_offline_if_unreachable(timeout_s: float = HUB_PROBE_S):
+    """Hugging Face Hub offline mode for the block when its host cannot be reached within
+    ``timeout_s`` (cached weights still load; missing ones fail at once instead of after
+    a minute of retries). Yields why it is offline (``huggingface.co:443 is unreachable
+    (...)``), or "" when the Hub is reachable or offline mode was already on."""
+    import huggingface_hub.constants as hub
+
+    if hub.HF_HUB_OFFLINE:
+        yield "HF_HUB_OFFLINE is set"
+        return
+    url = urlsplit(hub.ENDPOINT)
+    host = url.hostname or "huggingface.co"
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        hub.HF_HUB_OFFLINE = True
+        try:
+            yield f"{host}:{port} is unreachable ({exc.strerror or exc})"
+        finally:
+            hub.HF_HUB_OFFLINE = False
+        return
+    yield ""
 
 
 def _create_from_file(path: Path, cfg: Any, kwargs: dict[str, Any]):

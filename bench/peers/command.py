@@ -24,14 +24,14 @@ def _check_inputs(system: str, *, dataset: str, size: int | None, budget: str, o
     from bench.data.catalog import get_dataset
     from bench.data.load import default_size
     from bench.data.spec import check_size
-    from bench.runtime import check_writable
+    from bench.runtime import check_output_dir
 
     if system not in PEERS:
         raise ConfigError(f"unknown peer system {system!r}; choose {' or '.join(PEERS)}")
     peer = PEERS[system]
     budget_s = parse_budget(budget)
     spec = get_dataset(dataset)
-    data_size = size or default_size(spec)
+    data_size = default_size(spec) if size is None else size
     check_size(spec, data_size)
     if spec.ndim not in peer.ndims:
         takes = " or ".join(f"{n}D" for n in peer.ndims)
@@ -39,7 +39,7 @@ def _check_inputs(system: str, *, dataset: str, size: int | None, budget: str, o
             f"{spec.name} is {spec.ndim}D; the {system} peer takes {takes} images only"
         )
     out = Path(out).expanduser()
-    check_writable(out)
+    check_output_dir(out)
     interpreter, built = None, False
     if peer.prepare is not None:
         interpreter, built = load(peer.prepare)(spec, python=python)

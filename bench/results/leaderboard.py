@@ -30,7 +30,10 @@ _STABLE_ROUNDS = 5
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     """``bench leaderboard [--runs DIR ...] [--out leaderboards]``."""
+    from bench.runtime import check_output_dir
+
     out = Path(args.out)
+    check_output_dir(out)
     copied = gather(args.runs or [], out / "records")
     for path in copied:
         print(f"record {path}")

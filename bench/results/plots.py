@@ -60,6 +60,10 @@ class Report:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Handler of ``bench report RUN_DIR``: print each file written, then notes."""
+    from bench.runtime import check_output_dir
+
+    if Path(args.run_dir).is_dir():
+        check_output_dir(Path(args.run_dir) / "plots", "RUN_DIR")
     report = write_report(Path(args.run_dir))
     for path in report.written:
         print(path)

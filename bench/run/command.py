@@ -63,7 +63,7 @@ def _counts(flags: RunFlags, *, finalize: bool) -> dict:
     seeds = final_fits(flags.seeds) if finalize else 0
     jobs = check_jobs(int(flags.jobs or 0) if finalize else 1)
     memory_limit = parse_memory(flags.max_memory) if flags.max_memory is not None else None
-    ensemble = int(flags.ensemble or 1)
+    ensemble = flags.ensemble
     if ensemble < 1:
         raise ConfigError(f"--ensemble {ensemble}: give at least 1 (1: no ensemble selection)")
     return dict(n_trials=flags.n_trials, cv=flags.cv or 0, seeds=seeds, jobs=jobs,
@@ -75,38 +75,40 @@ def _counts(flags: RunFlags, *, finalize: bool) -> dict:
 def _journal(storage: str | None, *, kind: str, out: Path, name: str) -> Path | None:
     """The journal file of a journal storage (``--storage`` or one in the run folder),
     checked writable; None for a database."""
-    from bench.runtime import check_writable
+    from bench.runtime import check_output_dir
 
     if kind != "journal":
         return None
     journal = Path(storage).expanduser() if storage else out / "studies" / f"{name}.journal"
-    check_writable(journal.parent)
+    if journal.is_dir():
+        raise ConfigError(f"--storage {journal} is a folder; give a journal file path inside it")
+    check_output_dir(journal.parent, "--storage" if storage else "--out")
     return journal
 
 
 def prepare(flags: RunFlags, *, finalize: bool, t0: float) -> tuple[RunConfig, RunState]:
     """Validate every flag (each problem one line, exit 2); creates nothing. Without
     ``--study``, the study is repeat 1's until :func:`~bench.run.repeats.pick_study`."""
-    from bench.config import parse_budget, parse_list
+    from bench.config import at_least, parse_budget, parse_list
     from bench.data.catalog import get_dataset
     from bench.data.load import default_size
     from bench.data.spec import check_size
     from bench.device import resolve_device
     from bench.results.records import budget_label
     from bench.run.workers import follow_file
-    from bench.runtime import check_writable
-    from bench.search.budget import RunBudget, budget_epochs
+    from bench.runtime import check_output_dir
+    from bench.search.budget import RunBudget, budget_epochs, check_budget
     from bench.search.repeats import repeat_name, run_key
     from bench.search.spaces import resolve_space
     from bench.search.storage import storage_kind
     from bench.search.study import space_hash, study_name
 
-    budget_s = parse_budget(flags.budget)
+    budget_s = check_budget(parse_budget(flags.budget), flags.budget, final=finalize)
     counts = _counts(flags, finalize=finalize)
     spec = get_dataset(flags.dataset)
-    data_size = flags.size or default_size(spec)
+    data_size = default_size(spec) if flags.size is None else flags.size
     check_size(spec, data_size)
-    img_size = flags.img_size or data_size
+    img_size = data_size if flags.img_size is None else at_least("--img-size", flags.img_size)
     families, augment = parse_list(flags.families), parse_list(flags.augment)
     space = resolve_space(families or None, augment=augment or None, img_size=img_size,
                           ndim=spec.ndim, dataset=spec.name)  # fmt: skip
@@ -115,7 +117,7 @@ def prepare(flags: RunFlags, *, finalize: bool, t0: float) -> tuple[RunConfig, R
         budget_label=budget_label(budget_s), seed=flags.seed)  # fmt: skip
     name = flags.study or repeat_name(key, 1)  # the repeat is chosen later (pick_study)
     out = Path(flags.out).expanduser()
-    check_writable(out)
+    check_output_dir(out)
     kind = storage_kind(flags.storage)
     journal = _journal(flags.storage, kind=kind, out=out, name=name)
     follow = Path(flags.follow) if flags.follow else None
@@ -207,6 +209,7 @@ def _search_and_finalize(cfg: RunConfig, state: RunState):
     gpu_share = own_fraction(cfg)
     limit_memory(cfg.device, gpu_share)
     warm_up()
+    _check_search_opens(cfg, state)
     study = open_study(cfg, state)
     data = splits.train_val()
     if not cfg.finalize:
@@ -230,6 +233,26 @@ def _search_and_finalize(cfg: RunConfig, state: RunState):
         record, run_dir = finalize_run(splits, study, cfg, state, display, search_s=search_s)
     print_summary(record, cfg.spec, run_dir)
     return record
+
+
+def _check_search_opens(cfg: RunConfig, state: RunState) -> None:
+    """Refuse, before its journal is created, a new study whose search could not start: the
+    budget was spent starting up and loading the data.
+
+    Raises:
+        BenchError: one line with the budget that would do.
+    """
+    from bench.errors import BenchError
+    from bench.search.budget import TRIAL_CAP_MIN_S, smallest_budget
+
+    new = cfg.storage_kind == "journal" and not cfg.journal_path.exists()
+    if not new or state.budget.search_open():
+        return
+    load_s = time.monotonic() - state.budget.t0
+    need = smallest_budget(load_s=load_s, trial_s=TRIAL_CAP_MIN_S, seeds=cfg.seeds)
+    raise BenchError(f"--budget {cfg.budget_text} was spent before the search could start "
+                     f"({load_s:.0f}s to start and load the data); give --budget "
+                     f"{need // 60}m or more")  # fmt: skip
 
 
 def open_study(cfg: RunConfig, state: RunState):

@@ -4,7 +4,9 @@ seed's best-val checkpoint, predictions in the medmnist format, and one record."
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,17 +42,19 @@ def resolve_hp(params: dict, *, protocol: str | None, epochs: int | None):
     """(TrainHP, model params) from ``--param`` values, a protocol and ``--epochs``.
 
     Raises:
-        ConfigError: a protocol run was given training hyperparameters it fixes.
+        ConfigError: a protocol run was given training hyperparameters or ``--epochs``, which
+            it fixes.
     """
     from bench.train import TrainHP
 
     hp, rest = TrainHP.split_params(params)
     if protocol is not None:
-        fixed = sorted(set(params) - set(rest))
+        fixed = [f"--param {k}" for k in sorted(set(params) - set(rest))]
+        fixed += ["--epochs"] if epochs is not None else []
         if fixed:
             raise ConfigError(
-                f"--protocol {protocol} fixes the training recipe; drop --param "
-                f"{', '.join(fixed)} (only --epochs may override it)"
+                f"--protocol {protocol} fixes the training recipe; drop {', '.join(fixed)} "
+                "(or drop --protocol and give the values you want)"
             )
         hp = TrainHP(**PROTOCOLS[protocol])
     if epochs is not None:
@@ -72,7 +76,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     an ablation over augmentation policies for one fixed model)."""
     from bench.config import parse_params
     from bench.files import write_guard
-    from bench.models.registry import get_model_spec
+    from bench.models.registry import check_params, get_model_spec
     from bench.train import FitConfig
 
     start = time.monotonic()
@@ -83,22 +87,60 @@ def cmd_train(args: argparse.Namespace) -> int:
                                   epochs=args.epochs)  # fmt: skip
     if args.pretrained:
         model_params["pretrained"] = args.pretrained
+    configs = []
+    for policy in policies:
+        own, aug_params = split_augment_params(model_params, policy)
+        for other in (p for p in policies if p != policy):
+            own, _ = split_augment_params(own, other)
+        check_params(args.model, own)  # a wrong name or type: one line, nothing loaded
+        configs.append(FitConfig(args.model, own, hp, policy, aug_params))
     splits, img_size = _load_checked(args.model, model_spec, policies,
                                      out=Path(args.out),
                                      dataset=args.dataset, size=args.size,
                                      data_dir=args.data_dir, cv=args.cv,
                                      img_size=args.img_size)  # fmt: skip
-    for policy in policies:
-        own, aug_params = split_augment_params(model_params, policy)
-        for other in (p for p in policies if p != policy):
-            own, _ = split_augment_params(own, other)
-        config = FitConfig(args.model, own, hp, policy, aug_params)
-        with write_guard(Path(args.out)):
-            TrainRun(splits, config, img_size, device=args.device, seed=args.seed,
-                     seeds=args.seeds, cv=args.cv, out=Path(args.out), protocol=args.protocol,
-                     quiet=args.quiet, start=start).run()  # fmt: skip
+    try_build(configs[0], splits.spec, img_size)
+    for config in configs:
+        run = TrainRun(splits, config, img_size, device=args.device, seed=args.seed,
+                       seeds=args.seeds, cv=args.cv, out=Path(args.out), protocol=args.protocol,
+                       quiet=args.quiet, start=start)  # fmt: skip
+        with removed_if_refused(run.dir), write_guard(Path(args.out)):
+            run.run()
         start = time.monotonic()  # the next record's wall time starts here
     return 0
+
+
+def try_build(config: FitConfig, spec, img_size: int) -> None:
+    """Build the model once on the CPU before any folder is made, so that what only its
+    builder finds (a third-party constructor's missing arguments, pretrained weights that
+    cannot be had) is one line and leaves nothing behind."""
+    from bench.models.registry import model_for
+
+    model_for(spec, config.family, img_size=img_size, **config.model_params)
+
+
+@contextmanager
+def removed_if_refused(run_dir: Path):
+    """Remove ``run_dir`` (and the empty folders above it that it created) if the block is
+    refused with a BenchError: a ``bench train`` does not resume, so a refused one leaves
+    nothing behind."""
+    from bench.errors import BenchError
+    from bench.runtime import nearest_existing
+
+    run_dir = Path(run_dir)
+    existing = nearest_existing(run_dir.absolute())
+    try:
+        yield
+    except BenchError:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        parent = run_dir.absolute().parent
+        while parent != existing and parent.is_relative_to(existing):
+            try:
+                parent.rmdir()  # only when empty: another command may have written there
+            except OSError:
+                break
+            parent = parent.parent
+        raise
 
 
 def _load_checked(model: str, model_spec, policies: list[str], *, out: Path, dataset: str,
@@ -111,12 +153,13 @@ def _load_checked(model: str, model_spec, policies: list[str], *, out: Path, dat
         ConfigError: one line naming the flag and the fix.
     """
     from bench.augment.registry import check_augment_ndim
+    from bench.config import at_least
     from bench.data.folds import check_cv, pool_labels
     from bench.data.load import load_splits
     from bench.models.registry import check_ndim
-    from bench.runtime import check_writable
+    from bench.runtime import check_output_dir
 
-    check_writable(out)
+    check_output_dir(out)
     splits = load_splits(dataset, size, data_dir)
     if cv is not None:
         check_cv(cv, pool_labels(splits.train_val()), multilabel=splits.spec.multilabel)
@@ -124,7 +167,7 @@ def _load_checked(model: str, model_spec, policies: list[str], *, out: Path, dat
     for policy in policies:
         if policy != "none":
             check_augment_ndim(policy, splits.spec.ndim, splits.spec.name)
-    img_size = img_size or splits.data_size
+    img_size = splits.data_size if img_size is None else at_least("--img-size", img_size)
     if model_spec.sizes and img_size not in model_spec.sizes:
         raise ConfigError(
             f"model {model} takes input sizes {', '.join(map(str, model_spec.sizes))}, "

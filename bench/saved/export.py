@@ -104,11 +104,11 @@ def graph_metadata(meta: dict, *, n_fits: int) -> dict[str, str]:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Handler of ``bench export``."""
-    from bench.runtime import check_writable
+    from bench.runtime import check_output_file
     from bench.saved.fits import load_answer
 
     onnx_path = Path(args.onnx).expanduser()
-    check_writable(onnx_path.parent)
+    check_output_file(onnx_path, "--onnx")
     _need_onnx()
     answer = load_answer(Path(args.run_dir), "cpu", seed=args.seed)
     meta = answer[0][1][0].meta

@@ -9,13 +9,15 @@ volume for an image model) is one DataError naming the file.
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bench.data.folder import IMAGE_EXTS, decode_image, resize_image
-from bench.errors import DataError
+from bench.errors import DataError, one_line
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,8 @@ def _read_npz(path: Path, meta: dict, split: str) -> Inputs:
             images = z[key]
     except DataError:
         raise
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable npz ({exc}); replace the file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise DataError(f"{path}: not a readable npz ({one_line(exc)}); replace the file") from None
     shape = tuple(int(s) for s in images.shape[1 : 1 + (3 if int(meta["ndim"]) == 3 else 2)])
     images = _convert_array(path, images, meta)
     n = len(images)

@@ -79,28 +79,52 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from bench.device import resolve_device
     from bench.files import atomic_write_text
     from bench.results.predict_csv import to_text
-    from bench.runtime import check_writable
+    from bench.runtime import check_output_file
     from bench.saved.fits import load_ensemble, read_fit_meta
     from bench.saved.inputs import read_inputs
 
     run_dir = Path(args.run_dir)
     if args.out:
-        check_writable(Path(args.out).expanduser().parent)
+        check_output_file(Path(args.out), "--out")
+    check_flags(seed=args.seed, ensemble=args.ensemble, split=args.split, input=args.input,
+                quiet=args.quiet, out=args.out)  # fmt: skip
     data = load_ensemble(run_dir)  # no saved model: one line before any work
     device = resolve_device(args.device)
     meta = read_fit_meta(run_dir, data["members"][0]["fits"][0])  # weights load once, below
-    inputs = read_inputs(Path(args.input), meta=meta, split=args.split)
+    inputs = read_inputs(Path(args.input), meta=meta, split=args.split or "test")
     notice = resize_notice(inputs)
     if notice:
         print(notice, file=sys.stderr)
     scores = predict_run(run_dir, inputs.images, device=device, seed=args.seed,
-                         ensemble=args.ensemble)  # fmt: skip
+                         ensemble=args.ensemble or "selected")  # fmt: skip
     table = prediction_table(inputs, scores, meta)
     if args.out:
         atomic_write_text(Path(args.out).expanduser(), to_text(table))
     if not args.quiet:
         _print_table(table, args.out)
     return 0
+
+
+def check_flags(*, seed: int | None, ensemble: str | None, split: str | None, input: str,
+                quiet: bool, out: str | None) -> None:  # fmt: skip
+    """Refuse flags that would be ignored: ``--seed`` with ``--ensemble`` (one fit, or an
+    ensemble), ``--split`` for an input that is not an npz, ``--quiet`` without ``--out``
+    (nothing shown, nothing written). None: the flag was not given.
+
+    Raises:
+        BenchError: one line naming both flags.
+    """
+    from bench.errors import BenchError
+
+    if seed is not None and ensemble is not None:
+        raise BenchError(f"--seed {seed} picks one fit and --ensemble {ensemble} an "
+                         "ensemble; give one of them")  # fmt: skip
+    if split is not None and Path(input).suffix.lower() != ".npz":
+        raise BenchError(f"--split {split} selects a split of an npz input, and "
+                         f"{input} is not one; drop --split")  # fmt: skip
+    if quiet and not out:
+        raise BenchError("--quiet without --out would show and write nothing; give --out FILE "
+                         "or drop --quiet")  # fmt: skip
 
 
 def _print_table(table, out: str | None) -> None:

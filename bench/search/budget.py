@@ -172,6 +172,34 @@ def smallest_budget(*, load_s: float, trial_s: float, seeds: int) -> int:
     return int(math.ceil(need / 60.0) * 60)
 
 
+def least_budget(*, final: bool) -> int:
+    """The smallest budget (s) in which a search can start at all, however fast the start:
+    what is kept back (``MARGIN_MIN_S``, and with final fits a quarter of the budget before
+    any trial completed) must leave more than ``STOP_SLACK_S``."""
+    kept = 1.0 - (RESERVE_BLIND_FRACTION if final else 0.0)
+    return math.floor((MARGIN_MIN_S + STOP_SLACK_S) / kept) + 1
+
+
+def check_budget(budget_s: int, text: str, *, final: bool) -> int:
+    """``budget_s`` when a search can start in it (:func:`least_budget`); else a one-line
+    ConfigError, before anything is created.
+
+    Args:
+        budget_s: the budget in seconds (``--budget`` parsed).
+        text: ``--budget`` as given.
+        final: the run makes final fits (``bench run``; ``bench search``: False).
+    """
+    from bench.errors import ConfigError
+
+    least = least_budget(final=final)
+    if budget_s < least:
+        kept = " and a quarter of the budget for the final fits" if final else ""
+        raise ConfigError(f"--budget {text} leaves no time to search (a run keeps "
+                          f"{MARGIN_MIN_S:.0f}s for writing its files{kept}); give a budget "
+                          f"of at least {least}s (30s or more for a tiny model)")  # fmt: skip
+    return budget_s
+
+
 def final_epochs(epochs: int, *, epoch_s: float | None, seconds: float, slowdown: float) -> int:
     """A final fit's epochs: the trial's, cut to what fits in ``seconds`` at the trial's
     epoch time times ``slowdown`` (so the schedule runs to its end instead of being cut)."""

@@ -11,6 +11,7 @@ import pytest
 from runs import TESTS
 
 from bench.cli import main
+from bench.run.train_cmd import PROTOCOLS
 
 PLUGIN = {"PYTHONPATH": str(TESTS)}
 
@@ -98,12 +99,14 @@ def test_dcgan_training_time_is_recorded_and_cache_reused(tiny_npz, run_bench, t
     assert fits2[0]["augment_info"]["cache"] == "hit" and second["augment_train_s"] == 0
 
 
-def test_protocol_on_volumes_with_a_3d_resnet(tiny_npz, run_bench, tmp_path):
+def test_protocol_recipe_on_volumes_with_a_3d_resnet(tiny_npz, run_bench, tmp_path):
     """The MedMNIST v2 recipe (Adam 1e-3, step schedule, best val AUC) with a converted
-    3D ResNet; --epochs 1 keeps it short."""
+    3D ResNet, one epoch: given by --param (--protocol fixes its 100 epochs)."""
     dataset = tiny_npz(size=28, ndim=3, counts=(8, 4, 4))
-    r = run_bench("train", "--dataset", dataset, "--model", "resnet18_acs", "--protocol",
-                  "medmnist-v2", "--epochs", "1", "--out", tmp_path / "out", "--quiet")  # fmt: skip
+    recipe = [f"--param={k}={v}" for k, v in PROTOCOLS["medmnist-v2"].items()
+              if k not in ("epochs", "milestones", "early_stop")]  # fmt: skip
+    r = run_bench("train", "--dataset", dataset, "--model", "resnet18_acs", *recipe,
+                  "--epochs", "1", "--out", tmp_path / "out", "--quiet")  # fmt: skip
     assert r.returncode == 0, r.stderr
     (run_dir,) = (tmp_path / "out").iterdir()
     record = json.loads((run_dir / "record.json").read_text())

@@ -92,7 +92,7 @@ def test_constant_peer_multilabel_per_label_rates(tiny_npz, tmp_path):
 def test_autogluon_rejects_multilabel_before_any_work(tiny_npz, tmp_path, run_bench):
     name = tiny_npz(task="multi-label, binary-class")
     r = run_bench("peer", "autogluon", "--dataset", name, "--out", tmp_path / "out",
-                  "--python", sys.executable)  # fmt: skip
+                  "--python", sys.executable, "--budget", "1m")  # fmt: skip
     assert r.returncode == 2
     assert r.stderr.strip().startswith("error: the autogluon peer does not support multi-label")
     assert len(r.stderr.strip().splitlines()) == 1
@@ -101,7 +101,7 @@ def test_autogluon_rejects_multilabel_before_any_work(tiny_npz, tmp_path, run_be
 
 def test_missing_interpreter_is_one_line(tiny_npz, tmp_path, run_bench):
     r = run_bench("peer", "autogluon", "--dataset", tiny_npz(), "--out", tmp_path / "out",
-                  "--python", tmp_path / "no" / "python")  # fmt: skip
+                  "--python", tmp_path / "no" / "python", "--budget", "1m")  # fmt: skip
     assert r.returncode == 2
     assert r.stderr.startswith("error: --python ") and "no such interpreter" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

@@ -9,7 +9,7 @@ import pytest
 
 from bench.errors import BenchError
 from bench.runtime import (
-    check_writable,
+    check_output_dir,
     cpu_times,
     idle_cores,
     measure_idle_cores,
@@ -44,13 +44,13 @@ def test_measured_idle_cores_are_in_range():
     assert 0.0 <= idle <= (os.cpu_count() or 1) + 1e-9
 
 
-def test_check_writable_creates_nothing(tmp_path):
+def test_check_output_dir_creates_nothing(tmp_path):
     target = tmp_path / "a" / "b" / "c"
-    check_writable(target)
+    check_output_dir(target)
     assert list(tmp_path.iterdir()) == []
     (tmp_path / "f").write_text("")
     with pytest.raises(BenchError, match="is not writable .*is a file"):
-        check_writable(tmp_path / "f" / "sub")
+        check_output_dir(tmp_path / "f" / "sub")
 
 
 def test_safe_names():

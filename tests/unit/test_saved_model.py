@@ -109,7 +109,7 @@ def test_bad_predict_input_is_one_line_exit_2(trained, npz, tmp_path, case, need
     from PIL import Image
 
     target, run_dir = npz, trained
-    out = tmp_path / "o" / "p.csv"
+    out = tmp_path / "p.csv"
     if case == "no-models":
         run_dir = tmp_path / "plain"
         run_dir.mkdir()

@@ -49,7 +49,8 @@ def test_protocol_is_the_papers_recipe():
         0.0,
         None,
     )
-    assert resolve_hp({}, protocol="medmnist-v2", epochs=3)[0].epochs == 3
+    with pytest.raises(ConfigError, match="drop --epochs"):
+        resolve_hp({}, protocol="medmnist-v2", epochs=3)
     with pytest.raises(ConfigError, match="batch_size"):
         resolve_hp({"batch_size": 64}, protocol="medmnist-v2", epochs=None)
     assert PROTOCOLS["medmnist-v2"]["epochs"] == 100
