@@ -1,4 +1,5 @@
-"""Search spaces: load and validate ``search_spaces/*.yaml``; walk them define-by-run.
+"""Search spaces: load and validate the YAML files (the package's ``bench/search_spaces/``);
+walk them define-by-run.
 
 A family file declares ``family``, ``fixed`` builder constants, ``params`` (names are the
 builder's keyword arguments) and ``when`` conditionals; ``common.yaml`` declares the training
@@ -115,9 +116,11 @@ class Space:
 
 
 def default_space_dir() -> Path:
-    """``search_spaces/`` beside the package (a source checkout), else under the cwd."""
-    here = Path(__file__).resolve().parents[2] / "search_spaces"
-    return here if here.is_dir() else Path.cwd() / "search_spaces"
+    """The search spaces shipped in the package (``bench/search_spaces/``, package data): the
+    same folder from a wheel, an editable install and a source checkout, whatever the cwd."""
+    from importlib import resources
+
+    return Path(str(resources.files("bench").joinpath("search_spaces")))
 
 
 def _fail(path: str, where: str, msg: str) -> ConfigError:
@@ -407,7 +410,7 @@ def resolve_space(
             with its builder defaults only.
         augment: restrict the ``augment`` choices to these policies.
         img_size: model input size; every selected family must support it.
-        space_dir: folder of the YAML files (default ``search_spaces/``).
+        space_dir: folder of the YAML files (default: :func:`default_space_dir`).
         ndim: 2 for images, 3 for volumes: families and policies must take it.
         dataset: named in the messages.
 

@@ -13,6 +13,7 @@ import pytest
 from bench.errors import ConfigError
 from bench.models.registry import create_model
 from bench.search.spaces import (
+    COMMON,
     all_space_files,
     augment_kwargs,
     cmd_spaces,
@@ -214,9 +215,17 @@ def test_the_recipe_trial_takes_its_values_where_the_space_allows_them() -> None
     assert plain["augment"] == "none"  # a policy the space lacks is not forced on it
 
 
-def test_default_space_dir_is_the_checkout_folder_from_any_cwd(tmp_path, monkeypatch) -> None:
-    from bench.search.spaces import default_space_dir
+def test_default_space_dir_is_package_data_holding_every_builtin_family(
+    tmp_path, monkeypatch
+) -> None:
+    """The default spaces are inside the imported package (so a wheel has them), the same
+    from any cwd, with a file for every built-in family."""
+    import bench
+    from bench.models.registry import get_model_spec, list_models
 
     monkeypatch.chdir(tmp_path)
-    assert default_space_dir() == Path(__file__).resolve().parents[2] / "search_spaces"
-    assert (default_space_dir() / "common.yaml").is_file()
+    assert default_space_dir() == Path(bench.__file__).resolve().parent / "search_spaces"
+    builtin = [n for n in list_models() if get_model_spec(n).source == "built-in"]
+    assert len(builtin) >= 10
+    for name in [COMMON, *builtin]:
+        assert (default_space_dir() / f"{name}.yaml").is_file(), name
