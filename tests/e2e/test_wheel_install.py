@@ -27,10 +27,19 @@ from bench.models.registry import get_model_spec, list_models
 REPO = Path(bench.__file__).resolve().parents[1]
 
 
+def clean_env(**extra: str) -> dict:
+    """The environment less what would put another ``bench`` on the path (a ``PYTHONPATH``
+    entry, or the checkout's ``bench.egg-info``, which pip would take as already installed)."""
+    drop = ("PYTHONPATH", "BENCH_DATA_DIR")
+    return {k: v for k, v in os.environ.items() if k not in drop} | extra
+
+
 def call(*cmd, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run ``cmd``; fail the test with its output when it exits non-zero."""
+    """Run ``cmd`` (in :func:`clean_env` by default); fail the test with its output when it
+    exits non-zero."""
     argv = [str(c) for c in cmd]
-    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(argv, cwd=cwd, env=env or clean_env(), capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
     assert done.returncode == 0, f"{argv} -> {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
 
@@ -57,18 +66,19 @@ def installed(tmp_path_factory) -> dict:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, src / name)
     pip = ("-m", "pip", "--disable-pip-version-check")
+    # cwd: root, as pip takes a bench.egg-info in its cwd for an installed bench
     call(sys.executable, *pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-         "-w", root / "dist", src)  # fmt: skip
+         "-w", root / "dist", src, cwd=root)  # fmt: skip
     (wheel,) = (root / "dist").glob("bench-*.whl")
     venv = root / "venv"
-    call(sys.executable, "-m", "venv", venv)
+    call(sys.executable, "-m", "venv", venv, cwd=root)
     python = venv / "bin" / "python"
-    call(python, *pip, "install", "--no-deps", "--no-index", "--quiet", wheel)
-    site = call(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+    call(python, *pip, "install", "--no-deps", "--no-index", "--quiet", wheel, cwd=root)
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = call(python, "-c", purelib, cwd=root).stdout.strip()
     ours = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
-    Path(site.stdout.strip(), "_borrowed_deps.pth").write_text("\n".join(ours) + "\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "BENCH_DATA_DIR")}
-    env["BENCH_CACHE_DIR"] = str(root / "cache")
+    Path(site, "_borrowed_deps.pth").write_text("\n".join(ours) + "\n")
+    env = clean_env(BENCH_CACHE_DIR=str(root / "cache"))
     empty = root / "empty"
     empty.mkdir()
     return {"wheel": wheel, "venv": venv, "env": env, "cwd": empty, "root": root}
@@ -107,7 +117,7 @@ def test_a_30s_run_from_an_empty_dir_writes_a_record(installed) -> None:
     out = installed["root"] / "runs"
     done = subprocess.run(
         [venv / "bin" / "bench", "run", "--dataset", "breastmnist", "--budget", "30s",
-         "--out", out, "--quiet"],
+         "--out", out],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
