@@ -99,7 +99,7 @@ def test_bench_models_from_an_empty_dir_shows_every_space(installed) -> None:
                  cwd=cwd, env=env).stdout.strip()  # fmt: skip
     # the wheel's bench, not the checkout's
     assert Path(where).resolve().is_relative_to(venv.resolve()), where
-    done = call(venv / "bin" / "bench", "models", "--json", cwd=cwd, env=env)
+    done = call(venv / "bin" / "bench", "models", "--format", "json", cwd=cwd, env=env)
     rows = {r["name"]: r for r in json.loads(done.stdout) if r["kind"] == "model"}
     assert builtin_families() <= set(rows)
     for family in builtin_families():
