@@ -28,9 +28,10 @@ REPO = Path(bench.__file__).resolve().parents[1]
 
 
 def clean_env(**extra: str) -> dict:
-    """The environment less what would put another ``bench`` on the path (a ``PYTHONPATH``
-    entry, or the checkout's ``bench.egg-info``, which pip would take as already installed)."""
-    drop = ("PYTHONPATH", "BENCH_DATA_DIR")
+    """A user's environment: less what would put another ``bench`` on the path (a
+    ``PYTHONPATH`` entry) and the suite's ``OMP_NUM_THREADS`` (tests/conftest.py), so bench
+    chooses its threads from the idle cores as it does for a user."""
+    drop = ("PYTHONPATH", "BENCH_DATA_DIR", "OMP_NUM_THREADS")
     return {k: v for k, v in os.environ.items() if k not in drop} | extra
 
 
