@@ -20,6 +20,7 @@ from bench.run.flags import (
     DATA_FLAGS,
     RUN_FLAGS,
     SEARCH_FLAGS,
+    SPACES_HELP,
     WORKER_FLAGS,
     add_flags,
 )
@@ -196,6 +197,7 @@ def _models_parser(sub) -> None:
         bench models --plugins mypkg.bench_models --format json""",
     )
     _format_args(p)
+    p.add_argument("--spaces", metavar="DIR", help=SPACES_HELP)
     p.add_argument("--plugins", default="", help="comma-separated modules to import first")
 
 
@@ -226,17 +228,19 @@ def _spaces_parser(sub) -> None:
     p = _command(
         sub,
         "spaces",
-        "show or validate search_spaces/*.yaml",
+        "show or validate the search spaces (YAML files)",
         """
         Prints every parameter of the search space files (its file, family, the name Optuna
-        records, its type and range or choices); with --check, validates every file instead
-        and exits 2 if one is wrong. Writes no file.""",
+        records, its type and range or choices): the package's, or those of --spaces DIR;
+        with --check, validates every file instead and exits 2 if one is wrong. Writes no
+        file.""",
         """
         bench spaces
-        bench spaces --check --dir my_spaces/""",
+        bench spaces --check --spaces my_spaces/""",
     )
     p.add_argument("--check", action="store_true", help="validate every file")
-    p.add_argument("--dir", default=None, help="search space folder (default search_spaces/)")
+    p.add_argument("--spaces", metavar="DIR", help=SPACES_HELP)
+    p.add_argument("--dir", dest="spaces", help=argparse.SUPPRESS)  # the old name
     _format_args(p)
     p.add_argument("--plugins", default="", help="comma-separated modules to import first")
 

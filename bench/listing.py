@@ -89,7 +89,9 @@ def _sizes(row: dict) -> str:
 def cmd_models(args: argparse.Namespace) -> int:
     """Handler of ``bench models``: families and augmentations with source and search space."""
     from bench.models.registry import get_model_spec, list_models
+    from bench.search.spaces import check_space_dir, default_space_dir
 
+    space_dir = check_space_dir(getattr(args, "spaces", None))
     rows = []
     for name in list_models():
         spec = get_model_spec(name)
@@ -100,7 +102,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "label": spec.label,
                 "source": spec.source,
                 "sizes": list(spec.sizes),
-                "search_space": spec_space_path(spec),
+                "search_space": spec_space_path(spec, space_dir),
             }
         )
     from bench.augment.registry import get_augmentation, list_augmentations
@@ -122,7 +124,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     models = [
         (r["name"], r["label"], r["source"], " ".join(map(str, r["sizes"])) or "-",
-         short_path(r["search_space"]))
+         short_path(r["search_space"], space_dir or default_space_dir()))
         for r in rows if r["kind"] == "model"
     ]  # fmt: skip
     augments = [(r["name"], r["source"]) for r in rows if r["kind"] == "augmentation"]
@@ -134,24 +136,25 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def spec_space_path(spec) -> str | None:
-    """The family's search-space file (resolved; package resources too), or None if it has
-    none or it cannot be found."""
+def spec_space_path(spec, space_dir: Path | None = None) -> str | None:
+    """The family's search-space file (resolved; package resources too; in ``space_dir``
+    when given, else the package's), or None if it has none or it cannot be found."""
     from bench.search.spaces import space_file_path
 
     try:
-        path = space_file_path(spec.name)
+        path = space_file_path(spec.name, space_dir)
     except BenchError:
         return None
     return str(path) if path is not None and path.is_file() else None
 
 
-def short_path(path: str | None) -> str:
-    """``path`` relative to the working directory when inside it, ``-`` for None."""
+def short_path(path: str | None, space_dir: Path | None = None) -> str:
+    """``path`` relative to ``space_dir`` (the search space folder in use: ``resnet18.yaml``)
+    or else to the working directory when inside it; ``-`` for None."""
     if not path:
         return "-"
     p = Path(path)
-    try:
-        return str(p.relative_to(Path.cwd()))
-    except ValueError:
-        return str(p)
+    for base in (space_dir, Path.cwd()):
+        if base is not None and p.is_relative_to(base):
+            return str(p.relative_to(base))
+    return str(p)

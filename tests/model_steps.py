@@ -5,10 +5,11 @@ space."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
+
+from bench.search.spaces import default_space_dir
 
 NUM_CLASSES = 3
-SPACE_DIR = Path(__file__).resolve().parents[1] / "search_spaces"
+SPACE_DIR = default_space_dir()
 
 
 def forward_backward(model, *, in_chans: int, img_size: int):

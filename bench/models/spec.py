@@ -26,7 +26,8 @@ class ModelSpec:
         name: registry name (lowercase), e.g. ``resnet18``.
         build: ``build(*, num_classes, in_chans, img_size, **hp) -> nn.Module``.
         sizes: input sizes the family supports.
-        search_space: path of its search-space YAML (None: ``search_spaces/<name>.yaml``).
+        search_space: path of its search-space YAML, or ``package:resource`` (None:
+            ``<name>.yaml`` in the package's ``bench/search_spaces/`` or ``--spaces DIR``).
         label: table label, e.g. ``ResNet-18`` (shown as ``ResNet-18 (28)``).
         source: ``built-in``, ``entry-point:<dist>``, ``plugin:<module>``.
         ndim: spatial dimensions of its input: 2 (images) or 3 (volumes).

@@ -99,7 +99,7 @@ def prepare(flags: RunFlags, *, finalize: bool, t0: float) -> tuple[RunConfig, R
     from bench.runtime import check_output_dir
     from bench.search.budget import RunBudget, budget_epochs, check_budget
     from bench.search.repeats import repeat_name, run_key
-    from bench.search.spaces import resolve_space
+    from bench.search.spaces import check_space_dir, resolve_space
     from bench.search.storage import storage_kind
     from bench.search.study import space_hash, study_name
 
@@ -110,8 +110,9 @@ def prepare(flags: RunFlags, *, finalize: bool, t0: float) -> tuple[RunConfig, R
     check_size(spec, data_size)
     img_size = data_size if flags.img_size is None else at_least("--img-size", flags.img_size)
     families, augment = parse_list(flags.families), parse_list(flags.augment)
+    space_dir = check_space_dir(flags.spaces)
     space = resolve_space(families or None, augment=augment or None, img_size=img_size,
-                          ndim=spec.ndim, dataset=spec.name)  # fmt: skip
+                          space_dir=space_dir, ndim=spec.ndim, dataset=spec.name)  # fmt: skip
     key = None if flags.study else run_key(study_name(spec.name, data_size, space_hash(
         space, metric=flags.metric, img_size=img_size, cv=counts["cv"])),
         budget_label=budget_label(budget_s), seed=flags.seed)  # fmt: skip
@@ -128,7 +129,8 @@ def prepare(flags: RunFlags, *, finalize: bool, t0: float) -> tuple[RunConfig, R
         sampler=flags.sampler, pruner=flags.pruner, seed=flags.seed, finalize=finalize,
         quiet=flags.quiet, data_dir=flags.data_dir, max_epochs=budget_epochs(budget_s),
         budget_s=budget_s, budget_text=flags.budget, constraint=budget_label(budget_s),
-        families=tuple(families), augment=tuple(augment), plugins=flags.plugins,
+        families=tuple(families), augment=tuple(augment), space_dir=space_dir,
+        plugins=flags.plugins,
         follow=follow, study_key=key, **counts,
     )  # fmt: skip
     budget = RunBudget(t0=t0, budget_s=budget_s, seeds=cfg.seeds, ensemble=cfg.ensemble,

@@ -53,6 +53,10 @@ class Flag:
         parser.add_argument(self.name, **kwargs)
 
 
+SPACES_HELP = ("folder of search space files (common.yaml, <family>.yaml) to use instead of "
+               "the package's; bench spaces shows those, copy their folder to start")
+"""``--spaces``: of ``bench run``/``search`` and of ``bench spaces``/``models``."""
+
 DATA_FLAGS = (
     Flag("--dataset", required=True, config="dataset",
          help="catalog name (breastmnist, medical_mnist), folder:PATH or npz:PATH"),
@@ -81,6 +85,7 @@ SEARCH_FLAGS = (
          help="families to search (default: all built-in)"),
     Flag("--augment", default="", config="augment",
          help="augmentation policies to search (default: those of common.yaml)"),
+    Flag("--spaces", metavar="DIR", config="space_dir", help=SPACES_HELP),
     Flag("--storage", config="storage_arg",
          help="Optuna storage URL: sqlite:///f.db, postgresql://..., or a journal "
          "file path (default: the journal file OUT/studies/<study>.journal)"),

@@ -46,6 +46,7 @@ class RunFlags:
     cv: int | None
     max_memory: str | None
     n_trials: int | None
+    spaces: str | None = None
     seeds: int | None = None  # bench run only
     ensemble: int = 1  # bench run only
     jobs: int = 1  # bench run only
@@ -92,6 +93,7 @@ class RunConfig:
     constraint: str  # the budget's label in run ids and tables
     families: tuple[str, ...] = ()
     augment: tuple[str, ...] = ()
+    space_dir: Path | None = None  # --spaces, absolute (None: the package's search spaces)
     ensemble: int = 1  # distinct configurations the final ensemble may hold
     cv: int = 0  # folds of the trials' cross-validation (0: the official val split)
     memory_limit: int | None = None  # bytes this process may hold (CPU trials cap their batch)

@@ -1,4 +1,5 @@
-"""Search spaces: load and validate ``search_spaces/*.yaml``; walk them define-by-run.
+"""Search spaces: load and validate the YAML files (the package's ``bench/search_spaces/``, or
+a ``--spaces`` folder); walk them define-by-run.
 
 A family file declares ``family``, ``fixed`` builder constants, ``params`` (names are the
 builder's keyword arguments) and ``when`` conditionals; ``common.yaml`` declares the training
@@ -115,9 +116,29 @@ class Space:
 
 
 def default_space_dir() -> Path:
-    """``search_spaces/`` beside the package (a source checkout), else under the cwd."""
-    here = Path(__file__).resolve().parents[2] / "search_spaces"
-    return here if here.is_dir() else Path.cwd() / "search_spaces"
+    """The search spaces shipped in the package (``bench/search_spaces/``, package data): the
+    same folder from a wheel, an editable install and a source checkout, whatever the cwd."""
+    from importlib import resources
+
+    return Path(str(resources.files("bench").joinpath("search_spaces")))
+
+
+def check_space_dir(given: str | Path | None) -> Path | None:
+    """The ``--spaces`` folder, absolute (None when not given: the package's own).
+
+    Raises:
+        ConfigError: one line when ``given`` is not a folder.
+    """
+    if not given:
+        return None
+    path = Path(given).expanduser()
+    if not path.is_dir():
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise ConfigError(
+            f"--spaces {given}: {what}; pass a folder of search space files (common.yaml and "
+            f"<family>.yaml; copy {default_space_dir()} to start)"
+        )
+    return path.resolve()
 
 
 def _fail(path: str, where: str, msg: str) -> ConfigError:
@@ -355,6 +376,29 @@ def builtin_families(img_size: int, space_dir: Path | None = None, *, ndim: int 
     return out
 
 
+def _no_default_family(sdir: Path, img_size: int, ndim: int) -> str:
+    """Why no family is searched by default: where it looked, and what to pass instead."""
+    from bench.models.registry import get_model_spec, list_models
+
+    fits = []
+    for name in list_models():
+        spec = get_model_spec(name)
+        if spec.source == "built-in" and img_size in spec.sizes and spec.ndim == ndim:
+            fits.append(name)
+    if not fits:
+        return (
+            f"no built-in model family takes {ndim}D inputs of img_size {img_size}; pass "
+            "--img-size with a size the families take (bench models), or --families NAME"
+        )
+    missing = "" if sdir.is_dir() else " (no such folder)"
+    return (
+        f"no search space file for {', '.join(fits)} (the families that take img_size "
+        f"{img_size}) in {sdir}{missing}; pass --spaces DIR with a folder that holds "
+        f"<family>.yaml files (bench spaces shows the shipped ones), or --families {fits[0]} "
+        "to search its builder defaults"
+    )
+
+
 def _resolve_augment(
     common: SpaceFile, augment: list[str] | None, ndim: int = 2, dataset: str = "the data"
 ) -> SpaceFile:
@@ -407,7 +451,7 @@ def resolve_space(
             with its builder defaults only.
         augment: restrict the ``augment`` choices to these policies.
         img_size: model input size; every selected family must support it.
-        space_dir: folder of the YAML files (default ``search_spaces/``).
+        space_dir: folder of the YAML files (default: :func:`default_space_dir`).
         ndim: 2 for images, 3 for volumes: families and policies must take it.
         dataset: named in the messages.
 
@@ -428,10 +472,7 @@ def resolve_space(
         list(dict.fromkeys(families)) if families else builtin_families(img_size, sdir, ndim=ndim)
     )
     if not names:
-        raise ConfigError(
-            f"no model family with a search space in {sdir} supports img_size {img_size}; "
-            "pass --families"
-        )
+        raise ConfigError(_no_default_family(sdir, img_size, ndim))
     chosen: dict[str, SpaceFile] = {}
     for name in names:
         spec = get_model_spec(name)  # one-line error for an unknown family
@@ -545,15 +586,15 @@ def all_space_files(space_dir: Path) -> list[Path]:
 
 
 def cmd_spaces(args: argparse.Namespace) -> int:
-    """``bench spaces [--check] [--dir DIR]``: validate or print every search space file."""
-    sdir = Path(args.dir) if args.dir else default_space_dir()
+    """``bench spaces [--check] [--spaces DIR]``: validate or print every search space file."""
+    sdir = check_space_dir(args.spaces) or default_space_dir()
     if not sdir.is_dir():
-        raise ConfigError(f"search space folder {sdir} does not exist; pass --dir")
+        raise ConfigError(f"search space folder {sdir} does not exist; pass --spaces DIR")
     paths = all_space_files(sdir)
     if not paths:
         raise ConfigError(
-            f"no search space in {sdir} (no *.yaml file); pass --dir with a folder that holds "
-            "common.yaml and one file per family"
+            f"no search space in {sdir} (no *.yaml file); pass --spaces with a folder that "
+            "holds common.yaml and one file per family"
         )
     loaded, errors = [], []
     for path in paths:
@@ -570,12 +611,13 @@ def cmd_spaces(args: argparse.Namespace) -> int:
         return 2 if errors else 0
     if errors:
         raise ConfigError(errors[0])
-    _print_spaces(loaded, args.format)
+    _print_spaces(loaded, args.format, sdir)
     return 0
 
 
-def _print_spaces(files: list[SpaceFile], fmt: str) -> None:
-    """Every parameter of ``files``, one row each, as ``bench spaces --format`` asks."""
+def _print_spaces(files: list[SpaceFile], fmt: str, sdir: Path) -> None:
+    """Every parameter of ``files`` (read from ``sdir``), one row each, as ``bench spaces
+    --format`` asks."""
     from bench.terminal import Column, console, fit_table, print_rows
 
     rows = []
@@ -594,5 +636,5 @@ def _print_spaces(files: list[SpaceFile], fmt: str) -> None:
     columns = (Column("file", drop=1), Column("family", drop=2), Column("optuna name", wrap=True),
                Column("type", drop=3), Column("range / choices", wrap=True))  # fmt: skip
     out = console()
-    out.print(fit_table("search spaces", columns, [tuple(r.values()) for r in rows],
+    out.print(fit_table(f"search spaces in {sdir}", columns, [tuple(r.values()) for r in rows],
                         width=out.width))  # fmt: skip

@@ -178,8 +178,7 @@ def _clone_without_shared(tmp_path: Path) -> Path:
 
     clone = tmp_path / "clone"
     repo = Path(bench.__file__).parents[1]
-    for part in ("bench", "search_spaces"):
-        shutil.copytree(repo / part, clone / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(repo / "bench", clone / "bench", ignore=shutil.ignore_patterns("__pycache__"))
     assert not (clone.parent / "shared").exists() and not (clone / "leaderboards").exists()
     return clone
 

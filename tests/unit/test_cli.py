@@ -99,9 +99,12 @@ def test_argparse_errors_are_one_line(run_bench):
 
 def test_spaces_check_on_a_folder_without_spaces(run_bench, tmp_path):
     (tmp_path / "empty").mkdir()
-    for args in (["--check"], []):
-        line = error_line(run_bench("spaces", *args, "--dir", tmp_path / "empty"))
+    for args in (["--check", "--spaces"], ["--dir"]):  # --dir: the old name, still taken
+        line = error_line(run_bench("spaces", *args, tmp_path / "empty"))
         assert f"no search space in {tmp_path / 'empty'}" in line and "common.yaml" in line
+    for command in ("spaces", "models"):
+        line = error_line(run_bench(command, "--spaces", tmp_path / "gone"))
+        assert line.startswith(f"error: --spaces {tmp_path / 'gone'}: does not exist; pass")
 
 
 def interrupted_cleanup_fails(args) -> int:

@@ -53,6 +53,21 @@ def test_models_at_a_narrow_terminal_show_every_family_whole(capsys, monkeypatch
     assert "…" not in out
 
 
+def test_models_name_each_space_file_in_the_folder_in_use(capsys, monkeypatch, tmp_path):
+    """At 80 columns the search space column fits: each file named within the space folder
+    in use, the package's or ``--spaces DIR``'s (where a family without a file has none)."""
+    monkeypatch.chdir(tmp_path)  # not a checkout: the package's folder is far away
+    out = listing(capsys, monkeypatch, "models", columns=80)
+    for name in ("small_cnn", "resnet18_2_5d"):
+        assert re.search(rf"│ {name}\.yaml +│", out), out
+    (tmp_path / "small_cnn.yaml").write_text("family: small_cnn\n")
+    rows = json.loads(listing(capsys, monkeypatch, "models", "--spaces", str(tmp_path),
+                              "--format", "json"))  # fmt: skip
+    spaces = {r["name"]: r["search_space"] for r in rows if r["kind"] == "model"}
+    assert spaces["small_cnn"] == str(tmp_path.resolve() / "small_cnn.yaml")
+    assert spaces["resnet18"] is None
+
+
 def test_a_wide_terminal_shows_every_column(capsys, monkeypatch):
     out = listing(capsys, monkeypatch, "datasets", columns=200)
     assert "not shown" not in out

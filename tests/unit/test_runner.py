@@ -39,9 +39,10 @@ def npz(tmp_path) -> str:
         ({"--cv": "2.5"}, "invalid int value: '2.5'"),
         ({"--max-memory": "0"}, "--max-memory 0: give a size of at least 1M, e.g. 8G"),
         ({"--max-memory": "10X"}, "bad --max-memory '10X': give a size like 8G or 512M"),
+        ({"--spaces": "/nonexistent/spaces"}, "--spaces /nonexistent/spaces: does not exist"),
     ],
     ids=["dataset", "family", "4x", "0m", "out", "storage", "augment", "cv1", "cv-big",
-         "cv-float", "max-memory-0", "max-memory-10X"],  # fmt: skip
+         "cv-float", "max-memory-0", "max-memory-10X", "spaces"],  # fmt: skip
 )
 @pytest.mark.parametrize("command", ["run", "search"])
 def test_bad_input_is_one_line_exit_2_before_any_work(
@@ -328,7 +329,7 @@ def test_a_workers_argv_is_the_runs_resolved_flags(tmp_path) -> None:
         "quiet": True, "budget": "30s", "families": "tiny_mlp", "augment": "none,simple",
         "storage": str(tmp_path / "out" / "studies" / "pinned.journal"), "study": "pinned",
         "metric": "auc", "sampler": "tpe", "pruner": "hyperband", "seed": 1, "img_size": 28,
-        "cv": 3, "max_memory": str(4 * 2**30), "n_trials": None,
+        "cv": 3, "max_memory": str(4 * 2**30), "n_trials": None, "spaces": None,
         "follow": str(tmp_path / "out" / "workers" / "pinned.search_end"),
     }  # fmt: skip
     cfg, _ = _run_config(["run", "--dataset", "breastmnist", "--budget", "2m", "--jobs", "2",
@@ -336,3 +337,28 @@ def test_a_workers_argv_is_the_runs_resolved_flags(tmp_path) -> None:
     args = vars(build_parser().parse_args(worker_argv(cfg, 30)[3:]))
     assert args["storage"] == "sqlite:///x.db" and args["cv"] is None and args["seed"] == 0
     assert args["families"] == "" and args["follow"] is None
+
+
+def test_a_spaces_folder_is_the_runs_space_and_its_workers(tmp_path, monkeypatch) -> None:
+    """``--spaces DIR`` (relative here): the run searches that folder's files, not the
+    package's, and its workers are given the same folder, absolute."""
+    from bench.cli import build_parser
+    from bench.run.workers import worker_argv
+    from bench.search.spaces import default_space_dir
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine").mkdir()
+    common = (default_space_dir() / "common.yaml").read_text()
+    (tmp_path / "mine" / "common.yaml").write_text(common)
+    (tmp_path / "mine" / "small_cnn.yaml").write_text(
+        "family: small_cnn\nparams:\n  width: {type: categorical, choices: [8]}\n"
+    )
+    argv = ["run", "--dataset", "breastmnist", "--budget", "2m", "--jobs", "2", "--spaces", "mine"]
+    cfg, _ = _run_config(argv, tmp_path)
+    assert list(cfg.space.families) == ["small_cnn"]  # the one family with a file there
+    assert cfg.space.families["small_cnn"].params["width"].choices == (8,)
+    assert cfg.space_dir == tmp_path / "mine"
+    args = vars(build_parser().parse_args(worker_argv(cfg, 30)[3:]))
+    assert args["spaces"] == str(tmp_path / "mine")
+    default, _ = _run_config(argv[:-2], tmp_path)
+    assert "resnet18" in default.space.families and default.space_dir is None

@@ -13,6 +13,7 @@ import pytest
 from bench.errors import ConfigError
 from bench.models.registry import create_model
 from bench.search.spaces import (
+    COMMON,
     all_space_files,
     augment_kwargs,
     cmd_spaces,
@@ -90,12 +91,12 @@ def test_common_rejects_searched_epochs_and_unknown_training_keys(tmp_path) -> N
 
 
 def test_cmd_spaces_check_exit_codes(tmp_path, capsys) -> None:
-    assert cmd_spaces(argparse.Namespace(check=True, dir=str(SPACE_DIR))) == 0
+    assert cmd_spaces(argparse.Namespace(check=True, spaces=str(SPACE_DIR))) == 0
     good = tmp_path / "good"
     good.mkdir()
     (good / "tiny_mlp.yaml").write_text((bench_tiny_plugin.SPACES / "tiny_mlp.yaml").read_text())
     (good / "tiny_boom.yaml").write_text("family: tiny_boom\nparams:\n  x: {type: int}\n")
-    assert cmd_spaces(argparse.Namespace(check=True, dir=str(good))) == 2
+    assert cmd_spaces(argparse.Namespace(check=True, spaces=str(good))) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "tiny_boom.yaml" in err[0]
 
@@ -214,9 +215,43 @@ def test_the_recipe_trial_takes_its_values_where_the_space_allows_them() -> None
     assert plain["augment"] == "none"  # a policy the space lacks is not forced on it
 
 
-def test_default_space_dir_is_the_checkout_folder_from_any_cwd(tmp_path, monkeypatch) -> None:
-    from bench.search.spaces import default_space_dir
+def test_default_space_dir_is_package_data_holding_every_builtin_family(
+    tmp_path, monkeypatch
+) -> None:
+    """The default spaces are inside the imported package (so a wheel has them), the same
+    from any cwd, with a file for every built-in family."""
+    import bench
+    from bench.models.registry import get_model_spec, list_models
 
     monkeypatch.chdir(tmp_path)
-    assert default_space_dir() == Path(__file__).resolve().parents[2] / "search_spaces"
-    assert (default_space_dir() / "common.yaml").is_file()
+    assert default_space_dir() == Path(bench.__file__).resolve().parent / "search_spaces"
+    builtin = [n for n in list_models() if get_model_spec(n).source == "built-in"]
+    assert len(builtin) >= 10
+    for name in [COMMON, *builtin]:
+        assert (default_space_dir() / f"{name}.yaml").is_file(), name
+
+
+def test_no_default_family_names_the_folder_and_the_fix(tmp_path) -> None:
+    """A folder with no family file for the size: the error says where it looked, which
+    families it wanted and the flags that fix it."""
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(ConfigError) as err:
+        resolve_space(img_size=28, space_dir=tmp_path / "mine")
+    msg = str(err.value)
+    assert f"in {tmp_path / 'mine'};" in msg and "small_cnn" in msg and "resnet18" in msg
+    assert "pass --spaces DIR" in msg and "--families " in msg
+    with pytest.raises(ConfigError, match=r"in .*/gone \(no such folder\); pass --spaces"):
+        resolve_space(img_size=28, space_dir=tmp_path / "gone")
+    with pytest.raises(ConfigError, match="no built-in model family takes 2D inputs of img_si"):
+        resolve_space(img_size=29)
+
+
+def test_a_missing_spaces_folder_is_one_line(tmp_path) -> None:
+    from bench.search.spaces import check_space_dir
+
+    assert check_space_dir(None) is None and check_space_dir(str(tmp_path)) == tmp_path
+    with pytest.raises(ConfigError, match=r"--spaces /no/such: does not exist; pass a folder"):
+        check_space_dir("/no/such")
+    (tmp_path / "f.yaml").write_text("")
+    with pytest.raises(ConfigError, match="is not a folder"):
+        check_space_dir(tmp_path / "f.yaml")
