@@ -48,7 +48,8 @@ def measure_throughput(
     an unmeasured :class:`Probe` (a larger batch takes at least as long). Then one untimed
     pass at ``batch`` (allocator, oneDNN primitives, cuDNN autotuning) and timed passes for
     :data:`TIMED_S` (at most :data:`MAX_PASSES`), the clock read after a synchronise; a
-    model whose one pass takes longer than that gets the faster of two timed passes.
+    model whose one pass takes longer than that gets the faster of two timed passes, unless
+    the first already reads under half of ``need``.
     """
     from bench.device import policy_for
 
@@ -67,8 +68,8 @@ def measure_throughput(
         passes = min(MAX_PASSES, int(TIMED_S / took))
         if passes >= 1:
             took = _timed(step, batch, passes, policy, device) / passes
-        else:  # a heavy model: one pass is noisy (+-10 % on a CPU), keep the faster of two
-            took = min(took, _timed(step, batch, 1, policy, device))
+        elif need is None or batch / took >= need / 2:  # a heavy model: one pass is noisy
+            took = min(took, _timed(step, batch, 1, policy, device))  # (+-10 %): the faster
         return Probe(batch / took, True)
     finally:
         model.zero_grad(set_to_none=True)

@@ -172,7 +172,7 @@ def test_defaults_resolved_after_parsing_are_in_the_help():
     assert f"default {TrainHP().epochs};" in help_of("train", "--epochs")
     assert "default 1" in help_of("train", "--seeds")
     assert f"default {DEFAULT_SEEDS};" in help_of("run", "--seeds")
-    assert "default 10m" in help_of("peer", "--budget")
+    assert "required" in help_of("peer", "--budget")  # no hidden 10m
     assert "default leaderboards" in help_of("leaderboard", "--out")
     assert "selected (default)" in help_of("predict", "--ensemble")
     for command in ("predict", "export"):
