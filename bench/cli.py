@@ -499,12 +499,7 @@ def _predict_parser(sub) -> None:
     p.add_argument("run_dir", help="folder of a finished bench run or bench train")
     p.add_argument("input", help="an image, a folder of images, or an npz in MedMNIST layout")
     p.add_argument("--out", default=None, help="CSV file to write (default: none)")
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        help="use only the fit trained with this seed (default: the ensemble)",
-    )
+    _one_fit_seed(p)
     p.add_argument(
         "--ensemble",
         default=None,
@@ -519,6 +514,16 @@ def _predict_parser(sub) -> None:
         help="auto: cuda when present, else cpu",
     )
     p.add_argument("--quiet", action="store_true", help="no table on the terminal")
+
+
+def _one_fit_seed(p: argparse.ArgumentParser) -> None:
+    """``--seed`` of the commands that apply a saved run: one fit instead of the ensemble."""
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="use only the fit trained with this seed (default: the ensemble)",
+    )
 
 
 def _export_parser(sub) -> None:
@@ -537,12 +542,7 @@ def _export_parser(sub) -> None:
     )
     p.add_argument("run_dir", help="folder of a finished bench run or bench train")
     p.add_argument("--onnx", required=True, help="ONNX file to write")
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        help="use only the fit trained with this seed (default: the ensemble)",
-    )
+    _one_fit_seed(p)
     p.add_argument(
         "--data-dir",
         default=None,
