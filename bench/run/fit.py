@@ -78,12 +78,12 @@ def planned_hp(plan: FitPlan, hp: TrainHP, model, augment, data, *, img_size: in
     this machine is now (a fresh probe of ``model`` at ``hp``'s batch, as the trial's was,
     with ``augment``'s cost)."""
     from bench.search.budget import final_plan
-    from bench.search.speed import augment_cost, measure_throughput
+    from bench.search.speed import augment_cost, measure_throughput, trained_batch
 
     slowdown = 1.0
     if plan.throughput:
         now = measure_throughput(model, in_chans=data.spec.n_channels, img_size=img_size,
-                                 device=device, batch=hp.batch_size,
+                                 device=device, batch=trained_batch(hp.batch_size, len(data.train)),
                                  ndim=data.spec.ndim).images_s  # fmt: skip
         if augment is not None:
             now = 1.0 / (1.0 / now + augment_cost(augment, data, device=device))

@@ -267,9 +267,10 @@ class Objective:
         shortest allowed trial cannot finish before ``deadline``."""
         import optuna
 
-        from bench.search.speed import measure_throughput, speed_key
+        from bench.search.speed import measure_throughput, speed_key, trained_batch
 
         n_train, n_val, n_once = self.fit_sizes()
+        batch = trained_batch(batch, n_train)
         seconds = max(1.0, deadline.remaining() / max(1, self.cv))
         need = self.calib * budget.needed_throughput(
             n_train=n_train, n_val=n_val, seconds=seconds, smallest=smallest, n_once=n_once

@@ -33,6 +33,12 @@ def warm_up() -> None:
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
+def trained_batch(batch: int, n_train: int) -> int:
+    """The largest batch training at ``batch`` sees on ``n_train`` images (an epoch of 48
+    images at batch 128 is one batch of 48): the batch a probe must time."""
+    return max(1, min(int(batch), int(n_train)))
+
+
 def measure_throughput(
     model, *, in_chans: int, img_size: int, device, batch: int, need: float | None = None,
     ndim: int = 2, policy=None,
