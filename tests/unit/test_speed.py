@@ -164,3 +164,28 @@ def test_a_trial_probes_the_batch_its_epochs_see(tiny_npz) -> None:
     study.enqueue_trial({"family": "small_cnn", "batch_size": 256})
     study.optimize(obj, n_trials=1)
     assert [dict(k[1:]).get("batch") for k in speeds] == [48], speeds
+
+
+class TenMillisecondsAnImage(torch.nn.Module):
+    """A model whose pass takes 10 ms per image (100 images/s at every batch size)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(28 * 28, 2)
+
+    def forward(self, x):
+        time.sleep(0.01 * x.shape[0])
+        return self.fc(x.flatten(1))
+
+
+def test_the_early_exit_grows_its_passes_until_the_bound_falls_below_need() -> None:
+    """100 images/s against a need of 1000 at batch 128: 2 images bound the batch at 6,400/s,
+    8 at 1,600/s, 32 at 400/s: the probe stops there, without a pass of 128 (a 3D ResNet's
+    pass of 48 volumes took 80 s here, after 2 volumes had bounded it above the need)."""
+    model = TenMillisecondsAnImage()
+    seen: list[int] = []
+    model.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[0]))
+    probe = measure_throughput(model, in_chans=1, img_size=28, device="cpu", batch=128,
+                               need=1000.0)  # fmt: skip
+    assert not probe.measured and probe.images_s < 1000.0
+    assert seen == [2, 2, 8, 8, 32, 32]
